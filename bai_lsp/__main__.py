@@ -1,0 +1,3 @@
+from bai_lsp.cli import main
+
+raise SystemExit(main())
