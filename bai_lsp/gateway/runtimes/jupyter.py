@@ -1,0 +1,331 @@
+"""Query mode for python images: a real ipykernel, driven through jupyter_client.
+
+The kernel runs in its own session (so interrupt and shutdown reach user code's children),
+in the session folder, with a clean environment, and with stdout/stderr going to a log file
+in a private state directory, never to the gateway's. ipykernel batches output every 0.2 s;
+the kernel starts with a 2 ms flush interval instead, so a ``print`` in a long cell shows up
+within milliseconds.
+
+Mapping to Backend.AI records (docs/images.md): streams → stdout/stderr; an error's
+traceback → stderr, exit code 1 (0 on success); PNG/JPEG → media data URI; SVG → media text;
+HTML → ``["media", ["text/html", html]]``; other results → their ``text/plain`` on stdout;
+``input()``/``getpass()`` → the prompt on stdout, then ``waiting-input`` with
+``{"is_password": bool}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
+
+from bai_lsp.gateway.runtimes.base import RuntimeFailure
+from bai_lsp.gateway.runtimes.procs import kill_tree
+from bai_lsp.gateway.runtimes.runs import Run
+from bai_lsp.wire.execute import ConsoleRecord, RunStatus
+
+log = logging.getLogger(__name__)
+
+#: ipykernel's output flush interval inside our kernels (its default is 0.2 s).
+KERNEL_FLUSH_INTERVAL = 0.002
+#: After SIGINT, a cell still running this long gets a second SIGINT ...
+SECOND_INTERRUPT_AFTER = 1.0
+#: ... and one still running this long gets its kernel restarted (state lost).
+RESTART_AFTER = 5.0
+#: How often a running cell checks that its kernel is still alive.
+LIVENESS_INTERVAL = 0.5
+KERNEL_READY_TIMEOUT = 60.0
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+
+_FLUSH_SNIPPET = (
+    "__import__('sys').stdout.flush_interval = {0}; __import__('sys').stderr.flush_interval = {0}"
+)
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI_ESCAPE.sub("", text)
+
+
+def display_record(data: dict[str, Any]) -> ConsoleRecord | None:
+    """The one console record for a display_data/execute_result bundle (richest type wins)."""
+    for mime in ("image/png", "image/jpeg"):
+        if isinstance(data.get(mime), str):
+            payload = "".join(data[mime].split())
+            return ConsoleRecord.media(mime, f"data:{mime};base64,{payload}")
+    svg = data.get("image/svg+xml")
+    if isinstance(svg, str):
+        return ConsoleRecord.media("image/svg+xml", svg)
+    html = data.get("text/html")
+    if isinstance(html, str):
+        return ConsoleRecord.media("text/html", html)
+    text = data.get("text/plain")
+    if isinstance(text, str):
+        return ConsoleRecord.stdout(text if text.endswith("\n") else text + "\n")
+    return None
+
+
+class _Cell:
+    """One execute_request in flight."""
+
+    def __init__(self, run: Run, msg_id: str) -> None:
+        self.run = run
+        self.msg_id = msg_id
+        self.idle = asyncio.Event()
+        self.replied = asyncio.Event()
+        self.status = "ok"
+        self.last_output = 0.0
+        self.input_task: asyncio.Task[None] | None = None
+        self.restarted: str | None = None
+
+
+class JupyterEngine:
+    def __init__(self, workdir: Path, env: dict[str, str], state_dir: Path) -> None:
+        self.workdir = workdir
+        self.env = dict(env)
+        self.state_dir = state_dir
+        self.km: AsyncKernelManager | None = None
+        self.kc: AsyncKernelClient | None = None
+        self._cell: _Cell | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._log_file: Any = None
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def kernel_pid(self) -> int | None:
+        km = self.km
+        provisioner = getattr(km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        pid = getattr(process, "pid", None)
+        return pid if isinstance(pid, int) else None
+
+    async def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.env.setdefault("IPYTHONDIR", str(self.state_dir / "ipython"))
+        self.env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        km = AsyncKernelManager(kernel_name="python3")
+        km.connection_file = str(self.state_dir / "kernel.json")
+        self._log_file = await asyncio.to_thread(open, self.state_dir / "kernel.log", "ab")
+        snippet = _FLUSH_SNIPPET.format(KERNEL_FLUSH_INTERVAL)
+        try:
+            await km.start_kernel(
+                env=self.env,
+                cwd=str(self.workdir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=self._log_file,
+                extra_arguments=[f"--IPKernelApp.exec_lines={[snippet]!r}"],
+            )
+        except Exception as exc:
+            raise RuntimeFailure(f"the python kernel did not start: {exc}") from exc
+        self.km = km
+        await self._connect()
+
+    async def _connect(self) -> None:
+        assert self.km is not None
+        kc = self.km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=KERNEL_READY_TIMEOUT)
+        except RuntimeError as exc:
+            kc.stop_channels()
+            raise RuntimeFailure(f"the python kernel did not become ready: {exc}") from exc
+        self.kc = kc
+        self._readers = [
+            asyncio.create_task(self._read_iopub(kc), name="kernel-iopub"),
+            asyncio.create_task(self._read_shell(kc), name="kernel-shell"),
+            asyncio.create_task(self._read_stdin(kc), name="kernel-stdin"),
+        ]
+
+    async def _disconnect(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        for task in self._readers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._readers = []
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+
+    # -- readers: one per channel, dispatching to the cell in flight --------------------
+
+    async def _read_iopub(self, kc: AsyncKernelClient) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            msg = await kc.get_iopub_msg()
+            cell = self._cell
+            if cell is None or msg.get("parent_header", {}).get("msg_id") != cell.msg_id:
+                continue
+            cell.last_output = loop.time()
+            kind = msg["header"]["msg_type"]
+            content = msg.get("content", {})
+            if kind == "stream":
+                text = content.get("text", "")
+                if content.get("name") == "stderr":
+                    await cell.run.stderr(text)
+                else:
+                    await cell.run.stdout(text)
+            elif kind == "error":
+                traceback = "\n".join(content.get("traceback") or [])
+                if not traceback:
+                    traceback = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
+                await cell.run.stderr(strip_ansi(traceback) + "\n")
+            elif kind in ("execute_result", "display_data", "update_display_data"):
+                record = display_record(content.get("data") or {})
+                if record is not None:
+                    await cell.run.emit(record)
+            elif kind == "status" and content.get("execution_state") == "idle":
+                cell.idle.set()
+
+    async def _read_shell(self, kc: AsyncKernelClient) -> None:
+        while True:
+            msg = await kc.get_shell_msg()
+            cell = self._cell
+            if cell is not None and msg.get("parent_header", {}).get("msg_id") == cell.msg_id:
+                cell.status = msg.get("content", {}).get("status", "ok")
+                cell.replied.set()
+
+    async def _read_stdin(self, kc: AsyncKernelClient) -> None:
+        while True:
+            msg = await kc.get_stdin_msg()
+            cell = self._cell
+            if msg["header"]["msg_type"] != "input_request" or cell is None:
+                continue
+            content = msg.get("content", {})
+            cell.input_task = asyncio.create_task(
+                self._answer_input(
+                    kc, cell, str(content.get("prompt", "")), bool(content.get("password"))
+                )
+            )
+
+    async def _answer_input(
+        self, kc: AsyncKernelClient, cell: _Cell, prompt: str, password: bool
+    ) -> None:
+        # The prompt request and the output printed before it travel on different sockets:
+        # let iopub go quiet first so that earlier output precedes the prompt.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 0.1
+        while loop.time() < deadline and loop.time() - cell.last_output < 0.01:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        await cell.run.stdout(prompt)
+        text = await cell.run.read_input({"is_password": password})
+        if self._cell is cell:
+            kc.input(text)
+
+    # -- running cells -------------------------------------------------------------------
+
+    async def run(self, run: Run, code: str) -> None:
+        async with self._lock:
+            if self.kc is None:
+                await self._revive("the python kernel was not running")
+            assert self.kc is not None
+            msg_id = self.kc.execute(code, allow_stdin=True, stop_on_error=False)
+            cell = _Cell(run, msg_id)
+            self._cell = cell
+            try:
+                await self._wait_cell(cell)
+            finally:
+                self._cell = None
+                if cell.input_task is not None:
+                    cell.input_task.cancel()
+        if cell.restarted is not None:
+            await run.stderr(f"\n[bai-lsp: {cell.restarted}; the kernel was restarted]\n")
+            await run.control(RunStatus.FINISHED, 130)
+            return
+        await run.control(RunStatus.FINISHED, 0 if cell.status == "ok" else 1)
+
+    async def _wait_cell(self, cell: _Cell) -> None:
+        done = asyncio.ensure_future(self._both(cell.replied, cell.idle))
+        try:
+            while True:
+                finished, _ = await asyncio.wait({done}, timeout=LIVENESS_INTERVAL)
+                if finished:
+                    return
+                if cell.restarted is not None:
+                    continue
+                if self.km is None or not await self.km.is_alive():
+                    cell.restarted = "the kernel died while running this code"
+                    await self._revive(cell.restarted)
+                    return
+        finally:
+            done.cancel()
+
+    @staticmethod
+    async def _both(first: asyncio.Event, second: asyncio.Event) -> None:
+        await first.wait()
+        await second.wait()
+
+    async def _revive(self, reason: str) -> None:
+        log.warning("restarting the python kernel: %s", reason)
+        await self._restart_kernel()
+
+    # -- control -------------------------------------------------------------------------
+
+    async def interrupt(self) -> None:
+        if self.km is None:
+            return
+        await self.km.interrupt_kernel()
+        cell = self._cell
+        if cell is not None:
+            task = asyncio.create_task(self._escalate(cell), name="kernel-interrupt-escalation")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _escalate(self, cell: _Cell) -> None:
+        await asyncio.sleep(SECOND_INTERRUPT_AFTER)
+        if self._cell is not cell or self.km is None:
+            return
+        await self.km.interrupt_kernel()
+        await asyncio.sleep(RESTART_AFTER - SECOND_INTERRUPT_AFTER)
+        if self._cell is not cell:
+            return
+        cell.restarted = f"the code ignored the interrupt for {RESTART_AFTER:g} s"
+        await self._restart_kernel()
+        cell.replied.set()
+        cell.idle.set()
+
+    async def restart(self) -> None:
+        cell = self._cell
+        if cell is not None:
+            cell.restarted = "restart requested"
+        await self._restart_kernel()
+        if cell is not None:
+            cell.replied.set()
+            cell.idle.set()
+
+    async def _restart_kernel(self) -> None:
+        if self.km is None:
+            await self.start()
+            return
+        old_pid = self.kernel_pid
+        await self._disconnect()
+        try:
+            await self.km.restart_kernel(now=True)
+        except Exception as exc:
+            raise RuntimeFailure(f"the python kernel could not be restarted: {exc}") from exc
+        finally:
+            if old_pid is not None:
+                await kill_tree([old_pid])
+        await self._connect()
+
+    async def shutdown(self) -> None:
+        pid = self.kernel_pid
+        await self._disconnect()
+        if self.km is not None:
+            with contextlib.suppress(Exception):
+                await self.km.shutdown_kernel(now=True)
+            self.km = None
+        if pid is not None:
+            await kill_tree([pid])
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None

@@ -1,0 +1,287 @@
+"""Runs and polls: Backend.AI's execute semantics (§4), shared by every runner.
+
+A runner's driver pushes console records and control records into its run's channel; each
+``execute`` call is one poll that drains the channel. A poll answers as soon as something
+is there: after the first record it keeps collecting only while more arrives within a few
+milliseconds (so a burst comes as one answer), and a control record ends it at once. The
+flush timeout is only the upper bound for a poll that sees nothing.
+
+The channel is bounded (4096 records, as the agent's queue) and blocks the producer when
+full, so output is never dropped: a client that polls after a gap gets everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from bai_lsp.gateway.runtimes.base import ExecutionRequestError
+from bai_lsp.wire.execute import ConsoleRecord, ExecutionResult, RunStatus, aggregate
+
+#: Records buffered per run before the producer waits (the agent's queue size).
+MAX_BUFFERED_RECORDS = 4096
+#: One stdout/stderr record is cut to this many characters (Backend.AI: 10 MiB).
+MAX_RECORD_CHARS = 10 * 1024 * 1024
+#: After a record, a poll waits this long for the next one before answering.
+COALESCE_QUIET = 0.004
+#: ... but answers at the latest this long after its first record.
+COALESCE_MAX = 0.05
+#: A poll stops collecting once its console holds this many characters.
+MAX_POLL_CHARS = 4 * 1024 * 1024
+#: Finished runs remembered so that a repeated or late ``continue`` still gets its answer.
+FINISHED_RUNS_KEPT = 16
+
+log = logging.getLogger(__name__)
+
+TRUNCATION_NOTE = "\n[bai-lsp: output record truncated at 10 MiB]\n"
+
+
+@attrs.frozen
+class Control:
+    """A control record: ends a poll at once."""
+
+    status: str
+    exit_code: int | None = None
+    options: dict[str, Any] | None = None
+
+
+Item = ConsoleRecord | Control
+
+
+class Channel:
+    """A bounded FIFO of records; producers wait when it is full, nothing is ever dropped."""
+
+    def __init__(self, maxsize: int = MAX_BUFFERED_RECORDS) -> None:
+        self._items: collections.deque[Item] = collections.deque()
+        self._maxsize = maxsize
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, item: Item) -> None:
+        while len(self._items) >= self._maxsize:
+            self._writable.clear()
+            await self._writable.wait()
+        self._items.append(item)
+        self._readable.set()
+
+    def get_nowait(self) -> Item | None:
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if not self._items:
+            self._readable.clear()
+        if len(self._items) < self._maxsize:
+            self._writable.set()
+        return item
+
+    def force(self, item: Item) -> None:
+        self._items.append(item)
+        self._readable.set()
+
+    async def wait_readable(self, seconds: float) -> bool:
+        if self._items:
+            return True
+        if seconds <= 0:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._readable.wait(), seconds)
+        return bool(self._items)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Run:
+    """One execution: its records, its input hand-over and its end."""
+
+    def __init__(self, run_id: str, mode: str) -> None:
+        self.run_id = run_id
+        self.mode = mode
+        self.channel = Channel()
+        self.done = asyncio.Event()
+        self.final: Control | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._input_waiter: asyncio.Future[str] | None = None
+        self._typed_ahead: collections.deque[str] = collections.deque()
+
+    @property
+    def waiting_input(self) -> bool:
+        return self._input_waiter is not None and not self._input_waiter.done()
+
+    async def emit(self, record: ConsoleRecord) -> None:
+        if record.type in ("stdout", "stderr") and len(record.text) > MAX_RECORD_CHARS:
+            record = ConsoleRecord(record.type, record.text[:MAX_RECORD_CHARS] + TRUNCATION_NOTE)
+        await self.channel.put(record)
+
+    async def stdout(self, text: str) -> None:
+        if text:
+            await self.emit(ConsoleRecord.stdout(text))
+
+    async def stderr(self, text: str) -> None:
+        if text:
+            await self.emit(ConsoleRecord.stderr(text))
+
+    async def control(
+        self, status: str, exit_code: int | None = None, options: dict[str, Any] | None = None
+    ) -> None:
+        await self.channel.put(Control(status, exit_code, options))
+
+    async def read_input(self, options: dict[str, Any]) -> str:
+        """Report ``waiting-input`` (once) and wait for the client's ``input`` text.
+
+        Text the client sent before the program asked (type-ahead) is used without asking.
+        """
+        if self._typed_ahead:
+            return self._typed_ahead.popleft()
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._input_waiter = waiter
+        try:
+            await self.control(RunStatus.WAITING_INPUT, None, options)
+            return await waiter
+        finally:
+            self._input_waiter = None
+
+    def end_now(self, message: str, exit_code: int) -> None:
+        """Finish the run right away, past the channel's bound (the producer is going away)."""
+        self.channel.force(ConsoleRecord.stderr(message))
+        self.channel.force(Control(RunStatus.FINISHED, exit_code))
+
+    def deliver_input(self, text: str) -> None:
+        waiter = self._input_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(text)
+        else:
+            self._typed_ahead.append(text)
+
+    async def poll(self, flush_timeout: float) -> ExecutionResult:
+        if self.final is not None and not len(self.channel):
+            return self._result(self.final, [])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(flush_timeout, 0.0)
+        records: list[ConsoleRecord] = []
+        chars = 0
+        first_at: float | None = None
+        while True:
+            now = loop.time()
+            if first_at is None:
+                timeout = deadline - now
+            else:
+                timeout = min(deadline, first_at + COALESCE_MAX) - now
+                timeout = min(timeout, COALESCE_QUIET)
+            if not await self.channel.wait_readable(timeout):
+                break
+            item = self.channel.get_nowait()
+            if item is None:
+                continue
+            if isinstance(item, Control):
+                if item.status in RunStatus.TERMINAL:
+                    self.final = item
+                    self.done.set()
+                return self._result(item, records)
+            records.append(item)
+            chars += len(item.text) + len(item.data or "")
+            if first_at is None:
+                first_at = loop.time()
+            if chars >= MAX_POLL_CHARS:
+                break
+        return self._result(Control(RunStatus.CONTINUED), records)
+
+    def _result(self, control: Control, records: list[ConsoleRecord]) -> ExecutionResult:
+        return ExecutionResult(
+            status=control.status,
+            console=aggregate(records),
+            run_id=self.run_id,
+            exit_code=control.exit_code,
+            options=control.options,
+        )
+
+
+Driver = Callable[[Run], Awaitable[None]]
+
+
+class RunBoard:
+    """Which run is current, who waits behind it, and which finished runs can still be polled.
+
+    The current run is released when its driver has ended (its final record is then in its
+    channel), so a client that never collects ``finished`` cannot block the session.
+    """
+
+    def __init__(self) -> None:
+        self.current: Run | None = None
+        self._runs: collections.OrderedDict[str, Run] = collections.OrderedDict()
+        self._start_lock = asyncio.Lock()
+
+    def get(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    async def start(self, mode: str, run_id: str | None, driver: Driver) -> Run:
+        """The run ``run_id`` (existing, or started once the current run has ended)."""
+        run_id = run_id or new_run_id()
+        async with self._start_lock:
+            existing = self._runs.get(run_id)
+            if existing is not None:
+                return existing
+            while self.current is not None:
+                await self._released(self.current)
+            run = Run(run_id, mode)
+            self._remember(run)
+            self.current = run
+            run.task = asyncio.create_task(self._drive(run, driver), name=f"run-{run_id}")
+            return run
+
+    def lookup(self, mode: str, run_id: str | None) -> Run:
+        if not run_id:
+            raise ExecutionRequestError(f"mode {mode!r} needs the runId of the run to continue")
+        run = self._runs.get(run_id)
+        if run is None:
+            raise ExecutionRequestError(
+                f"no run with runId {run_id!r} in this session; start one with mode 'query' "
+                "or 'batch'"
+            )
+        return run
+
+    async def _released(self, run: Run) -> None:
+        if run.task is not None:
+            await asyncio.wait({run.task})
+
+    async def _drive(self, run: Run, driver: Driver) -> None:
+        try:
+            await driver(run)
+        except asyncio.CancelledError:
+            run.end_now("\n[bai-lsp: the session is shutting down]\n", 130)
+            raise
+        except Exception as exc:
+            log.exception("run %s failed", run.run_id)
+            run.end_now(f"\n[bai-lsp: the runner failed: {exc}]\n", 1)
+        finally:
+            if self.current is run:
+                self.current = None
+
+    def _remember(self, run: Run) -> None:
+        self._runs[run.run_id] = run
+        finished = [r for r in self._runs.values() if r is not self.current and r.task is not None]
+        for old in finished:
+            if len(self._runs) <= FINISHED_RUNS_KEPT:
+                break
+            if old.task is not None and old.task.done():
+                self._runs.pop(old.run_id, None)
+
+    async def cancel_all(self) -> None:
+        """End every unfinished driver (shutdown)."""
+        tasks = [r.task for r in self._runs.values() if r.task is not None and not r.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)

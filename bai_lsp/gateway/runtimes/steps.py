@@ -1,0 +1,150 @@
+"""One shell command of a run: spawned isolated, output streamed, stdin served on request.
+
+Used by batch steps and by the compile-and-run C query runner. stdout and stderr are read in
+chunks and decoded incrementally (UTF-8, invalid bytes replaced), each chunk a record. When
+the program blocks reading its empty stdin pipe, the run reports ``waiting-input`` and the
+client's text (plus a newline if it has none) is written to the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+from bai_lsp.gateway.runtimes.procs import kill_tree, signal_tree, spawn
+from bai_lsp.gateway.runtimes.runs import Run
+from bai_lsp.gateway.runtimes.stdin_watch import blocked_on_stdin
+
+READ_CHUNK = 65536
+#: How often a running step checks whether it waits for input.
+STDIN_CHECK_INTERVAL = 0.03
+#: After the step's shell exits, how long its output pipes are still drained (background
+#: processes it left behind may hold them open).
+DRAIN_AFTER_EXIT = 0.3
+#: SIGINT first; SIGKILL for whatever still runs this much later.
+INTERRUPT_GRACE = 2.0
+
+STDBUF = shutil.which("stdbuf")
+
+
+def shell_argv(command: str, *, line_buffered: bool) -> list[str]:
+    """``/bin/sh -c command``; with ``line_buffered``, C stdio is line-buffered and stdin
+    unbuffered (coreutils ``stdbuf``), so a ``printf`` prompt shows before ``scanf`` waits."""
+    argv = ["/bin/sh", "-c", command]
+    if line_buffered and STDBUF:
+        return [STDBUF, "-i0", "-oL", "-eL", *argv]
+    return argv
+
+
+def exit_status(returncode: int) -> int:
+    """Shell convention: killed by signal N → 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class Step:
+    """The process currently running for a run (at most one per runner)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.interrupted = False
+        self._killer: asyncio.Task[None] | None = None
+
+    async def interrupt(self) -> None:
+        self.interrupted = True
+        pid = self.proc.pid
+        await asyncio.to_thread(signal_tree, [pid], signal.SIGINT)
+        self._killer = asyncio.create_task(self._kill_later(pid), name=f"step-{pid}-kill")
+
+    async def _kill_later(self, pid: int) -> None:
+        await asyncio.sleep(INTERRUPT_GRACE)
+        if self.proc.returncode is None:
+            await kill_tree([pid])
+
+    async def kill(self) -> None:
+        await kill_tree([self.proc.pid])
+
+
+async def _pump(stream: asyncio.StreamReader, run: Run, kind: str) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    emit = run.stderr if kind == "stderr" else run.stdout
+    while True:
+        chunk = await stream.read(READ_CHUNK)
+        if not chunk:
+            await emit(decoder.decode(b"", final=True))
+            return
+        await emit(decoder.decode(chunk))
+
+
+async def _serve_stdin(proc: asyncio.subprocess.Process, run: Run) -> None:
+    assert proc.stdin is not None
+    pipe: Any = proc.stdin.transport.get_extra_info("pipe")
+    fd = pipe.fileno()
+    while proc.returncode is None:
+        await asyncio.sleep(STDIN_CHECK_INTERVAL)
+        if not await asyncio.to_thread(blocked_on_stdin, proc.pid, fd):
+            continue
+        text = await run.read_input({})
+        if not text.endswith("\n"):
+            text += "\n"
+        try:
+            proc.stdin.write(text.encode())
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+async def run_command(
+    run: Run,
+    command: str,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    on_start: Any = None,
+    line_buffered: bool = False,
+) -> int:
+    """Run ``command`` to its end, streaming into ``run``; returns its exit status.
+
+    ``on_start(step)`` receives the :class:`Step` so the owner can interrupt or kill it.
+    """
+    proc = await spawn(
+        shell_argv(command, line_buffered=line_buffered),
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    step = Step(proc)
+    if on_start is not None:
+        on_start(step)
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = [
+        asyncio.create_task(_pump(proc.stdout, run, "stdout")),
+        asyncio.create_task(_pump(proc.stderr, run, "stderr")),
+    ]
+    feeder = asyncio.create_task(_serve_stdin(proc, run))
+    try:
+        returncode = await proc.wait()
+        _, pending = await asyncio.wait(pumps, timeout=DRAIN_AFTER_EXIT)
+        for task in pending:
+            task.cancel()
+        for task in pumps:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    except asyncio.CancelledError:
+        await step.kill()
+        raise
+    finally:
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
+        for task in pumps:
+            task.cancel()
+        if proc.stdin is not None:
+            proc.stdin.close()
+    return exit_status(returncode)
