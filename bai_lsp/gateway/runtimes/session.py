@@ -55,7 +55,7 @@ def make_query_engine(
     if image.query == "node":
         from bai_lsp.gateway.runtimes.node import NodeEngine
 
-        return NodeEngine(workdir, env, state_dir)
+        return NodeEngine(workdir, env)
     if image.query == "c":
         from bai_lsp.gateway.runtimes.csnippet import CSnippetEngine
 
