@@ -1,0 +1,16 @@
+"""Seed example "Creating and destroying a compute session" (unchanged).
+
+On the embedded gateway the vfolders are folders under its data dir, created on demand, and
+the resources are recorded (advisory: nothing limits a local process).
+"""
+
+from ai.backend.client.session import Session
+
+with Session() as api_session:
+    my_session = api_session.ComputeSession.get_or_create(
+        "python:3.9-ubuntu20.04",  # registered container image name
+        mounts=["mydata", "mymodel"],  # vfolder names
+        resources={"cpu": 8, "mem": "32g", "cuda.device": 2},
+    )
+    print(my_session.id)
+    my_session.destroy()

@@ -1,0 +1,92 @@
+"""Test-side SDK calls (not a seed example): set up and inspect state through the official SDK.
+
+Run with .venv-sdk/bin/python; prints one JSON document on stdout.
+
+    sdkcall.py create IMAGE PREFIX COUNT   → {"sessions": [{"id", "name"}...]}
+    sdkcall.py destroy NAME...             → {"destroyed": [NAME...]}
+    sdkcall.py pages STATUS PAGE_SIZE      → {"pages": [{"offset", "total_count", "items"}]}
+    sdkcall.py info REF                    → {"info": {...}} or {"error": {"status", "type"}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from typing import Any
+
+from ai.backend.client.exceptions import BackendAPIError
+from ai.backend.client.session import AsyncSession
+
+#: Concurrent creations; enough to be quick without starving a 2-core machine.
+PARALLEL = 6
+
+
+async def create(image: str, prefix: str, count: int) -> dict[str, Any]:
+    sem = asyncio.Semaphore(PARALLEL)
+    async with AsyncSession() as api:
+
+        async def one(i: int) -> dict[str, str]:
+            async with sem:
+                sess = await api.ComputeSession.get_or_create(image, name=f"{prefix}-{i:03d}")
+                return {"id": str(sess.id), "name": sess.name, "status": sess.status}
+
+        return {"sessions": list(await asyncio.gather(*(one(i) for i in range(count))))}
+
+
+async def destroy(names: list[str]) -> dict[str, Any]:
+    async with AsyncSession() as api:
+        for name in names:
+            await api.ComputeSession(name).destroy()
+    return {"destroyed": names}
+
+
+async def pages(status: str, page_size: int) -> dict[str, Any]:
+    fields_out = []
+    async with AsyncSession() as api:
+        offset = 0
+        while True:
+            result = await api.ComputeSession.paginated_list(
+                status=status, page_offset=offset, page_size=page_size
+            )
+            fields_out.append(
+                {"offset": offset, "total_count": result.total_count, "items": result.items}
+            )
+            offset += len(result.items)
+            if not result.items or offset >= result.total_count:
+                break
+    return {"pages": fields_out}
+
+
+async def info(ref: str) -> dict[str, Any]:
+    async with AsyncSession() as api:
+        try:
+            session_id = uuid.UUID(ref)
+        except ValueError:
+            sess = api.ComputeSession(ref)
+        else:
+            sess = api.ComputeSession.from_session_id(session_id)
+        try:
+            return {"info": await sess.get_info()}
+        except BackendAPIError as exc:
+            return {"error": {"status": exc.status, "type": exc.data.get("type")}}
+
+
+def main(argv: list[str]) -> None:
+    command, args = argv[0], argv[1:]
+    if command == "create":
+        out = create(args[0], args[1], int(args[2]))
+    elif command == "destroy":
+        out = destroy(args)
+    elif command == "pages":
+        out = pages(args[0], int(args[1]))
+    elif command == "info":
+        out = info(args[0])
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+    print(json.dumps(asyncio.run(out), default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
