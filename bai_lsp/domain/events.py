@@ -1,0 +1,129 @@
+"""The values the domain hands to its front end: run results, output batches, session states.
+
+They are attrs classes with snake_case fields; the LSP layer sends them as they are (its
+converter renames fields to camelCase and drops ``None``), so these classes *are* the
+payloads documented in docs/protocol.md and re-exported by ``bai_lsp.lsp.protocol``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+RunMode = Literal["query", "batch"]
+RunStatusName = Literal["finished", "interrupted", "failed", "timeout"]
+SessionState = Literal["starting", "idle", "busy", "waiting-input", "terminated", "error"]
+
+RUN_STATUSES: tuple[str, ...] = ("finished", "interrupted", "failed", "timeout")
+SESSION_STATES: tuple[str, ...] = (
+    "starting",
+    "idle",
+    "busy",
+    "waiting-input",
+    "terminated",
+    "error",
+)
+
+
+@attrs.frozen
+class Record:
+    """One output item: ``stdout``/``stderr`` carry ``text``; ``media``/``html`` carry ``data``."""
+
+    type: str
+    """``stdout``, ``stderr``, ``media`` or ``html``."""
+    text: str | None = None
+    """Console text (stdout/stderr only)."""
+    mime: str | None = None
+    """MIME type of a media record, e.g. ``image/png``."""
+    data: str | None = None
+    """Base64 (PNG/JPEG, no ``data:`` prefix), SVG text, or HTML."""
+
+    @property
+    def size(self) -> int:
+        """Bytes this record counts against the per-run output budget."""
+        return len((self.text or "").encode()) + len(self.data or "")
+
+
+@attrs.frozen
+class RunStarted:
+    """``backendai/runStarted``."""
+
+    run_id: str
+    uri: str
+    mode: str
+    session_name: str
+
+
+@attrs.frozen
+class OutputBatch:
+    """``backendai/output``: one coalesced batch of records, ``seq`` 0, 1, 2… per run."""
+
+    run_id: str
+    seq: int
+    records: list[Record]
+
+
+@attrs.frozen
+class RunResult:
+    """What a run command answers with when the run ends."""
+
+    run_id: str
+    status: str
+    """``finished``, ``interrupted``, ``failed`` or ``timeout``."""
+    exit_code: int
+    """The program's exit code; 130 when interrupted without one, 1 when failed without one."""
+    duration_ms: int
+    message: str | None = None
+    """Why the run failed, when it did (a user-readable sentence)."""
+
+
+@attrs.frozen
+class RunFinished:
+    """``backendai/runFinished``: the RunResult plus the document and the spill file."""
+
+    run_id: str
+    status: str
+    exit_code: int
+    duration_ms: int
+    uri: str
+    output_file: str | None = None
+    """Where the full output is kept when ``output.maxBytesPerRun`` was exceeded."""
+    message: str | None = None
+
+
+@attrs.frozen
+class SessionStatus:
+    """``backendai/sessionStatus`` and the answer of the ``backendai.session.*`` commands."""
+
+    workspace: str
+    """The workspace folder URI."""
+    session_name: str
+    status: str
+    """``starting``, ``idle``, ``busy``, ``waiting-input``, ``terminated`` or ``error``."""
+    image: str
+    message: str | None = None
+
+
+@attrs.frozen
+class SessionSummary:
+    """One entry of ``backendai.session.list``."""
+
+    name: str
+    status: str
+    image: str
+    workspace: str | None = None
+
+
+@attrs.frozen
+class SessionList:
+    sessions: list[SessionSummary]
+
+
+@attrs.frozen
+class InputRequest:
+    """``backendai/input`` (server → client request)."""
+
+    run_id: str
+    prompt: str
+    password: bool

@@ -1,0 +1,246 @@
+"""A run's output on its way to the editor: ordered, coalesced, bounded.
+
+The editor gets at most one ``backendai/output`` notification per ``1/60 s`` per run (or
+per ``output.flushIntervalMs`` when that is longer), each carrying at most
+``MAX_NOTIFICATION_BYTES`` of text, so a flood never turns into a message storm or one
+giant message; pygls writes to stdout synchronously, so both would stall the whole server.
+The first output of a quiet run goes out immediately. Past ``output.maxBytesPerRun`` the
+rest is not forwarded but appended to a spill file (which also receives what was shown),
+so nothing is lost; memory stays bounded by the budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO
+
+import attrs
+
+from bai_lsp.domain.events import OutputBatch, Record
+from bai_lsp.domain.settings import OutputSettings
+from bai_lsp.wire.execute import ConsoleRecord
+
+log = logging.getLogger(__name__)
+
+#: Text bytes per notification; a single media record may exceed it (it cannot be split).
+MAX_NOTIFICATION_BYTES = 64 * 1024
+#: The fastest a run may notify: 60 notifications a second.
+MIN_INTERVAL_S = 1 / 60
+
+
+def to_records(console: Iterable[ConsoleRecord]) -> list[Record]:
+    """Backend.AI console records → protocol records (media without the ``data:`` prefix)."""
+    out: list[Record] = []
+    for item in console:
+        if item.type in ("stdout", "stderr"):
+            if item.text:
+                out.append(Record(item.type, text=item.text))
+        elif item.type == "log":
+            if item.text:
+                out.append(Record("stderr", text=item.text))
+        elif item.type == "html":
+            out.append(Record("html", data=item.text))
+        elif item.type == "media" and item.mime:
+            data = item.data or ""
+            if item.mime == "text/html":
+                out.append(Record("html", data=data))
+                continue
+            if data.startswith("data:") and "," in data:
+                data = data.split(",", 1)[1]
+            out.append(Record("media", mime=item.mime, data=data))
+    return out
+
+
+def split_text(text: str, limit: int) -> tuple[str, str]:
+    """Cut ``text`` so the head's UTF-8 size is at most ``limit`` bytes (on a char boundary)."""
+    if len(text) * 4 <= limit:
+        return text, ""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text, ""
+    head = raw[:limit].decode("utf-8", errors="ignore")
+    return head, text[len(head) :]
+
+
+@attrs.frozen
+class OutputSummary:
+    total_bytes: int
+    forwarded_bytes: int
+    notifications: int
+    output_file: str | None
+
+
+def _as_log_text(record: Record) -> str:
+    if record.type in ("stdout", "stderr"):
+        return record.text or ""
+    if record.type == "media":
+        return f"\n[media {record.mime}, {len(record.data or '')} bytes]\n"
+    return f"\n[html, {len(record.data or '')} bytes]\n"
+
+
+class RunOutput:
+    """Coalesces one run's records into ``OutputBatch`` notifications sent through ``send``."""
+
+    def __init__(
+        self,
+        run_id: str,
+        send: Callable[[OutputBatch], None],
+        settings: OutputSettings,
+        spill_dir: Path,
+    ) -> None:
+        self.run_id = run_id
+        self._send = send
+        self._budget = settings.max_bytes_per_run
+        self._interval = max(settings.flush_interval_ms / 1000, MIN_INTERVAL_S)
+        self._spill_dir = spill_dir
+        self._pending: collections.deque[Record] = collections.deque()
+        self._seq = 0
+        self._last_sent = -1e9
+        self._timer: asyncio.TimerHandle | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._accounted = 0
+        self._total = 0
+        self._shown: list[str] = []
+        self._over = False
+        self._spill: IO[str] | None = None
+        self._spill_path: Path | None = None
+        self._tail = ""
+
+    @property
+    def prompt_tail(self) -> str:
+        """The stdout text after the last newline: what an ``input()`` prompt printed."""
+        return self._tail
+
+    @property
+    def output_file(self) -> str | None:
+        return str(self._spill_path) if self._spill_path else None
+
+    async def feed(self, records: Iterable[Record]) -> None:
+        """Queue records for the editor; past the budget, write them to the spill file."""
+        spill: list[str] = []
+        for record in records:
+            size = record.size
+            self._total += size
+            if record.type == "stdout":
+                tail = (self._tail + (record.text or ""))[-4096:]
+                self._tail = tail.rsplit("\n", 1)[-1]
+            if self._over:
+                spill.append(_as_log_text(record))
+                continue
+            room = self._budget - self._accounted
+            if size <= room:
+                self._enqueue(record)
+                self._accounted += size
+                self._shown.append(_as_log_text(record))
+                continue
+            self._over = True
+            if record.type in ("stdout", "stderr") and room > 0:
+                head, _ = split_text(record.text or "", room)
+                if head:
+                    self._enqueue(Record(record.type, text=head))
+            spill.extend(self._shown)
+            self._shown = []
+            spill.append(_as_log_text(record))
+            self._spill_path = self._new_spill_path()
+            self._enqueue(
+                Record(
+                    "stderr",
+                    text=(
+                        f"\n[bai-lsp] This run's output passed output.maxBytesPerRun "
+                        f"({self._budget} bytes); the rest is not shown here. "
+                        f"The full output is in {self._spill_path}\n"
+                    ),
+                )
+            )
+        if spill:
+            await asyncio.to_thread(self._write_spill, "".join(spill))
+        self._schedule()
+
+    async def drain(self) -> None:
+        """Wait until everything queued has been sent."""
+        self._schedule()
+        await self._drained.wait()
+
+    async def close(self) -> OutputSummary:
+        await self.drain()
+        if self._spill is not None:
+            await asyncio.to_thread(self._spill.close)
+        return OutputSummary(
+            total_bytes=self._total,
+            forwarded_bytes=self._accounted,
+            notifications=self._seq,
+            output_file=self.output_file,
+        )
+
+    def _new_spill_path(self) -> Path:
+        return self._spill_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.run_id}.log"
+
+    def _write_spill(self, text: str) -> None:
+        if self._spill is None:
+            assert self._spill_path is not None
+            self._spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self._spill_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._spill = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
+        self._spill.write(text)
+
+    def _enqueue(self, record: Record) -> None:
+        last = self._pending[-1] if self._pending else None
+        if (
+            last is not None
+            and record.type in ("stdout", "stderr")
+            and last.type == record.type
+            and len(last.text or "") < MAX_NOTIFICATION_BYTES
+        ):
+            self._pending[-1] = Record(record.type, text=(last.text or "") + (record.text or ""))
+        else:
+            self._pending.append(record)
+        self._drained.clear()
+
+    def _schedule(self) -> None:
+        if self._timer is not None or not self._pending:
+            if not self._pending and self._timer is None:
+                self._drained.set()
+            return
+        loop = asyncio.get_running_loop()
+        delay = self._last_sent + self._interval - loop.time()
+        if delay <= 0:
+            self._flush()  # quiet until now: the first output goes out without waiting
+        else:
+            self._timer = loop.call_later(delay, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        batch: list[Record] = []
+        room = MAX_NOTIFICATION_BYTES
+        while self._pending and room > 0:
+            record = self._pending[0]
+            if record.type in ("stdout", "stderr"):
+                head, rest = split_text(record.text or "", room)
+                if not head:
+                    break
+                batch.append(Record(record.type, text=head))
+                room -= len(head.encode())
+                if rest:
+                    self._pending[0] = Record(record.type, text=rest)
+                    break
+                self._pending.popleft()
+            else:
+                if batch and record.size > room:
+                    break
+                batch.append(self._pending.popleft())
+                room -= record.size
+        if batch:
+            self._last_sent = asyncio.get_running_loop().time()
+            try:
+                self._send(OutputBatch(self.run_id, self._seq, batch))
+            except Exception:  # the editor went away; keep the run going
+                log.exception("could not send output of run %s", self.run_id)
+            self._seq += 1
+        self._schedule()

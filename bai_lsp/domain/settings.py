@@ -1,0 +1,372 @@
+"""The ``backendai`` settings: one typed tree, read from the environment, initialization
+options and ``workspace/configuration``, validated with messages that name the key.
+
+Values that are ``null`` or absent fall through to the next source, so an editor that
+sends every declared setting (VS Code does) with ``null`` defaults does not hide the
+environment. Unknown keys are ignored: editors put their own client-side settings in the
+same section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
+
+SECTION = "backendai"
+
+#: languageId → image on the embedded gateway (and a sensible guess elsewhere).
+DEFAULT_IMAGES: dict[str, str] = {
+    "python": "python",
+    "shellscript": "bash",
+    "sh": "bash",
+    "bash": "bash",
+    "javascript": "node",
+    "c": "c",
+    "cpp": "c",
+}
+
+#: languageId → how a batch run builds and executes ``{file}`` (``{files}``: all uploaded
+#: sources of that language, ``{stem}``: the file name without its suffix).
+DEFAULT_BATCH: dict[str, tuple[str | None, str]] = {
+    "python": (None, "python {file}"),
+    "c": ("gcc -o main {files}", "./main"),
+    "cpp": ("g++ -o main {files}", "./main"),
+    "javascript": (None, "node {file}"),
+    "shellscript": (None, "bash {file}"),
+    "sh": (None, "bash {file}"),
+    "bash": (None, "bash {file}"),
+}
+
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".git/**",
+    "**/.git/**",
+    "node_modules/**",
+    "**/node_modules/**",
+    ".venv/**",
+    "**/.venv/**",
+    "venv/**",
+    "**/__pycache__/**",
+    "**/*.pyc",
+    ".mypy_cache/**",
+    ".pytest_cache/**",
+    ".ruff_cache/**",
+    "**/*.o",
+    "main",
+)
+
+_SESSION_NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; ``problems`` holds one sentence per bad key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_show(value)}")
+    return value
+
+
+def _url(value: Any) -> str:
+    text = _string(value).strip()
+    for part in text.split(","):
+        if not re.match(r"^https?://[^/\s]+", part.strip()):
+            raise ValueError(f"expected an http(s) URL, got {_show(value)}")
+    return text
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            allowed = " or ".join(f'"{c}"' for c in choices)
+            raise ValueError(f"expected {allowed}, got {_show(value)}")
+        return str(value)
+
+    return check
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"expected a positive integer, got {_show(value)}")
+    return value
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a non-negative integer, got {_show(value)}")
+    return value
+
+
+def _string_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings, got {_show(value)}")
+    return list(value)
+
+
+def _string_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(f"expected an object of strings, got {_show(value)}")
+    return dict(value)
+
+
+def _resources(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(
+        isinstance(v, int | float | str) and not isinstance(v, bool) for v in value.values()
+    ):
+        raise ValueError(f'expected an object like {{"cpu": 2, "mem": "4g"}}, got {_show(value)}')
+    return dict(value)
+
+
+def _session_name(value: Any) -> str:
+    text = _string(value)
+    if not _SESSION_NAME_RE.match(text):
+        raise ValueError(
+            "expected 4-64 letters, digits, '_', '-' or '.', starting and ending with a "
+            f"letter, digit or '_', got {_show(value)}"
+        )
+    return text
+
+
+@attrs.frozen
+class BatchSettings:
+    """How batch mode builds and runs a file, and which workspace files travel with it."""
+
+    build: str | None = None
+    """Build command (``{file}``, ``{files}``, ``{stem}`` substituted); default per language."""
+    exec: str | None = None
+    """Exec command; same placeholders. Default per language."""
+    include: list[str] | None = None
+    """Globs (relative to the workspace folder) of files to upload; default: the file's own
+    language's sources next to and below it."""
+    exclude: list[str] | None = None
+    """Globs never uploaded; default skips .git, node_modules, virtualenvs, caches."""
+    max_file_bytes: int = 1024 * 1024 - 1
+    """Files larger than this are skipped with a message (Backend.AI's limit is 1 MiB)."""
+    max_files: int = 200
+    """At most this many files are uploaded."""
+
+
+@attrs.frozen
+class OutputSettings:
+    """Forwarding budget and coalescing of a run's output."""
+
+    max_bytes_per_run: int = 10 * 1024 * 1024
+    """Past this many bytes the server stops forwarding and keeps the rest in a file."""
+    flush_interval_ms: int = 16
+    """Minimum gap between two output notifications of one run (never below 1/60 s)."""
+
+
+@attrs.frozen
+class Settings:
+    """Everything under the ``backendai`` section (camelCase on the wire)."""
+
+    endpoint: str | None = None
+    endpoint_type: str = "api"
+    access_key: str | None = None
+    secret_key: str | None = attrs.field(default=None, repr=False)
+    domain: str = "default"
+    group: str = "default"
+    image: str | None = None
+    images: dict[str, str] = attrs.field(factory=dict)
+    resources: dict[str, Any] = attrs.field(factory=dict)
+    mounts: list[str] = attrs.field(factory=list)
+    environ: dict[str, str] = attrs.field(factory=dict)
+    session_name: str | None = None
+    on_exit: str = "keep"
+    batch: BatchSettings = attrs.field(factory=BatchSettings)
+    output: OutputSettings = attrs.field(factory=OutputSettings)
+
+    @property
+    def embedded(self) -> bool:
+        """No endpoint anywhere: the server runs its own gateway."""
+        return not self.endpoint
+
+    def image_for(self, language_id: str) -> str:
+        """The image a document of ``language_id`` runs on."""
+        if language_id in self.images:
+            return self.images[language_id]
+        if self.image:
+            return (
+                self.image
+                if language_id == "python"
+                else DEFAULT_IMAGES.get(language_id, self.image)
+            )
+        return DEFAULT_IMAGES.get(language_id, "python")
+
+    @property
+    def primary_image(self) -> str:
+        """The image whose session takes the plain ``sessionName`` (others get a suffix)."""
+        return self.images.get("python") or self.image or "python"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings for logs: camelCase, secret replaced."""
+        data: dict[str, Any] = converter.unstructure(self)
+        if data.get("secretKey"):
+            data["secretKey"] = "***"
+        return data
+
+
+#: The check of every leaf setting, by class and field name.
+_CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
+    (BatchSettings, "build"): _string,
+    (BatchSettings, "exec"): _string,
+    (BatchSettings, "include"): _string_list,
+    (BatchSettings, "exclude"): _string_list,
+    (BatchSettings, "max_file_bytes"): _positive_int,
+    (BatchSettings, "max_files"): _positive_int,
+    (OutputSettings, "max_bytes_per_run"): _positive_int,
+    (OutputSettings, "flush_interval_ms"): _non_negative_int,
+    (Settings, "endpoint"): _url,
+    (Settings, "endpoint_type"): _one_of("api", "session"),
+    (Settings, "access_key"): _string,
+    (Settings, "secret_key"): _string,
+    (Settings, "domain"): _string,
+    (Settings, "group"): _string,
+    (Settings, "image"): _string,
+    (Settings, "images"): _string_map,
+    (Settings, "resources"): _resources,
+    (Settings, "mounts"): _string_list,
+    (Settings, "environ"): _string_map,
+    (Settings, "session_name"): _session_name,
+    (Settings, "on_exit"): _one_of("keep", "destroy"),
+}
+
+
+def to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    for cls in (Settings, BatchSettings, OutputSettings):
+        conv.register_unstructure_hook(
+            cls,
+            make_dict_unstructure_fn(
+                cls,
+                conv,
+                **{f.name: override(rename=to_camel(f.name)) for f in attrs.fields(cls)},  # type: ignore[arg-type]
+            ),
+        )
+    return conv
+
+
+converter = _make_converter()
+
+
+def _validate(cls: type, raw: Mapping[str, Any], path: str, problems: list[str]) -> dict[str, Any]:
+    """Check ``raw`` (camelCase keys) against ``cls``; return snake_case keyword arguments."""
+    values: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        key = to_camel(field.name)
+        if key not in raw or raw[key] is None:
+            continue
+        value = raw[key]
+        where = f"{path}.{key}"
+        nested = _nested_types().get(field.name) if cls is Settings else None
+        if nested is not None:
+            if not isinstance(value, dict):
+                problems.append(f"{where}: expected an object, got {_show(value)}")
+                continue
+            values[field.name] = _validate(nested, value, where, problems)
+            continue
+        try:
+            values[field.name] = _CHECKS[(cls, field.name)](value)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    return values
+
+
+def _nested_types() -> dict[str, type]:
+    return {"batch": BatchSettings, "output": OutputSettings}
+
+
+def merge_layers(layers: list[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Overlay camelCase dicts: later non-null values win, ``batch``/``output`` merge per key."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if not layer:
+            continue
+        for key, value in layer.items():
+            if value is None:
+                continue
+            if key in ("batch", "output") and isinstance(value, dict):
+                base = merged.get(key)
+                inner = dict(base) if isinstance(base, dict) else {}
+                inner.update({k: v for k, v in value.items() if v is not None})
+                merged[key] = inner
+            else:
+                merged[key] = value
+    return merged
+
+
+def environment_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The SDK's ``BACKEND_*`` variables as a camelCase layer (empty values are unset)."""
+    env = os.environ if environ is None else environ
+    layer: dict[str, Any] = {}
+    for key, var in (
+        ("endpoint", "BACKEND_ENDPOINT"),
+        ("endpointType", "BACKEND_ENDPOINT_TYPE"),
+        ("accessKey", "BACKEND_ACCESS_KEY"),
+        ("secretKey", "BACKEND_SECRET_KEY"),
+        ("domain", "BACKEND_DOMAIN"),
+        ("group", "BACKEND_GROUP"),
+        ("mounts", "BACKEND_VFOLDER_MOUNTS"),
+    ):
+        value = env.get(var, "").strip()
+        if value:
+            layer[key] = value
+    return layer
+
+
+def parse_settings(layers: list[Mapping[str, Any] | None]) -> Settings:
+    """Merge and validate; raise :class:`SettingsError` naming every bad key."""
+    problems: list[str] = []
+    for layer in layers:
+        if layer is not None and not isinstance(layer, Mapping):
+            problems.append(f"{SECTION}: expected an object, got {_show(layer)}")
+    if problems:
+        raise SettingsError(problems)
+    merged = merge_layers(layers)
+    values = _validate(Settings, merged, SECTION, problems)
+    if problems:
+        raise SettingsError(problems)
+    for name, cls in _nested_types().items():
+        if name in values:
+            values[name] = cls(**values[name])
+    settings = Settings(**values)
+    if (
+        settings.endpoint
+        and settings.endpoint_type == "api"
+        and not (settings.access_key and settings.secret_key)
+    ):
+        raise SettingsError(
+            [
+                f"{SECTION}.accessKey: an endpoint is set ({settings.endpoint}) but accessKey "
+                "and secretKey are not (set them or BACKEND_ACCESS_KEY/BACKEND_SECRET_KEY)"
+            ]
+        )
+    return settings

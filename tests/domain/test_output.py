@@ -1,0 +1,125 @@
+"""Output coalescing as the editor experiences it: order, seq, rate, size and the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+from bai_lsp.domain.events import OutputBatch, Record
+from bai_lsp.domain.output import MAX_NOTIFICATION_BYTES, RunOutput, to_records
+from bai_lsp.domain.settings import OutputSettings
+from bai_lsp.wire.execute import ConsoleRecord
+
+
+def collect(tmp_path: Path, **kw: int) -> tuple[RunOutput, list[tuple[float, OutputBatch]]]:
+    sent: list[tuple[float, OutputBatch]] = []
+    loop = asyncio.get_running_loop()
+    out = RunOutput(
+        "run1",
+        lambda batch: sent.append((loop.time(), batch)),
+        OutputSettings(**kw),
+        tmp_path,
+    )
+    return out, sent
+
+
+def text_of(sent: list[tuple[float, OutputBatch]], kind: str = "stdout") -> str:
+    return "".join(r.text or "" for _, b in sent for r in b.records if r.type == kind)
+
+
+async def test_first_output_goes_out_at_once(tmp_path: Path) -> None:
+    out, sent = collect(tmp_path)
+    await out.feed([Record("stdout", text="hello\n")])
+    await asyncio.sleep(0)
+    assert len(sent) == 1
+    assert sent[0][1].records == [Record("stdout", text="hello\n")]
+
+
+async def test_a_flood_is_coalesced_in_order_at_most_60_per_second(tmp_path: Path) -> None:
+    out, sent = collect(tmp_path)
+    lines = [f"line {i}\n" for i in range(20000)]
+    for i in range(0, len(lines), 50):
+        await out.feed([Record("stdout", text="".join(lines[i : i + 50]))])
+        await asyncio.sleep(0.001)
+    summary = await out.close()
+    assert text_of(sent) == "".join(lines)
+    assert [b.seq for _, b in sent] == list(range(len(sent)))
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / 60 - 0.001
+    assert summary.notifications == len(sent)
+    assert summary.output_file is None
+
+
+async def test_huge_single_output_is_split_into_bounded_notifications(tmp_path: Path) -> None:
+    out, sent = collect(tmp_path)
+    big = "é" * (MAX_NOTIFICATION_BYTES * 2)  # 2 bytes each: 4 notifications
+    await out.feed([Record("stdout", text=big)])
+    await out.close()
+    assert text_of(sent) == big
+    assert all(
+        sum(len((r.text or "").encode()) for r in b.records) <= MAX_NOTIFICATION_BYTES
+        for _, b in sent
+    )
+    assert len(sent) == 4
+
+
+async def test_kinds_keep_their_relative_order(tmp_path: Path) -> None:
+    out, sent = collect(tmp_path)
+    await out.feed(
+        [
+            Record("stdout", text="a"),
+            Record("stderr", text="b"),
+            Record("media", mime="image/png", data="AAAA"),
+            Record("stdout", text="c"),
+        ]
+    )
+    await out.close()
+    kinds = [r.type for _, b in sent for r in b.records]
+    assert kinds == ["stdout", "stderr", "media", "stdout"]
+
+
+async def test_past_the_budget_output_goes_to_a_file(tmp_path: Path) -> None:
+    out, sent = collect(tmp_path, max_bytes_per_run=1000)
+    chunks = [f"{i:04d}" + "x" * 95 + "\n" for i in range(50)]  # 100 bytes each
+    for chunk in chunks:
+        await out.feed([Record("stdout", text=chunk)])
+    summary = await out.close()
+    shown = text_of(sent)
+    assert shown == "".join(chunks)[:1000]
+    notice = text_of(sent, "stderr")
+    assert "output.maxBytesPerRun (1000 bytes)" in notice
+    assert summary.output_file is not None
+    assert summary.output_file in notice
+    assert Path(summary.output_file).read_text() == "".join(chunks)
+    assert summary.total_bytes == 5000
+    assert (Path(summary.output_file).stat().st_mode & 0o777) == 0o600
+
+
+async def test_prompt_tail_is_the_unfinished_stdout_line(tmp_path: Path) -> None:
+    out, _ = collect(tmp_path)
+    await out.feed([Record("stdout", text="hello\nYour name: ")])
+    assert out.prompt_tail == "Your name: "
+    await out.close()
+
+
+def test_backend_console_records_become_protocol_records() -> None:
+    records = to_records(
+        [
+            ConsoleRecord.stdout("out"),
+            ConsoleRecord.stderr("err"),
+            ConsoleRecord.media("image/png", "data:image/png;base64,iVBOR"),
+            ConsoleRecord.media("image/svg+xml", "<svg/>"),
+            ConsoleRecord.media("text/html", "<b>x</b>"),
+            ConsoleRecord("html", "<i>y</i>"),
+            ConsoleRecord.stdout(""),
+        ]
+    )
+    assert records == [
+        Record("stdout", text="out"),
+        Record("stderr", text="err"),
+        Record("media", mime="image/png", data="iVBOR"),
+        Record("media", mime="image/svg+xml", data="<svg/>"),
+        Record("html", data="<b>x</b>"),
+        Record("html", data="<i>y</i>"),
+    ]
