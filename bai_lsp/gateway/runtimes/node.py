@@ -4,8 +4,8 @@ Snippets run with ``vm.runInThisContext`` in one global context, so ``var``/``le
 ``function`` declarations persist between runs (redeclaring a ``let`` is a SyntaxError, as in
 a browser console). The value of the last expression is printed like the Node REPL prints
 it (awaiting it first if it is a promise). A snippet using top-level ``await`` runs as the
-body of an async function, so its own declarations do not persist. ``breakOnSigint`` turns an interrupt into an
-exception that ends the snippet, also in ``while (true) {}``.
+body of an async function, so its own declarations do not persist. ``breakOnSigint`` turns
+an interrupt into an exception that ends the snippet, also in ``while (true) {}``.
 """
 
 from __future__ import annotations
