@@ -56,6 +56,12 @@ class PtyShell:
         self._closed = False
         os.set_blocking(master, False)
         self._start_reading()
+        self._reaper = asyncio.create_task(self._reap(), name=f"pty-{proc.pid}-reaper")
+
+    async def _reap(self) -> None:
+        """When the shell exits, the terminal hangs up: its leftover jobs go too (EOF follows)."""
+        await self._proc.wait()
+        await kill_tree([self._proc.pid])
 
     @property
     def pid(self) -> int:
@@ -175,6 +181,7 @@ class PtyShell:
         self._closed = True
         self._stop_reading()
         self._readable.set()
+        self._reaper.cancel()
         await kill_tree([self._proc.pid])
         with contextlib.suppress(OSError):
             os.close(self._master)

@@ -25,7 +25,7 @@ from bai_lsp.gateway.runtimes.base import RuntimeFailure
 from bai_lsp.gateway.runtimes.procs import kill_tree, signal_tree
 from bai_lsp.gateway.runtimes.runs import Run
 from bai_lsp.gateway.runtimes.stdin_watch import blocked_on_stdin
-from bai_lsp.gateway.runtimes.steps import STDIN_CHECK_INTERVAL, exit_status
+from bai_lsp.gateway.runtimes.steps import STDIN_CHECK_INTERVAL, exit_status, stdin_fd
 from bai_lsp.wire.execute import RunStatus
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,10 @@ class PersistentRepl:
                     await feeder
                 self._run = None
         if status is None:
-            returncode = self.proc.returncode if self.proc is not None else None
+            returncode = None
+            if self.proc is not None:
+                with contextlib.suppress(TimeoutError):
+                    returncode = await asyncio.wait_for(self.proc.wait(), 2.0)
             code_ = exit_status(returncode) if returncode is not None else 130
             await run.stderr(f"\n[bai-lsp: the {self.language} runner exited; state was reset]\n")
             await self._stop()
@@ -227,7 +230,9 @@ class PersistentRepl:
         proc = self.proc
         if proc is None or proc.stdin is None:
             return
-        fd = proc.stdin.transport.get_extra_info("pipe").fileno()
+        fd = stdin_fd(proc)
+        if fd is None:
+            return
         while proc.returncode is None:
             await asyncio.sleep(STDIN_CHECK_INTERVAL)
             if not await asyncio.to_thread(blocked_on_stdin, proc.pid, fd):

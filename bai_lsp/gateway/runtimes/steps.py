@@ -80,10 +80,20 @@ async def _pump(stream: asyncio.StreamReader, run: Run, kind: str) -> None:
         await emit(decoder.decode(chunk))
 
 
-async def _serve_stdin(proc: asyncio.subprocess.Process, run: Run) -> None:
-    assert proc.stdin is not None
+def stdin_fd(proc: asyncio.subprocess.Process) -> int | None:
+    """The fd of our end of the child's stdin pipe (``None`` once closed)."""
+    if proc.stdin is None:
+        return None
     pipe: Any = proc.stdin.transport.get_extra_info("pipe")
-    fd = pipe.fileno()
+    try:
+        return int(pipe.fileno())
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+async def _serve_stdin(proc: asyncio.subprocess.Process, fd: int | None, run: Run) -> None:
+    if fd is None or proc.stdin is None:
+        return
     while proc.returncode is None:
         await asyncio.sleep(STDIN_CHECK_INTERVAL)
         if not await asyncio.to_thread(blocked_on_stdin, proc.pid, fd):
@@ -127,7 +137,7 @@ async def run_command(
         asyncio.create_task(_pump(proc.stdout, run, "stdout")),
         asyncio.create_task(_pump(proc.stderr, run, "stderr")),
     ]
-    feeder = asyncio.create_task(_serve_stdin(proc, run))
+    feeder = asyncio.create_task(_serve_stdin(proc, stdin_fd(proc), run))
     try:
         returncode = await proc.wait()
         _, pending = await asyncio.wait(pumps, timeout=DRAIN_AFTER_EXIT)
