@@ -1,0 +1,305 @@
+// Drives code-server (VS Code 1.100 in headless Debian chromium) through the user-visible
+// scenarios of the "Run on Backend.AI" extension and records what a user would see.
+//
+//   node drive.js CONFIG.json
+//
+// CONFIG: {url, folder, file, artifacts, results, scenarios?: string[]}
+// Each scenario is recorded in RESULTS as {ok, details, error, screenshot}; the pytest
+// wrapper (tests/editors/test_vscode.py) asserts on them. Exit 0 unless the driver crashed.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const results = {};
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+function save() {
+  fs.writeFileSync(cfg.results, JSON.stringify(results, null, 2));
+}
+
+async function poll(what, fn, timeoutMs = 30000, intervalMs = 150) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (last instanceof Error ? ` (${last.message})` : ''));
+}
+
+/** The webview frame whose document has `selector` (webviews are nested iframes). */
+async function webviewFrame(page, selector) {
+  for (const frame of page.frames()) {
+    try {
+      if (await frame.evaluate((s) => !!document.querySelector(s), selector)) return frame;
+    } catch {
+      // detached or cross-origin frame in transition
+    }
+  }
+  return undefined;
+}
+
+async function outputState(page) {
+  const frame = await webviewFrame(page, '#log');
+  if (!frame) return undefined;
+  return frame.evaluate(() => {
+    const runs = [...document.querySelectorAll('section.run')].map((s) => ({
+      id: s.getAttribute('data-run-id'),
+      header: s.querySelector('.run-header')?.textContent ?? '',
+      lines: [...s.querySelectorAll('.line')].map((l) => ({
+        text: l.textContent.replace(/\u200b/g, ''),
+        stderr: l.classList.contains('line-stderr'),
+        colours: [...l.querySelectorAll('span')].map((sp) => [...sp.classList].filter((c) => c.startsWith('fg-')).join(' ')).filter(Boolean),
+      })),
+      footer: s.querySelector('.run-footer')?.textContent ?? null,
+      status: s.querySelector('.run-footer')?.getAttribute('data-status') ?? null,
+    }));
+    return { runs };
+  });
+}
+
+async function statusText(page) {
+  const items = page.locator('.statusbar-item', { hasText: /Backend\.AI|idle|busy|starting|waiting|terminated|error/ });
+  const n = await items.count();
+  for (let i = 0; i < n; i++) {
+    const el = items.nth(i);
+    const label = (await el.locator('[aria-label]').first().getAttribute('aria-label').catch(() => null)) ?? '';
+    if (label.startsWith('Backend.AI session')) return label;
+  }
+  return undefined;
+}
+
+async function palette(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ timeout: 10000 });
+  await row.click();
+}
+
+async function gotoLine(page, line) {
+  await page.keyboard.press('Control+g');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10000 });
+  await input.fill(`:${line}`);
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(150);
+}
+
+/** Selects whole lines first..last (1-based, inclusive) in the active editor. */
+async function selectLines(page, first, last) {
+  await gotoLine(page, first);
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Home');
+  for (let i = first; i < last; i++) await page.keyboard.press('Shift+ArrowDown');
+  await page.keyboard.press('Shift+End');
+}
+
+function lineOf(source, needle) {
+  const i = source.split('\n').findIndex((l) => l.includes(needle));
+  if (i < 0) throw new Error(`"${needle}" not in the test file`);
+  return i + 1;
+}
+
+async function runCount(page) {
+  const st = await outputState(page);
+  return st ? st.runs.length : 0;
+}
+
+/** Waits for the run that started after `before` runs to end; returns it. */
+async function waitRun(page, before, timeoutMs = 60000, until = (r) => r.status) {
+  return poll('the run to finish in the output view', async () => {
+    const st = await outputState(page);
+    const run = st && st.runs[before];
+    return run && until(run) ? run : undefined;
+  }, timeoutMs);
+}
+
+const allText = (run) => run.lines.map((l) => l.text).join('\n');
+
+const scenarios = {
+  async activate(page, ctx) {
+    const status = await poll('the Backend.AI status bar item', () => statusText(page), 30000);
+    const lenses = page.locator('.contentWidgets .codelens-decoration a, .codelens-decoration a', { hasText: 'Run on Backend.AI' });
+    await poll('the "▶ Run on Backend.AI" code lenses', async () => (await lenses.count()) >= ctx.cells, 30000);
+    return { status, lenses: await lenses.count() };
+  },
+
+  async selection(page, ctx) {
+    const first = lineOf(ctx.source, 'import sys, time');
+    const last = lineOf(ctx.source, 'print("done")');
+    await selectLines(page, first, last);
+    const before = await runCount(page);
+    const seen = new Set();
+    const statusWatch = setInterval(async () => {
+      const s = await statusText(page).catch(() => undefined);
+      if (s) seen.add(s.replace(/ \d+:\d\d$/, ''));
+    }, 100);
+    await page.keyboard.press('Control+Shift+Enter');
+    // streaming: the first line is visible while the run is still going
+    const partial = await poll('the first streamed line', async () => {
+      const st = await outputState(page);
+      const run = st && st.runs[before];
+      return run && allText(run).includes('hello from backend.ai 0') ? run : undefined;
+    }, 90000, 50);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-selection-streaming.png') });
+    const run = await waitRun(page, before);
+    await page.waitForTimeout(1200);
+    clearInterval(statusWatch);
+    const finalStatus = await statusText(page);
+    const progressLines = run.lines.filter((l) => l.text.includes('progress'));
+    return {
+      streamedBeforeEnd: partial.status === null,
+      text: allText(run),
+      footer: run.footer,
+      status: run.status,
+      stderrLines: run.lines.filter((l) => l.stderr).map((l) => l.text),
+      colours: run.lines.flatMap((l) => l.colours),
+      progressLines: progressLines.map((l) => l.text),
+      statusSeen: [...seen],
+      finalStatus,
+    };
+  },
+
+  async input(page, ctx) {
+    const lens = page.locator('.codelens-decoration a', { hasText: 'Run on Backend.AI' });
+    const before = await runCount(page);
+    await lens.nth(ctx.cellIndex('Ask')).click();
+    const box = page.locator('.quick-input-widget');
+    await poll('the input box with the prompt', async () => (await box.isVisible()) && /Your name/.test(await box.innerText()), 60000);
+    const statusWhileWaiting = await statusText(page);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-input.png') });
+    await page.keyboard.type('Ada');
+    await page.keyboard.press('Enter');
+    // the second prompt is a password: the box must mask it
+    await poll('the password box', async () => (await box.isVisible()) && /Password/.test(await box.innerText()), 30000);
+    const inputType = await box.locator('input').first().getAttribute('type');
+    await page.keyboard.type('hunter2');
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-password.png') });
+    await page.keyboard.press('Enter');
+    const run = await waitRun(page, before);
+    return { text: allText(run), status: run.status, passwordInputType: inputType, statusWhileWaiting };
+  },
+
+  async interrupt(page, ctx) {
+    const lens = page.locator('.codelens-decoration a', { hasText: 'Run on Backend.AI' });
+    const before = await runCount(page);
+    await lens.nth(ctx.cellIndex('Loop')).click();
+    await poll('the loop to print', async () => {
+      const st = await outputState(page);
+      const run = st && st.runs[before];
+      return run && allText(run).includes('tick 3') ? run : undefined;
+    }, 60000);
+    const busy = await statusText(page);
+    await palette(page, 'Backend.AI: Interrupt');
+    const run = await waitRun(page, before, 30000);
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-interrupt.png') });
+    return { status: run.status, footer: run.footer, busyStatus: busy, finalStatus: await statusText(page), text: allText(run).slice(-200) };
+  },
+
+  async media(page, ctx) {
+    const line = lineOf(ctx.source, 'plt.title');
+    await gotoLine(page, line);
+    const before = await runCount(page);
+    await page.keyboard.press('Control+Alt+Enter');
+    const run = await waitRun(page, before, 90000);
+    const tab = page.locator('.tab', { hasText: 'Backend.AI Media' });
+    await tab.first().waitFor({ timeout: 30000 });
+    const img = await poll('an image in the media panel', async () => {
+      const frame = await webviewFrame(page, 'figure.media img');
+      if (!frame) return undefined;
+      return frame.evaluate(() => {
+        const imgs = [...document.querySelectorAll('figure.media img')];
+        const last = imgs[imgs.length - 1];
+        return last && last.complete && last.naturalWidth > 0
+          ? { count: imgs.length, mime: last.closest('figure').getAttribute('data-mime'), width: last.naturalWidth, height: last.naturalHeight }
+          : undefined;
+      });
+    }, 30000);
+    await page.waitForTimeout(800);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-media.png') });
+    return { status: run.status, notes: run.lines.map((l) => l.text).filter((t) => t.includes('Media panel')), image: img };
+  },
+};
+
+(async () => {
+  fs.mkdirSync(cfg.artifacts, { recursive: true });
+  const source = fs.readFileSync(path.join(cfg.folder, cfg.file), 'utf8');
+  const cellNames = source.split('\n').filter((l) => /^\s*(#|\/\/)\s*%%/.test(l)).map((l) => l.replace(/^\s*(#|\/\/)\s*%%\s*/, ''));
+  const ctx = {
+    source,
+    cells: cellNames.length,
+    cellIndex: (name) => {
+      const i = cellNames.indexOf(name);
+      if (i < 0) throw new Error(`no cell "${name}"`);
+      return i;
+    },
+  };
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bai-pw-chromium-'));
+  const browser = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: cfg.chromium || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1400, height: 860 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = browser.pages()[0] || (await browser.newPage());
+  page.on('pageerror', (e) => log('pageerror:', e.message));
+  let fatal;
+  try {
+    await page.goto(`${cfg.url}/?folder=${encodeURIComponent(cfg.folder)}`);
+    await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    log('workbench up');
+    await page.waitForTimeout(1500);
+    // open the test file through Quick Open, like a user would
+    await page.keyboard.press('Control+p');
+    const qo = page.locator('.quick-input-widget input');
+    await qo.waitFor({ state: 'visible', timeout: 15000 });
+    await qo.fill(cfg.file);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: cfg.file }).first().waitFor({ timeout: 15000 });
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.monaco-editor .view-lines', { timeout: 20000 });
+    await page.locator('.monaco-editor .view-lines').first().click();
+  } catch (e) {
+    fatal = e;
+  }
+  for (const name of cfg.scenarios || Object.keys(scenarios)) {
+    const shot = path.join(cfg.artifacts, `vscode-${name}-end.png`);
+    if (fatal) {
+      results[name] = { ok: false, error: `workbench did not open: ${fatal.message}` };
+      continue;
+    }
+    log('scenario', name);
+    try {
+      const details = await scenarios[name](page, ctx);
+      results[name] = { ok: true, details };
+      log(name, 'ok', JSON.stringify(details).slice(0, 600));
+    } catch (e) {
+      results[name] = { ok: false, error: e.message };
+      log(name, 'FAILED', e.message);
+      await page.keyboard.press('Escape').catch(() => undefined);
+    }
+    await page.screenshot({ path: shot }).catch(() => undefined);
+    results[name].screenshot = shot;
+    save();
+  }
+  save();
+  await browser.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+  log('done');
+})().catch((e) => {
+  console.error('driver crashed:', e);
+  save();
+  process.exit(2);
+});
