@@ -269,3 +269,46 @@ async def test_finished_run_can_be_polled_again(python_rt: SessionRuntime) -> No
         result = await python_rt.execute("continue", result.run_id, "", None, 2.0)
     again = await python_rt.execute("continue", result.run_id, "", None, 2.0)
     assert again.status == "finished" and again.exit_code == 0 and again.console == []
+
+
+async def test_restart_during_a_cell_finishes_it(python_rt: SessionRuntime, drive: Drive) -> None:
+    first = await python_rt.execute("query", None, "import time\ntime.sleep(100)", None, 0.2)
+    assert first.status == "continued"
+    await python_rt.restart()
+    result = first
+    polls = []
+    while result.status != "finished":
+        result = await python_rt.execute("continue", first.run_id, "", None, 2.0)
+        polls.append(result)
+    assert result.exit_code == 130
+    assert "restart" in "".join(r.text for p in polls for r in p.console)
+    assert (await drive(python_rt, "query", "print('alive')")).text() == "alive\n"
+
+
+async def test_a_dying_kernel_ends_the_run_and_comes_back(
+    python_rt: SessionRuntime, drive: Drive
+) -> None:
+    await drive(python_rt, "query", "lost = 1")
+    t = await drive(python_rt, "query", "import os\nprint('bye', flush=True)\nos._exit(3)")
+    assert t.final.exit_code == 130
+    assert "died" in t.text("stderr")
+    t = await drive(python_rt, "query", "print('lost' in globals())")
+    assert t.text() == "False\n"
+
+
+@pytest.mark.slow
+async def test_code_ignoring_sigint_gets_its_kernel_restarted(
+    python_rt: SessionRuntime, drive: Drive
+) -> None:
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass"
+    first = await python_rt.execute("query", None, code, None, 0.3)
+    await python_rt.interrupt()
+    start = time.monotonic()
+    result = first
+    stderr = ""
+    while result.status != "finished":
+        result = await python_rt.execute("continue", first.run_id, "", None, 2.0)
+        stderr += "".join(r.text for r in result.console if r.type == "stderr")
+    assert result.exit_code == 130 and "ignored the interrupt" in stderr
+    assert time.monotonic() - start < 10
+    assert (await drive(python_rt, "query", "print(2)")).text() == "2\n"

@@ -7,7 +7,9 @@ milliseconds (so a burst comes as one answer), and a control record ends it at o
 flush timeout is only the upper bound for a poll that sees nothing.
 
 The channel is bounded (4096 records, as the agent's queue) and blocks the producer when
-full, so output is never dropped: a client that polls after a gap gets everything.
+full, so output is never dropped: a client that polls after a gap gets everything. Only
+when another run is waiting to start does a full buffer drop its overflow, so that a run
+nobody collects cannot block the session forever.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ MAX_BUFFERED_RECORDS = 4096
 #: One stdout/stderr record is cut to this many characters (Backend.AI: 10 MiB).
 MAX_RECORD_CHARS = 10 * 1024 * 1024
 #: After a record, a poll waits this long for the next one before answering.
-COALESCE_QUIET = 0.004
+COALESCE_QUIET = 0.005
+#: ... or this long when the output so far ends mid-line (likely a prompt about to be
+#: followed by ``waiting-input``, which batch runners detect every 30 ms).
+COALESCE_QUIET_PARTIAL_LINE = 0.04
 #: ... but answers at the latest this long after its first record.
 COALESCE_MAX = 0.05
 #: A poll stops collecting once its console holds this many characters.
@@ -56,11 +61,13 @@ Item = ConsoleRecord | Control
 
 
 class Channel:
-    """A bounded FIFO of records; producers wait when it is full, nothing is ever dropped."""
+    """A bounded FIFO of records; producers wait when it is full, so nothing is dropped
+    unless the run is abandoned (see :meth:`abandon`)."""
 
     def __init__(self, maxsize: int = MAX_BUFFERED_RECORDS) -> None:
         self._items: collections.deque[Item] = collections.deque()
         self._maxsize = maxsize
+        self._abandoned = False
         self._readable = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -68,8 +75,19 @@ class Channel:
     def __len__(self) -> int:
         return len(self._items)
 
+    def abandon(self) -> None:
+        """Nobody polls this run any more: from now on, output that does not fit is dropped
+        (control records are always kept) so its producer can finish."""
+        self._abandoned = True
+        self._writable.set()
+
     async def put(self, item: Item) -> None:
-        while len(self._items) >= self._maxsize:
+        if self._abandoned and len(self._items) >= self._maxsize:
+            if isinstance(item, Control):
+                self._items.append(item)
+                self._readable.set()
+            return
+        while len(self._items) >= self._maxsize and not self._abandoned:
             self._writable.clear()
             await self._writable.wait()
         self._items.append(item)
@@ -179,7 +197,9 @@ class Run:
                 timeout = deadline - now
             else:
                 timeout = min(deadline, first_at + COALESCE_MAX) - now
-                timeout = min(timeout, COALESCE_QUIET)
+                last = records[-1]
+                partial = last.type == "stdout" and not last.text.endswith("\n")
+                timeout = min(timeout, COALESCE_QUIET_PARTIAL_LINE if partial else COALESCE_QUIET)
             if not await self.channel.wait_readable(timeout):
                 break
             item = self.channel.get_nowait()
@@ -234,6 +254,10 @@ class RunBoard:
             if existing is not None:
                 return existing
             while self.current is not None:
+                # Backend.AI would wait forever behind a run whose output nobody collects
+                # (its producer blocked on a full buffer); we let that run finish, dropping
+                # only what overflows its buffer.
+                self.current.channel.abandon()
                 await self._released(self.current)
             run = Run(run_id, mode)
             self._remember(run)

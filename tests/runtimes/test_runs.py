@@ -1,0 +1,91 @@
+"""The poll engine (Backend.AI §4 semantics) with plain drivers: bursts, bounds, abandonment."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bai_lsp.gateway.runtimes.runs import MAX_BUFFERED_RECORDS, Run, RunBoard
+from bai_lsp.wire.execute import RunStatus
+
+
+async def test_a_burst_comes_as_one_answer_and_control_ends_the_poll() -> None:
+    board = RunBoard()
+
+    async def driver(run: Run) -> None:
+        for i in range(50):
+            await run.stdout(f"{i}\n")
+        await run.stderr("warn\n")
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    start = time.monotonic()
+    result = await run.poll(2.0)
+    assert time.monotonic() - start < 1.0
+    assert result.status == "finished" and result.exit_code == 0
+    assert [r.to_json() for r in result.console] == [
+        ["stdout", "".join(f"{i}\n" for i in range(50))],
+        ["stderr", "warn\n"],
+    ]
+
+
+async def test_an_empty_poll_waits_the_flush_window_then_continues() -> None:
+    board = RunBoard()
+    release = asyncio.Event()
+
+    async def driver(run: Run) -> None:
+        await release.wait()
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    start = time.monotonic()
+    result = await run.poll(0.2)
+    elapsed = time.monotonic() - start
+    assert result.status == "continued" and result.console == []
+    assert 0.15 < elapsed < 1.5
+    release.set()
+    assert (await run.poll(2.0)).status == "finished"
+
+
+async def test_output_is_kept_while_nobody_polls() -> None:
+    board = RunBoard()
+
+    async def driver(run: Run) -> None:
+        for i in range(MAX_BUFFERED_RECORDS + 500):
+            await run.stdout(f"{i}\n")
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    await asyncio.sleep(0.2)
+    assert len(run.channel) == MAX_BUFFERED_RECORDS, "the producer waits when the buffer is full"
+    text = ""
+    result = await run.poll(1.0)
+    text += "".join(r.text for r in result.console)
+    while result.status != "finished":
+        result = await run.poll(1.0)
+        text += "".join(r.text for r in result.console)
+    assert text == "".join(f"{i}\n" for i in range(MAX_BUFFERED_RECORDS + 500))
+
+
+async def test_a_run_nobody_collects_does_not_block_the_next_one() -> None:
+    board = RunBoard()
+
+    async def flood(run: Run) -> None:
+        for i in range(MAX_BUFFERED_RECORDS * 2):
+            await run.stdout(f"{i}\n")
+        await run.control(RunStatus.FINISHED, 0)
+
+    async def quick(run: Run) -> None:
+        await run.stdout("next\n")
+        await run.control(RunStatus.FINISHED, 0)
+
+    first = await board.start("query", None, flood)
+    await asyncio.sleep(0.1)
+    async with asyncio.timeout(5):
+        second = await board.start("query", None, quick)
+        result = await second.poll(2.0)
+    assert result.status == "finished" and result.console[0].text == "next\n"
+    # The abandoned run still ends with its control record.
+    while (late := await first.poll(0.5)).status != "finished":
+        pass
+    assert late.exit_code == 0
