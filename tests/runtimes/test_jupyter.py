@@ -312,3 +312,23 @@ async def test_code_ignoring_sigint_gets_its_kernel_restarted(
     assert result.exit_code == 130 and "ignored the interrupt" in stderr
     assert time.monotonic() - start < 10
     assert (await drive(python_rt, "query", "print(2)")).text() == "2\n"
+
+
+async def test_output_of_child_processes_reaches_the_run(
+    python_rt: SessionRuntime, drive: Drive
+) -> None:
+    code = (
+        "import os, subprocess\n"
+        "subprocess.run(['echo', 'from-child'])\n"
+        "os.system('echo from-system >&2')\n"
+    )
+    t = await drive(python_rt, "query", code)
+    assert "from-child\n" in t.text()
+    assert "from-system\n" in t.text("stderr")
+
+
+async def test_completion_uses_the_kernel(python_rt: SessionRuntime, drive: Drive) -> None:
+    await drive(python_rt, "query", "import os\nmy_long_variable = 1")
+    assert "my_long_variable" in await python_rt.complete("my_long_v")
+    matches = await python_rt.complete("os.pa\nx = 1", {"row": 0, "col": 5})
+    assert "os.path" in matches or "path" in matches

@@ -41,6 +41,8 @@ RESTART_AFTER = 5.0
 #: How often a running cell checks that its kernel is still alive.
 LIVENESS_INTERVAL = 0.5
 KERNEL_READY_TIMEOUT = 60.0
+#: A completion request waits this long for a busy kernel.
+COMPLETE_TIMEOUT = 5.0
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
@@ -97,6 +99,8 @@ class JupyterEngine:
         self._log_file: Any = None
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._restart_lock = asyncio.Lock()
+        self._shell_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @property
     def kernel_pid(self) -> int | None:
@@ -189,6 +193,10 @@ class JupyterEngine:
     async def _read_shell(self, kc: AsyncKernelClient) -> None:
         while True:
             msg = await kc.get_shell_msg()
+            waiter = self._shell_waiters.pop(msg.get("parent_header", {}).get("msg_id", ""), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+                continue
             cell = self._cell
             if cell is not None and msg.get("parent_header", {}).get("msg_id") == cell.msg_id:
                 cell.status = msg.get("content", {}).get("status", "ok")
@@ -225,6 +233,8 @@ class JupyterEngine:
 
     async def run(self, run: Run, code: str) -> None:
         async with self._lock:
+            async with self._restart_lock:
+                pass  # a restart in progress ends first
             if self.kc is None:
                 await self._revive("the python kernel was not running")
             assert self.kc is not None
@@ -303,6 +313,10 @@ class JupyterEngine:
             cell.idle.set()
 
     async def _restart_kernel(self) -> None:
+        async with self._restart_lock:
+            await self._restart_kernel_locked()
+
+    async def _restart_kernel_locked(self) -> None:
         if self.km is None:
             await self.start()
             return
@@ -316,6 +330,23 @@ class JupyterEngine:
             if old_pid is not None:
                 await kill_tree([old_pid])
         await self._connect()
+
+    async def complete(self, code: str, cursor: int) -> list[str]:
+        """The kernel's completions at ``cursor`` (``[]`` if it is busy for 5 s)."""
+        kc = self.kc
+        if kc is None:
+            return []
+        msg_id = kc.complete(code, cursor)
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._shell_waiters[msg_id] = waiter
+        try:
+            reply = await asyncio.wait_for(waiter, COMPLETE_TIMEOUT)
+        except TimeoutError:
+            return []
+        finally:
+            self._shell_waiters.pop(msg_id, None)
+        matches = reply.get("content", {}).get("matches") or []
+        return [str(m) for m in matches]
 
     async def shutdown(self) -> None:
         pid = self.kernel_pid

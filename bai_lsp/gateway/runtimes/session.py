@@ -125,6 +125,17 @@ class SessionRuntime:
             )
         return await run.poll(flush_timeout)
 
+    async def complete(self, code: str, options: dict[str, Any] | None = None) -> list[str]:
+        """Completions for ``code`` (``/complete``): the kernel's for python images, else ``[]``.
+
+        ``options`` may carry Backend.AI's ``row``/``col`` (0-based) of the cursor; without
+        them the cursor is at the end of ``code``.
+        """
+        complete = getattr(self.query, "complete", None)
+        if complete is None or self._closed:
+            return []
+        return list(await complete(code, cursor_offset(code, options)))
+
     async def interrupt(self) -> None:
         current = self.board.current
         if current is not None and current.mode == "batch":
@@ -185,6 +196,17 @@ class _TrackedPty:
     async def close(self) -> None:
         self._registry.discard(self._pty)
         await self._pty.close()
+
+
+def cursor_offset(code: str, options: dict[str, Any] | None) -> int:
+    row = (options or {}).get("row")
+    col = (options or {}).get("col")
+    if not isinstance(row, int) or not isinstance(col, int) or row < 0 or col < 0:
+        return len(code)
+    lines = code.split("\n")
+    if row >= len(lines):
+        return len(code)
+    return sum(len(line) + 1 for line in lines[:row]) + min(col, len(lines[row]))
 
 
 def create_runtime(image: ImageSpec, workdir: Path, environ: Mapping[str, str]) -> SessionRuntime:
