@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bai_lsp.gateway.runtimes.runs import MAX_BUFFERED_RECORDS, Run, RunBoard
+from bai_lsp.gateway.runtimes.runs import (
+    MAX_BUFFERED_RECORDS,
+    MAX_POLL_CHARS,
+    MAX_RECORD_CHARS,
+    Run,
+    RunBoard,
+)
 from bai_lsp.wire.execute import RunStatus
 
 
@@ -19,6 +25,7 @@ async def test_a_burst_comes_as_one_answer_and_control_ends_the_poll() -> None:
         await run.control(RunStatus.FINISHED, 0)
 
     run = await board.start("query", None, driver)
+    await asyncio.sleep(0.05)  # the records are buffered before anyone polls
     start = time.monotonic()
     result = await run.poll(2.0)
     assert time.monotonic() - start < 1.0
@@ -50,21 +57,29 @@ async def test_an_empty_poll_waits_the_flush_window_then_continues() -> None:
 async def test_output_is_kept_while_nobody_polls() -> None:
     board = RunBoard()
 
+    count = MAX_BUFFERED_RECORDS + 500
+
     async def driver(run: Run) -> None:
-        for i in range(MAX_BUFFERED_RECORDS + 500):
-            await run.stdout(f"{i}\n")
+        for i in range(count):  # alternating streams: records that cannot be merged
+            await (run.stdout(f"{i}\n") if i % 2 else run.stderr(f"{i}\n"))
+        await run.stdout("x" * (3 * MAX_RECORD_CHARS + 5))
         await run.control(RunStatus.FINISHED, 0)
 
     run = await board.start("query", None, driver)
     await asyncio.sleep(0.2)
     assert len(run.channel) == MAX_BUFFERED_RECORDS, "the producer waits when the buffer is full"
-    text = ""
+    records = []
     result = await run.poll(1.0)
-    text += "".join(r.text for r in result.console)
+    records += result.console
     while result.status != "finished":
         result = await run.poll(1.0)
-        text += "".join(r.text for r in result.console)
-    assert text == "".join(f"{i}\n" for i in range(MAX_BUFFERED_RECORDS + 500))
+        records += result.console
+    text = "".join(r.text for r in records)
+    lines = text.split("\n")
+    assert [int(n) for n in lines[:count]] == list(range(count))
+    assert lines[count:] == ["x" * (3 * MAX_RECORD_CHARS + 5)]
+    # Every answer stays bounded (Backend.AI caps one record at 10 MiB).
+    assert max(len(r.text) for r in records) <= MAX_POLL_CHARS + MAX_RECORD_CHARS
 
 
 async def test_a_run_nobody_collects_does_not_block_the_next_one() -> None:
@@ -72,7 +87,7 @@ async def test_a_run_nobody_collects_does_not_block_the_next_one() -> None:
 
     async def flood(run: Run) -> None:
         for i in range(MAX_BUFFERED_RECORDS * 2):
-            await run.stdout(f"{i}\n")
+            await (run.stdout(f"{i}\n") if i % 2 else run.stderr(f"{i}\n"))
         await run.control(RunStatus.FINISHED, 0)
 
     async def quick(run: Run) -> None:

@@ -29,8 +29,12 @@ from bai_lsp.wire.execute import ConsoleRecord, ExecutionResult, RunStatus, aggr
 
 #: Records buffered per run before the producer waits (the agent's queue size).
 MAX_BUFFERED_RECORDS = 4096
-#: One stdout/stderr record is cut to this many characters (Backend.AI: 10 MiB).
-MAX_RECORD_CHARS = 10 * 1024 * 1024
+#: ... or characters buffered per run.
+MAX_BUFFERED_CHARS = 64 * 1024 * 1024
+#: Longer stdout/stderr text is split into records of at most this many characters
+#: (Backend.AI truncates at 10 MiB; splitting loses nothing). Consecutive records of one
+#: stream are merged in the buffer up to this size.
+MAX_RECORD_CHARS = 1024 * 1024
 #: After a record, a poll waits this long for the next one before answering.
 COALESCE_QUIET = 0.005
 #: ... or this long when the output so far ends mid-line (likely a prompt about to be
@@ -44,8 +48,6 @@ MAX_POLL_CHARS = 4 * 1024 * 1024
 FINISHED_RUNS_KEPT = 16
 
 log = logging.getLogger(__name__)
-
-TRUNCATION_NOTE = "\n[bai-lsp: output record truncated at 10 MiB]\n"
 
 
 @attrs.frozen
@@ -68,6 +70,7 @@ class Channel:
         self._items: collections.deque[Item] = collections.deque()
         self._maxsize = maxsize
         self._abandoned = False
+        self._chars = 0
         self._readable = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -81,30 +84,57 @@ class Channel:
         self._abandoned = True
         self._writable.set()
 
+    def _full(self) -> bool:
+        return len(self._items) >= self._maxsize or self._chars >= MAX_BUFFERED_CHARS
+
+    def _merge(self, item: Item) -> bool:
+        """Append stream text to the last record of the same stream if it stays small."""
+        if not self._items or not isinstance(item, ConsoleRecord):
+            return False
+        last = self._items[-1]
+        if (
+            isinstance(last, ConsoleRecord)
+            and item.type in ("stdout", "stderr")
+            and last.type == item.type
+            and len(last.text) + len(item.text) <= MAX_RECORD_CHARS
+        ):
+            self._items[-1] = ConsoleRecord(item.type, last.text + item.text)
+            self._chars += len(item.text)
+            return True
+        return False
+
+    def _append(self, item: Item) -> None:
+        if not self._merge(item):
+            self._items.append(item)
+            self._chars += _size(item)
+        self._readable.set()
+
     async def put(self, item: Item) -> None:
-        if self._abandoned and len(self._items) >= self._maxsize:
+        if self._abandoned and self._full():
             if isinstance(item, Control):
-                self._items.append(item)
-                self._readable.set()
+                self._append(item)
             return
-        while len(self._items) >= self._maxsize and not self._abandoned:
+        while self._full() and not self._abandoned:
+            if self._merge(item):
+                return
             self._writable.clear()
             await self._writable.wait()
-        self._items.append(item)
-        self._readable.set()
+        self._append(item)
 
     def get_nowait(self) -> Item | None:
         if not self._items:
             return None
         item = self._items.popleft()
+        self._chars -= _size(item)
         if not self._items:
             self._readable.clear()
-        if len(self._items) < self._maxsize:
+        if not self._full():
             self._writable.set()
         return item
 
     def force(self, item: Item) -> None:
         self._items.append(item)
+        self._chars += _size(item)
         self._readable.set()
 
     async def wait_readable(self, seconds: float) -> bool:
@@ -115,6 +145,12 @@ class Channel:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._readable.wait(), seconds)
         return bool(self._items)
+
+
+def _size(item: Item) -> int:
+    if isinstance(item, ConsoleRecord):
+        return len(item.text) + len(item.data or "")
+    return 0
 
 
 def new_run_id() -> str:
@@ -140,7 +176,12 @@ class Run:
 
     async def emit(self, record: ConsoleRecord) -> None:
         if record.type in ("stdout", "stderr") and len(record.text) > MAX_RECORD_CHARS:
-            record = ConsoleRecord(record.type, record.text[:MAX_RECORD_CHARS] + TRUNCATION_NOTE)
+            text = record.text
+            for start in range(0, len(text), MAX_RECORD_CHARS):
+                await self.channel.put(
+                    ConsoleRecord(record.type, text[start : start + MAX_RECORD_CHARS])
+                )
+            return
         await self.channel.put(record)
 
     async def stdout(self, text: str) -> None:
