@@ -1,0 +1,53 @@
+"""What the domain needs from whoever shows its results: the LSP server or a terminal.
+
+The domain calls these from the event loop thread; implementations must not block for
+long (a notification is one bounded write).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from bai_lsp.domain.events import (
+    InputRequest,
+    OutputBatch,
+    RunFinished,
+    RunStarted,
+    SessionStatus,
+)
+
+
+class Progress(Protocol):
+    """One work-done progress the user may cancel."""
+
+    def report(self, message: str, percentage: int | None = None) -> None: ...
+
+    async def wait_cancelled(self) -> None:
+        """Return when the user cancels; never returns for a progress that cannot be."""
+        ...
+
+
+class Frontend(Protocol):
+    def run_started(self, event: RunStarted) -> None: ...
+
+    def output(self, batch: OutputBatch) -> None: ...
+
+    def run_finished(self, event: RunFinished) -> None: ...
+
+    def session_status(self, event: SessionStatus) -> None: ...
+
+    @property
+    def answers_input(self) -> bool:
+        """Whether ``ask_input`` reaches a person (the client declared backendai.input)."""
+        ...
+
+    async def ask_input(self, request: InputRequest) -> str | None:
+        """Ask for one line of input; ``None`` means the user cancelled."""
+        ...
+
+    def show_message(self, level: str, text: str) -> None:
+        """``level`` is ``error``, ``warning`` or ``info``."""
+        ...
+
+    def progress(self, title: str) -> AbstractAsyncContextManager[Progress]: ...

@@ -1,0 +1,185 @@
+"""One run on one session: stream it, answer its input requests, honour interrupts.
+
+Runs use Backend.AI's streaming execute (WebSocket), so output arrives as the kernel flushes
+it rather than at 2-second polling windows. Input requests go to the editor when it can
+answer them (experimental capability ``backendai.input``); either way ``sendInput`` works,
+and whichever answer comes first is used. A cancelled input interrupts the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import attrs
+
+from bai_lsp.domain.backend import Backend
+from bai_lsp.domain.events import InputRequest, Record, RunResult
+from bai_lsp.domain.frontend import Frontend
+from bai_lsp.domain.output import RunOutput, to_records
+from bai_lsp.domain.workspaces import ComputeSession, Workspaces
+from bai_lsp.wire.execute import BatchOptions
+
+log = logging.getLogger(__name__)
+
+
+class SessionGone(Exception):
+    """The session was not found when the run tried to start on it."""
+
+
+@attrs.define(eq=False)
+class Run:
+    uri: str
+    mode: str
+    code: str
+    session: ComputeSession
+    options: BatchOptions | None = None
+    id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    started: float = attrs.field(factory=time.monotonic)
+    interrupted: bool = False
+    active: bool = False
+    input_answer: asyncio.Future[str | None] | None = None
+    client: Backend | None = None
+    ref: str | None = None
+
+    def answer(self, text: str | None) -> bool:
+        if self.input_answer is None or self.input_answer.done():
+            return False
+        self.input_answer.set_result(text)
+        return True
+
+    async def interrupt(self) -> None:
+        """Stop this run: not started yet → never starts; running → kernel interrupt."""
+        self.interrupted = True
+        self.answer(None)
+        if self.active and self.client is not None and self.ref is not None:
+            await self.client.interrupt(self.ref)
+
+    def result(self, status: str, exit_code: int | None, message: str | None = None) -> RunResult:
+        if exit_code is None:
+            exit_code = 130 if status == "interrupted" else (0 if status == "finished" else 1)
+        return RunResult(
+            run_id=self.id,
+            status=status,
+            exit_code=exit_code,
+            duration_ms=int((time.monotonic() - self.started) * 1000),
+            message=message,
+        )
+
+
+async def stream_run(
+    run: Run,
+    output: RunOutput,
+    frontend: Frontend,
+    workspaces: Workspaces,
+    endpoint: str,
+) -> RunResult:
+    """Execute ``run`` to its end; raise ``SessionGone`` if the session vanished first."""
+    assert run.client is not None and run.ref is not None
+    client, ref = run.client, run.ref
+    got_frame = False
+    exit_code: int | None = None
+    status = "failed"
+    message: str | None = "The connection closed before the run finished."
+    try:
+        async with client.stream_execute(
+            ref, mode=run.mode, code=run.code, options=run.options
+        ) as stream:
+            async for frame in stream:
+                got_frame = True
+                await output.feed(to_records(frame.console))
+                if frame.status == "waiting-input":
+                    text = await _ask(run, output, frontend, workspaces, frame.is_password_prompt)
+                    if text is None:
+                        await _interrupt_waiting(run, stream)
+                    else:
+                        await stream.send_input(text)
+                    workspaces.set_status(run.session, "busy")
+                elif frame.status == "build-finished" and frame.exit_code not in (None, 0):
+                    await output.feed(
+                        [
+                            Record(
+                                "stderr",
+                                text=f"\n[bai-lsp] The build step failed (exit code "
+                                f"{frame.exit_code}); the exec step is skipped.\n",
+                            )
+                        ]
+                    )
+                elif frame.status == "finished":
+                    status, exit_code, message = "finished", frame.exit_code, None
+                    break
+                elif frame.status == "exec-timeout":
+                    status, message = "timeout", "The backend's execution time limit was hit."
+                    break
+                elif frame.status in ("error", "server-restarting"):
+                    status = "failed"
+                    message = f"Backend.AI: {frame.msg or frame.status}"
+                    break
+    except Exception as exc:
+        from bai_lsp.domain.backend import is_not_found, translate
+
+        if is_not_found(exc) and not got_frame:
+            raise SessionGone() from exc
+        status, message = "failed", translate(exc, endpoint).message
+        log.info("run %s failed: %s", run.id, message)
+    if run.interrupted and status in ("finished", "failed"):
+        return run.result("interrupted", exit_code if status == "finished" else None)
+    return run.result(status, exit_code, message)
+
+
+async def _ask(
+    run: Run,
+    output: RunOutput,
+    frontend: Frontend,
+    workspaces: Workspaces,
+    password: bool,
+) -> str | None:
+    await output.drain()
+    prompt = output.prompt_tail
+    loop = asyncio.get_running_loop()
+    run.input_answer = loop.create_future()
+    workspaces.set_status(run.session, "waiting-input")
+    asker: asyncio.Future[Any] | None = None
+    if frontend.answers_input:
+        asker = asyncio.ensure_future(frontend.ask_input(InputRequest(run.id, prompt, password)))
+        asker.add_done_callback(lambda f: _from_client(run, f))
+    else:
+        frontend.show_message(
+            "info",
+            f"A run is waiting for input{': ' + prompt.strip() if prompt.strip() else ''}. "
+            f'Answer with the command backendai.sendInput {{"runId": "{run.id}", "text": ...}}.',
+        )
+    if run.interrupted:
+        run.answer(None)
+    try:
+        return await run.input_answer
+    finally:
+        run.input_answer = None
+        if asker is not None and not asker.done():
+            asker.cancel()
+
+
+def _from_client(run: Run, future: asyncio.Future[Any]) -> None:
+    if future.cancelled():
+        return
+    exc = future.exception()
+    if exc is not None:
+        log.info("the client could not answer backendai/input: %s", exc)
+        run.answer(None)
+        return
+    run.answer(future.result())
+
+
+async def _interrupt_waiting(run: Run, stream: Any) -> None:
+    """The user cancelled an input: interrupt the kernel, then release the waiting read."""
+    run.interrupted = True
+    if run.client is not None and run.ref is not None:
+        with contextlib.suppress(Exception):
+            await run.client.interrupt(run.ref)
+    await asyncio.sleep(0.05)
+    with contextlib.suppress(Exception):
+        await stream.send_input("")

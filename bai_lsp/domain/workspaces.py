@@ -1,0 +1,323 @@
+"""One compute session per workspace folder (and image), and the connections behind them.
+
+A session's name is derived from the folder (``bai-<folder>-<hash of its path>``) unless
+``sessionName`` says otherwise, so a restarted editor asks for the same name and Backend.AI's
+get-or-create hands back the same session. Documents whose language needs another image
+share the folder's name with the image as a suffix. When a session turns out to be gone
+on the backend, it is created again and the user is told why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bai_lsp.domain.backend import Backend, _client_module, is_not_found, translate
+from bai_lsp.domain.embedded import GatewayHandle, start_gateway, stop_gateway
+from bai_lsp.domain.errors import CancelledByUserError, DomainError
+from bai_lsp.domain.events import SessionStatus
+from bai_lsp.domain.frontend import Frontend
+from bai_lsp.domain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _slug(text: str, limit: int) -> str:
+    slug = _UNSAFE.sub("-", text).strip("-.")[:limit].strip("-.")
+    return slug or "workspace"
+
+
+def image_suffix(image: str) -> str:
+    last = image.strip().rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
+    return _slug(last.lower(), 12)
+
+
+def derive_session_name(folder: str, image: str, settings: Settings) -> str:
+    """A stable, valid (``^(?=.{4,64}$)\\w[\\w.-]*\\w$``) session name for this folder+image."""
+    if settings.session_name:
+        base = settings.session_name
+    else:
+        digest = hashlib.sha256(folder.encode()).hexdigest()[:8]
+        name = Path(folder.rstrip("/")).name or "root"
+        base = f"bai-{_slug(name, 40)}-{digest}"
+    if image == settings.primary_image:
+        return base
+    suffix = "-" + image_suffix(image)
+    return base[: 64 - len(suffix)].rstrip("-.") + suffix
+
+
+def our_status(backend_status: str) -> str:
+    """Backend.AI's session status → the protocol's (``busy``/``waiting-input`` are ours)."""
+    upper = backend_status.upper()
+    if upper in ("RUNNING", "RUNNING_DEGRADED"):
+        return "idle"
+    if upper in ("TERMINATING", "TERMINATED", "CANCELLED", "PREEMPTED"):
+        return "terminated"
+    if upper == "ERROR":
+        return "error"
+    return "starting"
+
+
+@attrs.define(eq=False)
+class ComputeSession:
+    workspace: str
+    name: str
+    image: str
+    ref: str | None = None
+    status: str = "terminated"
+    message: str | None = None
+    run_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
+    start_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
+
+    def snapshot(self, message: str | None = None) -> SessionStatus:
+        return SessionStatus(
+            workspace=self.workspace,
+            session_name=self.name,
+            status=self.status,
+            image=self.image,
+            message=message,
+        )
+
+
+@attrs.define(eq=False)
+class Connection:
+    client: Any
+    endpoint: str
+    gateway: GatewayHandle | None = None
+
+
+class Workspaces:
+    """Sessions by (folder, image) and the clients that reach them."""
+
+    def __init__(self, frontend: Frontend, state_dir: Path) -> None:
+        self._frontend = frontend
+        self._state_dir = state_dir
+        self._sessions: dict[tuple[str, str], ComputeSession] = {}
+        self._connections: dict[tuple[Any, ...], Connection] = {}
+        self._connect_lock = asyncio.Lock()
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def session_for(self, folder: str, image: str, settings: Settings) -> ComputeSession:
+        key = (folder, image)
+        session = self._sessions.get(key)
+        name = derive_session_name(folder, image, settings)
+        if session is None or session.name != name:
+            session = ComputeSession(workspace=folder, name=name, image=image)
+            self._sessions[key] = session
+        return session
+
+    def existing(self, folder: str) -> list[ComputeSession]:
+        return [s for (f, _), s in self._sessions.items() if f == folder]
+
+    def all(self) -> list[ComputeSession]:
+        return list(self._sessions.values())
+
+    def by_name(self, name: str) -> ComputeSession | None:
+        return next((s for s in self._sessions.values() if s.name == name), None)
+
+    def set_status(self, session: ComputeSession, status: str, message: str | None = None) -> None:
+        session.status = status
+        session.message = message
+        self._frontend.session_status(session.snapshot(message))
+
+    # --- connections --------------------------------------------------------------------
+
+    async def connection(self, settings: Settings) -> Connection:
+        key = self._key(settings)
+        async with self._connect_lock:
+            conn = self._connections.get(key)
+            if conn is None:
+                conn = await self._connect(settings)
+                self._connections[key] = conn
+            return conn
+
+    def _key(self, settings: Settings) -> tuple[Any, ...]:
+        if settings.embedded:
+            return ("embedded", settings.on_exit == "keep")
+        return (
+            settings.endpoint,
+            settings.endpoint_type,
+            settings.access_key,
+            settings.secret_key,
+            settings.domain,
+            settings.group,
+        )
+
+    async def _connect(self, settings: Settings) -> Connection:
+        backendai = _client_module("")
+
+        gateway: GatewayHandle | None = None
+        if settings.embedded:
+            gateway = await start_gateway(self._state_dir, shared=settings.on_exit == "keep")
+            endpoint, access_key, secret_key = (
+                gateway.endpoint,
+                gateway.access_key,
+                gateway.secret_key,
+            )
+            endpoint_type = "api"
+        else:
+            endpoint = settings.endpoint or ""
+            access_key, secret_key = settings.access_key or "", settings.secret_key or ""
+            endpoint_type = settings.endpoint_type
+        config = backendai.APIConfig(
+            endpoint=endpoint,
+            endpoint_type=endpoint_type,
+            access_key=access_key,
+            secret_key=secret_key,
+            domain=settings.domain,
+            group=settings.group,
+        )
+        client = backendai.BackendAIClient(config)
+        await client.__aenter__()
+        return Connection(client=client, endpoint=endpoint, gateway=gateway)
+
+    # --- lifecycle of one session --------------------------------------------------------
+
+    async def ensure(
+        self, session: ComputeSession, settings: Settings, *, force_new: bool = False
+    ) -> tuple[Backend, str]:
+        """The client and ref of a running session, created (get-or-create) if needed."""
+        conn = await self.connection(settings)
+        async with session.start_lock:
+            if session.ref and session.status not in ("terminated", "error") and not force_new:
+                return conn.client, session.ref
+            self.set_status(session, "starting")
+            try:
+                ref = await self._create(conn, session, settings)
+            except DomainError as exc:
+                self.set_status(session, "error", exc.message)
+                raise
+            except Exception as exc:
+                error = translate(exc, conn.endpoint)
+                self.set_status(session, "error", error.message)
+                raise error from None
+            session.ref = ref
+            self.set_status(session, "idle")
+            return conn.client, ref
+
+    async def _create(self, conn: Connection, session: ComputeSession, settings: Settings) -> str:
+        spec = _client_module("").SessionSpec(
+            image=session.image,
+            name=session.name,
+            resources=dict(settings.resources),
+            mounts=list(settings.mounts),
+            environ=dict(settings.environ),
+            domain=settings.domain,
+            group=settings.group,
+        )
+        async with self._frontend.progress(f"Starting Backend.AI session {session.name}") as bar:
+            task = asyncio.ensure_future(
+                conn.client.get_or_create(spec, on_status=lambda s: bar.report(f"{s}"))
+            )
+            cancel = asyncio.ensure_future(bar.wait_cancelled())
+            try:
+                await asyncio.wait({task, cancel}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cancel.cancel()
+            if not task.done():
+                task.cancel()
+                raise CancelledByUserError(f"Starting session {session.name} was cancelled.")
+            ref = task.result()
+        ident = getattr(ref, "id", None) or getattr(ref, "name", None) or session.name
+        return str(ident)
+
+    async def lost(self, session: ComputeSession, settings: Settings) -> str:
+        """Explain why a session vanished (as far as the backend says) and forget its ref."""
+        reason = "it no longer exists on the backend"
+        try:
+            conn = await self.connection(settings)
+            page = await conn.client.list_sessions(status="TERMINATED", limit=50)
+            items = getattr(page, "items", page) or []
+            for item in items:
+                data = item if isinstance(item, dict) else attrs.asdict(item)
+                name = data.get("name") or data.get("session_name")
+                if name == session.name:
+                    info = data.get("status_info") or data.get("statusInfo")
+                    if info:
+                        reason = f"it was terminated on the backend ({info})"
+                    break
+        except Exception:
+            log.debug("could not look up why session %s ended", session.name, exc_info=True)
+        message = f"Session {session.name} was lost: {reason}. A new session is being started."
+        session.ref = None
+        self.set_status(session, "terminated", message)
+        self._frontend.show_message("warning", message)
+        return message
+
+    async def refresh(self, session: ComputeSession, settings: Settings) -> SessionStatus:
+        """Ask the backend how the session is, by ref or (after a restart) by name."""
+        conn = await self.connection(settings)
+        try:
+            info = await conn.client.session_info(session.ref or session.name)
+        except Exception as exc:
+            if is_not_found(exc):
+                session.ref = None
+                session.status = "terminated"
+                return session.snapshot()
+            raise translate(exc, conn.endpoint) from None
+        status = our_status(str(info.get("status", "")))
+        if status == "idle" and session.status in ("busy", "waiting-input"):
+            status = session.status
+        if session.ref is None and status == "idle":
+            session.ref = str(info.get("id") or info.get("sessionId") or session.name)
+        session.status = status
+        return session.snapshot()
+
+    async def destroy(self, session: ComputeSession, settings: Settings) -> SessionStatus:
+        conn = await self.connection(settings)
+        try:
+            await conn.client.destroy(session.ref or session.name, forced=True)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise translate(exc, conn.endpoint) from None
+        session.ref = None
+        self.set_status(session, "terminated", "Destroyed on request.")
+        return session.snapshot("Destroyed on request.")
+
+    async def restart(self, session: ComputeSession, settings: Settings) -> SessionStatus:
+        client, ref = await self.ensure(session, settings)
+        self.set_status(session, "starting", "Restarting the kernel.")
+        try:
+            await client.restart(ref)
+        except Exception as exc:
+            if is_not_found(exc):
+                await self.lost(session, settings)
+                await self.ensure(session, settings)
+                return session.snapshot()
+            conn = await self.connection(settings)
+            error = translate(exc, conn.endpoint)
+            self.set_status(session, "error", error.message)
+            raise error from None
+        self.set_status(session, "idle")
+        return session.snapshot()
+
+    # --- shutdown -----------------------------------------------------------------------
+
+    async def close(self, destroy: dict[str, bool]) -> None:
+        """Destroy the sessions whose folder says ``onExit: destroy``; close the clients;
+        stop gateways nobody may come back to."""
+        for session in self.all():
+            if destroy.get(session.workspace) and session.ref:
+                for conn in self._connections.values():
+                    try:
+                        await asyncio.wait_for(conn.client.destroy(session.ref, forced=True), 10)
+                        break
+                    except Exception:
+                        log.info("could not destroy %s", session.name, exc_info=True)
+        for conn in list(self._connections.values()):
+            try:
+                await conn.client.__aexit__(None, None, None)
+            except Exception:
+                log.debug("closing a client failed", exc_info=True)
+            if conn.gateway is not None and not conn.gateway.shared:
+                await stop_gateway(conn.gateway)
+        self._connections.clear()

@@ -1,0 +1,118 @@
+"""Every LSP feature and command of bai-lsp, registered in one place.
+
+Each handler reads its params, makes one domain call and returns what the domain gives
+back; errors leave through ``rpc_errors`` as the documented JSON-RPC codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from bai_lsp.domain.events import RunResult, SessionList, SessionStatus
+from bai_lsp.lsp import protocol
+from bai_lsp.lsp.errors import rpc_errors
+from bai_lsp.lsp.protocol import (
+    NoArgs,
+    RunCellArgs,
+    RunFileArgs,
+    RunSelectionArgs,
+    SendInputArgs,
+    UriArgs,
+    parse_args,
+)
+from bai_lsp.lsp.server import BaiLanguageServer
+from bai_lsp.lsp.settings_sync import pull_configuration
+
+
+def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
+    """A server with every feature and command of docs/protocol.md registered."""
+    server = BaiLanguageServer(state_dir=state_dir)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: BaiLanguageServer, params: types.InitializeParams) -> None:
+        ls.engine.set_initialization_options(params.initialization_options)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: BaiLanguageServer, params: types.InitializedParams) -> None:
+        await pull_configuration(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: BaiLanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        await pull_configuration(ls, pushed=params.settings)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    async def did_change_folders(
+        ls: BaiLanguageServer, params: types.DidChangeWorkspaceFoldersParams
+    ) -> None:
+        await pull_configuration(ls)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: BaiLanguageServer, *args: Any) -> None:
+        await ls.engine.shutdown()
+
+    @server.command(protocol.RUN_SELECTION)
+    @rpc_errors
+    async def run_selection(ls: BaiLanguageServer, *args: Any) -> RunResult:
+        params = parse_args(RunSelectionArgs, protocol.RUN_SELECTION, args)
+        return await ls.engine.run_selection(await ls.document(params.uri), params.range)
+
+    @server.command(protocol.RUN_CELL)
+    @rpc_errors
+    async def run_cell(ls: BaiLanguageServer, *args: Any) -> RunResult:
+        params = parse_args(RunCellArgs, protocol.RUN_CELL, args)
+        return await ls.engine.run_cell(await ls.document(params.uri), params.position)
+
+    @server.command(protocol.RUN_FILE)
+    @rpc_errors
+    async def run_file(ls: BaiLanguageServer, *args: Any) -> RunResult:
+        params = parse_args(RunFileArgs, protocol.RUN_FILE, args)
+        return await ls.engine.run_file(await ls.document(params.uri), params.mode)
+
+    @server.command(protocol.SEND_INPUT)
+    @rpc_errors
+    async def send_input(ls: BaiLanguageServer, *args: Any) -> None:
+        params = parse_args(SendInputArgs, protocol.SEND_INPUT, args)
+        ls.engine.send_input(params.run_id, params.text)
+
+    @server.command(protocol.INTERRUPT)
+    @rpc_errors
+    async def interrupt(ls: BaiLanguageServer, *args: Any) -> None:
+        params = parse_args(UriArgs, protocol.INTERRUPT, args)
+        await ls.engine.interrupt(ls.folder_of(params.uri), params.uri)
+
+    @server.command(protocol.SESSION_START)
+    @rpc_errors
+    async def session_start(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
+        params = parse_args(UriArgs, protocol.SESSION_START, args)
+        return await ls.engine.session_start(await ls.session_target(params.uri))
+
+    @server.command(protocol.SESSION_RESTART)
+    @rpc_errors
+    async def session_restart(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
+        params = parse_args(UriArgs, protocol.SESSION_RESTART, args)
+        return await ls.engine.session_restart(await ls.session_target(params.uri))
+
+    @server.command(protocol.SESSION_DESTROY)
+    @rpc_errors
+    async def session_destroy(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
+        params = parse_args(UriArgs, protocol.SESSION_DESTROY, args)
+        return await ls.engine.session_destroy(await ls.session_target(params.uri))
+
+    @server.command(protocol.SESSION_STATUS)
+    @rpc_errors
+    async def session_status(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
+        params = parse_args(UriArgs, protocol.SESSION_STATUS, args)
+        return await ls.engine.session_status(await ls.session_target(params.uri))
+
+    @server.command(protocol.SESSION_LIST)
+    @rpc_errors
+    async def session_list(ls: BaiLanguageServer, *args: Any) -> SessionList:
+        parse_args(NoArgs, protocol.SESSION_LIST, args)
+        return await ls.engine.session_list()
+
+    return server

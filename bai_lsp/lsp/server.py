@@ -1,0 +1,215 @@
+"""The pygls server object: the front end the domain talks to, and document lookup.
+
+Handlers live in ``handlers.py``; this module only adapts LSP facilities (notifications,
+requests, progress, messages, open documents) to the domain's ``Frontend`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls import uris
+from pygls.capabilities import get_capability
+from pygls.lsp.server import LanguageServer
+
+from bai_lsp import __version__
+from bai_lsp.domain.engine import Engine, SessionTarget, SourceDocument
+from bai_lsp.domain.errors import UnknownDocumentError
+from bai_lsp.domain.events import (
+    InputRequest,
+    OutputBatch,
+    RunFinished,
+    RunStarted,
+    SessionStatus,
+)
+from bai_lsp.lsp import protocol
+
+log = logging.getLogger(__name__)
+
+_LEVELS = {
+    "error": types.MessageType.Error,
+    "warning": types.MessageType.Warning,
+    "info": types.MessageType.Info,
+}
+
+#: File suffix → languageId, for documents run from disk without being open.
+_SUFFIX_LANGUAGES = {
+    ".py": "python",
+    ".sh": "shellscript",
+    ".bash": "shellscript",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+}
+
+
+class _LspProgress:
+    def __init__(self, server: BaiLanguageServer, token: str | None) -> None:
+        self._server = server
+        self._token = token
+
+    def report(self, message: str, percentage: int | None = None) -> None:
+        if self._token is not None:
+            self._server.work_done_progress.report(
+                self._token, types.WorkDoneProgressReport(message=message, percentage=percentage)
+            )
+
+    async def wait_cancelled(self) -> None:
+        future = self._server.work_done_progress.tokens.get(self._token or "")
+        if future is None:
+            await asyncio.Event().wait()
+            return
+        try:
+            await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if not future.cancelled():
+                raise
+            return
+        await asyncio.Event().wait()  # resolved without cancel: never "cancelled"
+
+
+class LspFrontend:
+    """The domain's ``Frontend`` over LSP: notifications, requests, messages, progress."""
+
+    def __init__(self, server: BaiLanguageServer) -> None:
+        self._ls = server
+
+    def run_started(self, event: RunStarted) -> None:
+        self._ls.protocol.notify(protocol.RUN_STARTED_NOTIFICATION, event)
+
+    def output(self, batch: OutputBatch) -> None:
+        self._ls.protocol.notify(protocol.OUTPUT_NOTIFICATION, batch)
+
+    def run_finished(self, event: RunFinished) -> None:
+        self._ls.protocol.notify(protocol.RUN_FINISHED_NOTIFICATION, event)
+
+    def session_status(self, event: SessionStatus) -> None:
+        self._ls.protocol.notify(protocol.SESSION_STATUS_NOTIFICATION, event)
+
+    @property
+    def answers_input(self) -> bool:
+        experimental = get_capability(self._ls.client_capabilities, "experimental", None)
+        if not isinstance(experimental, dict):
+            return False
+        ours = experimental.get(protocol.EXPERIMENTAL_CAPABILITY)
+        return isinstance(ours, dict) and ours.get("input") is True
+
+    async def ask_input(self, request: InputRequest) -> str | None:
+        answer: Any = await self._ls.protocol.send_request_async(protocol.INPUT_REQUEST, request)
+        if answer is None:
+            return None
+        text = answer.get("text") if isinstance(answer, dict) else getattr(answer, "text", None)
+        return text if isinstance(text, str) else None
+
+    def show_message(self, level: str, text: str) -> None:
+        self._ls.window_show_message(
+            types.ShowMessageParams(type=_LEVELS.get(level, types.MessageType.Info), message=text)
+        )
+
+    @asynccontextmanager
+    async def progress(self, title: str) -> AsyncIterator[_LspProgress]:
+        token: str | None = None
+        if get_capability(self._ls.client_capabilities, "window.work_done_progress", False):
+            token = f"backendai-{uuid.uuid4().hex}"
+            try:
+                await self._ls.work_done_progress.create_async(token)
+            except Exception:  # the client refused: carry on without a progress bar
+                log.info("client refused work-done progress %s", token)
+                token = None
+        if token is not None:
+            self._ls.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0)
+            )
+        try:
+            yield _LspProgress(self._ls, token)
+        finally:
+            if token is not None:
+                self._ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+                self._ls.work_done_progress.tokens.pop(token, None)
+
+
+class BaiLanguageServer(LanguageServer):
+    """The bai-lsp server: owns the domain ``Engine``; ``LspFrontend`` is its voice."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        super().__init__("bai-lsp", __version__)
+        self.frontend = LspFrontend(self)
+        self.engine = Engine(self.frontend, state_dir=state_dir)
+
+    # --- documents ----------------------------------------------------------------------
+
+    @property
+    def position_encoding(self) -> str:
+        return str(self.workspace.position_encoding or "utf-16")
+
+    def folder_of(self, uri: str) -> str:
+        """The workspace folder containing ``uri`` (longest match), else the root or the
+        document's own directory."""
+        best = ""
+        for folder in self.workspace.folders.values():
+            base = folder.uri.rstrip("/") + "/"
+            if uri.startswith(base) and len(base) > len(best):
+                best = folder.uri.rstrip("/")
+        if best:
+            return best
+        root = self.workspace.root_uri
+        if root and uri.startswith(root.rstrip("/") + "/"):
+            return root.rstrip("/")
+        return uri.rsplit("/", 1)[0] if "/" in uri else uri
+
+    async def document(self, uri: str) -> SourceDocument:
+        """The text to run: the editor's buffer when open, else the file on disk."""
+        open_doc = self.workspace.text_documents.get(uri)
+        path = uris.to_fs_path(uri)
+        if open_doc is not None:
+            text, language = open_doc.source, open_doc.language_id or ""
+        elif path is not None and await asyncio.to_thread(Path(path).is_file):
+            try:
+                text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UnknownDocumentError(f"Cannot read {path}: {exc}") from None
+            language = ""
+        else:
+            raise UnknownDocumentError(
+                f"The document {uri} is not open in the editor and is not a readable file."
+            )
+        if not language and path is not None:
+            language = _SUFFIX_LANGUAGES.get(Path(path).suffix.lower(), "")
+            if not language:
+                guessed, _ = mimetypes.guess_type(path)
+                language = (guessed or "plaintext").split("/")[-1]
+        return SourceDocument(
+            uri=uri,
+            text=text,
+            language_id=language or "plaintext",
+            path=path,
+            folder_uri=self.folder_of(uri),
+            folder_path=uris.to_fs_path(self.folder_of(uri)),
+            encoding=self.position_encoding,
+        )
+
+    async def session_target(self, uri: str) -> SessionTarget:
+        """A folder URI means the folder's main session; a document URI, its language's."""
+        folder = self.folder_of(uri)
+        if uri.rstrip("/") == folder or uri in (f.uri for f in self.workspace.folders.values()):
+            return SessionTarget(folder_uri=uri.rstrip("/"))
+        path = uris.to_fs_path(uri)
+        if (
+            uri not in self.workspace.text_documents
+            and path
+            and await asyncio.to_thread(Path(path).is_dir)
+        ):
+            return SessionTarget(folder_uri=uri.rstrip("/"))
+        document = await self.document(uri)
+        return SessionTarget(folder_uri=document.folder_uri, language_id=document.language_id)

@@ -1,0 +1,18 @@
+"""Fixtures of the language-server tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lsp.harness import stop_shared_gateway
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "state"
+    directory.mkdir()
+    yield directory
+    stop_shared_gateway(directory)
