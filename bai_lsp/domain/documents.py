@@ -34,6 +34,27 @@ SLASH_COMMENT_LANGUAGES: frozenset[str] = frozenset(
     }
 )
 
+#: File suffix → languageId, for files run from disk rather than from an open editor.
+SUFFIX_LANGUAGES: dict[str, str] = {
+    ".py": "python",
+    ".sh": "shellscript",
+    ".bash": "shellscript",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+}
+
+
+def language_for_path(path: str) -> str:
+    suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return SUFFIX_LANGUAGES.get(suffix, "plaintext")
+
+
 _HASH_CELL = re.compile(r"^\s*#\s*%%")
 _SLASH_CELL = re.compile(r"^\s*//\s*%%")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
 from bai_lsp import __version__
+from bai_lsp.domain.documents import language_for_path
 from bai_lsp.domain.engine import Engine, SessionTarget, SourceDocument
 from bai_lsp.domain.errors import UnknownDocumentError
 from bai_lsp.domain.events import (
@@ -38,19 +38,6 @@ _LEVELS = {
     "error": types.MessageType.Error,
     "warning": types.MessageType.Warning,
     "info": types.MessageType.Info,
-}
-
-#: File suffix → languageId, for documents run from disk without being open.
-_SUFFIX_LANGUAGES = {
-    ".py": "python",
-    ".sh": "shellscript",
-    ".bash": "shellscript",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
 }
 
 
@@ -185,10 +172,7 @@ class BaiLanguageServer(LanguageServer):
                 f"The document {uri} is not open in the editor and is not a readable file."
             )
         if not language and path is not None:
-            language = _SUFFIX_LANGUAGES.get(Path(path).suffix.lower(), "")
-            if not language:
-                guessed, _ = mimetypes.guess_type(path)
-                language = (guessed or "plaintext").split("/")[-1]
+            language = language_for_path(path)
         return SourceDocument(
             uri=uri,
             text=text,
