@@ -1,0 +1,706 @@
+;;; backendai.el --- Run code on Backend.AI compute sessions via eglot  -*- lexical-binding: t -*-
+
+;; Copyright (C) 2026 The bai-lsp authors
+
+;; Author: The bai-lsp authors
+;; Version: 0.1.0
+;; Package-Requires: ((emacs "28.1") (eglot "1.9") (jsonrpc "1.0.14"))
+;; Keywords: tools, processes
+;; URL: https://github.com/bai-lsp/bai-lsp
+;; SPDX-License-Identifier: MIT
+
+;; This file is not part of GNU Emacs.
+
+;;; Commentary:
+
+;; Send the region, the current line, a `# %%' cell or the whole file
+;; to a Backend.AI compute session through the `bai-lsp' language
+;; server, and watch the output stream into the *backendai* buffer.
+;; Programs that call input() or getpass() are answered in the
+;; minibuffer (`read-string' / `read-passwd'); images are shown inline
+;; in graphical frames and saved to files otherwise; a mode-line
+;; lighter shows the session's status (idle, busy, input?).
+;;
+;; bai-lsp is an ordinary eglot server: M-x backendai-run-line starts
+;; it for the current buffer when needed (eglot allows one server per
+;; buffer, so a buffer another eglot server manages cannot use it).
+;; `backendai-eglot-setup' registers it in `eglot-server-programs' for
+;; `backendai-modes' so that M-x eglot picks it.
+;;
+;; Commands: `backendai-run-region', `backendai-run-line',
+;; `backendai-run-cell', `backendai-run-file', `backendai-interrupt',
+;; `backendai-restart', `backendai-destroy', `backendai-sessions',
+;; `backendai-status'.  See docs/editors/emacs.md.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'eglot)
+(require 'jsonrpc)
+(require 'subr-x)
+(require 'seq)
+(require 'ansi-color)
+(require 'project)
+
+;;;; Options
+
+(defgroup backendai nil
+  "Run code on Backend.AI compute sessions through bai-lsp."
+  :group 'tools
+  :prefix "backendai-")
+
+(defcustom backendai-server-command '("bai-lsp")
+  "Command (program and arguments) that starts the bai-lsp server."
+  :type '(repeat string))
+
+(defcustom backendai-settings nil
+  "The bai-lsp settings, a plist sent as initializationOptions.
+For example (:image \"python\" :resources (:cpu 2 :mem \"4g\")).
+With no :endpoint here nor in BACKEND_ENDPOINT, the server starts
+its embedded local gateway.  See the bai-lsp configuration docs."
+  :type '(plist :key-type symbol :value-type sexp))
+
+(defcustom backendai-modes
+  '(python-mode python-ts-mode sh-mode bash-ts-mode c-mode c-ts-mode
+                c++-mode c++-ts-mode js-mode js-ts-mode)
+  "Major modes `backendai-eglot-setup' registers bai-lsp for."
+  :type '(repeat symbol))
+
+(defcustom backendai-language-ids
+  '((python-mode . "python") (python-ts-mode . "python")
+    (sh-mode . "shellscript") (bash-ts-mode . "shellscript")
+    (c-mode . "c") (c-ts-mode . "c") (c++-mode . "cpp") (c++-ts-mode . "cpp")
+    (js-mode . "javascript") (js-ts-mode . "javascript"))
+  "LSP languageId of each major mode (others: the mode name less \"-mode\")."
+  :type '(alist :key-type symbol :value-type string))
+
+(defcustom backendai-output-buffer-name "*backendai*"
+  "Name of the buffer runs write their output to."
+  :type 'string)
+
+(defcustom backendai-display-output t
+  "When non-nil, show the output buffer when a run starts."
+  :type 'boolean)
+
+(defcustom backendai-output-max-lines 10000
+  "Older lines of the output buffer are dropped past this many."
+  :type 'natnum)
+
+(defcustom backendai-media-directory
+  (expand-file-name "backendai-media" temporary-file-directory)
+  "Folder that images and HTML produced by runs are saved to."
+  :type 'directory)
+
+(defcustom backendai-inline-images t
+  "When non-nil, insert images into the output buffer in graphical frames."
+  :type 'boolean)
+
+(defcustom backendai-lighter-prefix "BAI"
+  "Text before the session status in the mode line."
+  :type 'string)
+
+(defcustom backendai-request-timeout (* 7 24 3600)
+  "Seconds to wait for the answer of a run command (a run may be long)."
+  :type 'natnum)
+
+(defface backendai-stderr '((t :inherit error))
+  "Face of text a run writes to stderr.")
+
+(defface backendai-header '((t :inherit font-lock-keyword-face :weight bold))
+  "Face of the line that starts a run.")
+
+(defface backendai-footer '((t :inherit shadow))
+  "Face of the line that ends a successful run.")
+
+(defface backendai-failure '((t :inherit error :weight bold))
+  "Face of the line that ends a failed or interrupted run.")
+
+(defface backendai-input '((t :inherit minibuffer-prompt))
+  "Face of answers given to a program's input prompt.")
+
+;;;; The server class and its capabilities
+
+(defclass backendai-server (eglot-lsp-server) ()
+  :documentation "An eglot connection to bai-lsp.")
+
+(cl-defmethod eglot-client-capabilities :around ((_server backendai-server))
+  "Add experimental.backendai.input: this client answers `backendai/input'."
+  (let ((caps (cl-call-next-method)))
+    (plist-put caps :experimental '(:backendai (:input t)))))
+
+(cl-defmethod eglot-initialization-options ((_server backendai-server))
+  "Send `backendai-settings' as the server's initializationOptions."
+  (list :backendai (or backendai-settings (make-hash-table))))
+
+;;;###autoload
+(defun backendai-eglot-setup ()
+  "Make bai-lsp the eglot server of `backendai-modes'."
+  (interactive)
+  (add-to-list 'eglot-server-programs
+               (cons backendai-modes
+                     (cons 'backendai-server backendai-server-command))))
+
+;;;; State
+
+(defvar backendai--statuses (make-hash-table :test #'eq)
+  "Server → hash table of session name → status plist.")
+
+(defvar backendai--active-runs (make-hash-table :test #'eq)
+  "Server → number of runs started and not finished.")
+
+(defvar backendai--runs (make-hash-table :test #'equal)
+  "Run id → plist (:column MARKER :cr BOOL :media N :uri URI :password BOOL).")
+
+(defvar backendai--last-owner nil
+  "Run whose unfinished line is the output buffer's last line.")
+
+(defvar backendai--last-uri nil
+  "Document of the latest run (commands typed in the output buffer act on it).")
+
+(defvar backendai-run-finished-functions nil
+  "Abnormal hook run with a plist when a run ends or a command fails.
+For a run it is the runFinished notification; for a command the
+server refused it is (:status \"error\" :message MESSAGE).")
+
+(defconst backendai--status-priority
+  '(("waiting-input" . 6) ("busy" . 5) ("starting" . 4) ("error" . 3)
+    ("idle" . 2) ("terminated" . 1))
+  "Which session's status the mode line shows when there are several.")
+
+;;;; Mode line
+
+(defun backendai--server-of-buffer (&optional buffer)
+  "The live bai-lsp server managing BUFFER (default: the current one), or nil."
+  (with-current-buffer (or buffer (current-buffer))
+    (let ((server (ignore-errors (eglot-current-server))))
+      (and server (cl-typep server 'backendai-server)
+           (jsonrpc-running-p server) server))))
+
+(defun backendai-status-of (server)
+  "The most pressing session status of SERVER, a string, or nil."
+  (let ((sessions (gethash server backendai--statuses))
+        best)
+    (when sessions
+      (maphash
+       (lambda (_name info)
+         (let ((st (plist-get info :status)))
+           (when (or (null best)
+                     (> (alist-get st backendai--status-priority 0 nil #'equal)
+                        (alist-get best backendai--status-priority 0 nil #'equal)))
+             (setq best st))))
+       sessions))
+    (or best (and (> (gethash server backendai--active-runs 0) 0) "starting"))))
+
+(defun backendai-mode-line ()
+  "Mode-line text of the current buffer's session, e.g. \" BAI busy\"."
+  (let ((server (backendai--server-of-buffer)))
+    (if (not server)
+        ""
+      (let ((st (backendai-status-of server))
+            (runs (gethash server backendai--active-runs 0)))
+        (concat " " backendai-lighter-prefix
+                (if st (concat " " (if (equal st "waiting-input") "input?" st)) "")
+                (if (> runs 1) (format " (%d runs)" runs) ""))))))
+
+;;;###autoload
+(define-minor-mode backendai-minor-mode
+  "Show the Backend.AI session status in the mode line.
+Turned on in buffers a bai-lsp server manages."
+  :lighter (:eval (backendai-mode-line)))
+
+(defun backendai--maybe-enable-minor-mode ()
+  "Turn on `backendai-minor-mode' in buffers bai-lsp manages."
+  (when (backendai--server-of-buffer)
+    (backendai-minor-mode 1)))
+
+(add-hook 'eglot-managed-mode-hook #'backendai--maybe-enable-minor-mode)
+
+;;;; Output buffer
+
+(defvar backendai-output-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map (kbd "C-c C-c") #'backendai-interrupt)
+    (define-key map (kbd "q") #'quit-window)
+    map)
+  "Keymap of `backendai-output-mode'.")
+
+(define-derived-mode backendai-output-mode special-mode "BackendAI-Output"
+  "Major mode of the *backendai* buffer, where runs stream their output."
+  (setq-local buffer-undo-list t)
+  (setq-local truncate-lines nil))
+
+(defun backendai-output-buffer ()
+  "The output buffer, created on first use."
+  (or (get-buffer backendai-output-buffer-name)
+      (with-current-buffer (get-buffer-create backendai-output-buffer-name)
+        (backendai-output-mode)
+        (current-buffer))))
+
+(defun backendai--follow (buffer)
+  "Keep windows showing BUFFER on its end, unless they were scrolled back."
+  (dolist (win (get-buffer-window-list buffer nil t))
+    (when (or (not (eq win (selected-window)))
+              (>= (window-point win)
+                  (with-current-buffer buffer
+                    (save-excursion (goto-char (point-max))
+                                    (line-beginning-position)))))
+      (set-window-point win (with-current-buffer buffer (point-max))))))
+
+(defun backendai--trim ()
+  "Drop the oldest lines of the current buffer past `backendai-output-max-lines'."
+  (let ((excess (- (count-lines (point-min) (point-max)) backendai-output-max-lines)))
+    (when (> excess 0)
+      (save-excursion
+        (goto-char (point-min))
+        (forward-line excess)
+        (delete-region (point-min) (point))))))
+
+(defmacro backendai--with-output (&rest body)
+  "Run BODY in the output buffer with writing allowed, then trim and follow."
+  (declare (indent 0) (debug t))
+  `(let ((buffer (backendai-output-buffer)))
+     (with-current-buffer buffer
+       (let ((inhibit-read-only t))
+         (save-excursion ,@body)
+         (backendai--trim)))
+     (backendai--follow buffer)))
+
+(defun backendai--fresh-line ()
+  "Go to the end of the output, on a line of its own."
+  (goto-char (point-max))
+  (unless (bolp) (insert "\n")))
+
+(defun backendai--insert-line (text &optional face)
+  "Insert TEXT as a line of its own with FACE."
+  (backendai--fresh-line)
+  (insert (if face (propertize text 'face face) text) "\n")
+  (setq backendai--last-owner nil))
+
+(defun backendai--run (run-id)
+  "The state plist of RUN-ID, created on first use."
+  (or (gethash run-id backendai--runs)
+      (puthash run-id (list :media 0) backendai--runs)))
+
+(defun backendai--insert-console (run-id text face)
+  "For RUN-ID insert console TEXT with FACE, handling partial lines and \\r.
+A line a run left unfinished is continued if it is still the last
+line; a carriage return moves back to the line's start and the
+following text overwrites what was there, as in a terminal."
+  (let* ((run (backendai--run run-id))
+         (ansi-color-context nil)
+         (text (ansi-color-apply (replace-regexp-in-string "\r\n" "\n" text)))
+         (col (plist-get run :column)))
+    (goto-char (point-max))
+    (if (and (equal backendai--last-owner run-id) (markerp col)
+             (marker-buffer col))
+        (goto-char col)
+      (unless (bolp) (insert "\n"))
+      (setq col (copy-marker (point))))
+    (let ((start 0) (len (length text)))
+      (while (< start len)
+        (let* ((next (string-match "[\r\n]" text start))
+               (seg (substring text start (or next len))))
+          (unless (string-empty-p seg)
+            ;; overwrite up to the end of the line, then insert the rest
+            (let ((over (min (length seg) (- (line-end-position) (point)))))
+              (delete-region (point) (+ (point) over)))
+            (insert (if face (propertize seg 'face face) seg)))
+          (when next
+            (if (eq (aref text next) ?\r)
+                (goto-char (line-beginning-position))
+              (goto-char (line-end-position))
+              (if (eobp) (insert "\n") (forward-line 1))))
+          (setq start (if next (1+ next) len)))))
+    (set-marker col (point))
+    (plist-put run :column col)
+    (setq backendai--last-owner run-id)))
+
+(defun backendai--media-extension (mime)
+  "File extension for MIME."
+  (pcase mime
+    ("image/png" "png") ("image/jpeg" "jpg") ("image/gif" "gif")
+    ("image/svg+xml" "svg") ("text/html" "html") ("application/pdf" "pdf")
+    (_ (if (string-match "\\`image/\\([[:alnum:]]+\\)\\'" mime)
+           (match-string 1 mime)
+         "bin"))))
+
+(defun backendai--media-file (run-id n mime)
+  "Path of a media file of RUN-ID: number N of the run, of type MIME."
+  (expand-file-name
+   (format "%s-%s-%d.%s" (format-time-string "%Y%m%d-%H%M%S")
+           (replace-regexp-in-string "[^[:alnum:]_-]" "_" run-id)
+           n (backendai--media-extension mime))
+   backendai-media-directory))
+
+(defun backendai--save-media (run-id mime data)
+  "For RUN-ID save a MIME record's DATA (base64 unless SVG/text); return its path."
+  (let* ((run (backendai--run run-id))
+         (n (1+ (plist-get run :media)))
+         (file (backendai--media-file run-id n mime))
+         (textual (or (equal mime "image/svg+xml") (string-prefix-p "text/" mime))))
+    (plist-put run :media n)
+    (make-directory backendai-media-directory t)
+    (let ((coding-system-for-write (if textual 'utf-8-unix 'binary)))
+      (with-temp-file file
+        (if textual
+            (insert data)
+          (set-buffer-multibyte nil)
+          (insert (base64-decode-string data)))))
+    file))
+
+(defun backendai--insert-media (run-id mime data)
+  "Insert a media record of RUN-ID with MIME and DATA.
+The image is shown in graphical frames, else the path of its file."
+  (condition-case err
+      (let ((file (backendai--save-media run-id mime data)))
+        (backendai--fresh-line)
+        (let ((type (and backendai-inline-images (display-images-p)
+                         (string-prefix-p "image/" mime)
+                         (ignore-errors (image-type file)))))
+          (if (and type (image-type-available-p type))
+              (progn (insert-image (create-image file type) (format "[%s]" mime))
+                     (insert " " file "\n"))
+            (insert (format "[%s] " mime))
+            (insert-text-button file 'action (lambda (_) (find-file-other-window file))
+                                'help-echo "Open this file")
+            (insert "\n")))
+        (setq backendai--last-owner nil))
+    (error (backendai--insert-line (format "[%s] could not be saved: %s"
+                                           mime (error-message-string err))
+                                   'backendai-failure))))
+
+(defun backendai--relative (uri)
+  "A short name for the document URI."
+  (if (stringp uri)
+      (abbreviate-file-name (eglot--uri-to-path uri))
+    "?"))
+
+;;;; Notification and request handlers (plain functions, easy to test)
+
+(defun backendai-handle-run-started (server params)
+  "Show that a run of SERVER started; PARAMS is the runStarted plist."
+  (let ((run-id (plist-get params :runId)))
+    (puthash server (1+ (gethash server backendai--active-runs 0)) backendai--active-runs)
+    (setq backendai--last-uri (plist-get params :uri))
+    (backendai--run run-id)
+    (backendai--with-output
+      (backendai--insert-line
+       (format "▶ %s%s · %s · %s"
+               (backendai--relative (plist-get params :uri))
+               (if (equal (plist-get params :mode) "batch") " (batch)" "")
+               (or (plist-get params :sessionName) "?") run-id)
+       'backendai-header))
+    (when backendai-display-output
+      (display-buffer (backendai-output-buffer) '(nil (inhibit-same-window . t))))
+    (force-mode-line-update t)))
+
+(defun backendai-handle-output (params)
+  "Insert the records of a backendai/output notification PARAMS."
+  (let ((run-id (plist-get params :runId)))
+    (backendai--with-output
+      (seq-doseq (rec (plist-get params :records))
+        (let ((type (plist-get rec :type)))
+          (cond
+           ((equal type "stdout")
+            (backendai--insert-console run-id (or (plist-get rec :text) "") nil))
+           ((equal type "stderr")
+            (backendai--insert-console run-id (or (plist-get rec :text) "")
+                                       'backendai-stderr))
+           ((equal type "media")
+            (backendai--insert-media run-id (or (plist-get rec :mime) "application/octet-stream")
+                                     (or (plist-get rec :data) "")))
+           ((equal type "html")
+            (backendai--insert-media run-id "text/html" (or (plist-get rec :data) "")))))))))
+
+(defun backendai--format-duration (ms)
+  "MS milliseconds as \"340 ms\" or \"1.2 s\"."
+  (cond ((not (numberp ms)) "?")
+        ((< ms 1000) (format "%d ms" ms))
+        (t (format "%.1f s" (/ ms 1000.0)))))
+
+(defun backendai-footer (params)
+  "The footer line of a run that ended with the runFinished PARAMS."
+  (let ((msg (plist-get params :message)))
+    (concat (format "■ %s" (or (plist-get params :status) "finished"))
+            (if (numberp (plist-get params :exitCode))
+                (format " · exit %d" (plist-get params :exitCode)) "")
+            (if (numberp (plist-get params :durationMs))
+                (concat " · " (backendai--format-duration (plist-get params :durationMs))) "")
+            (if (and (stringp msg) (not (string-empty-p msg)))
+                (concat " · " (replace-regexp-in-string "\n" " " msg)) ""))))
+
+(defun backendai-handle-run-finished (server params)
+  "Write the footer of a run of SERVER that ended with PARAMS."
+  (let* ((status (plist-get params :status))
+         (failed (or (not (equal status "finished"))
+                     (not (equal (plist-get params :exitCode) 0)))))
+    (puthash server (max 0 (1- (gethash server backendai--active-runs 0)))
+             backendai--active-runs)
+    (backendai--with-output
+      (when (stringp (plist-get params :outputFile))
+        (backendai--insert-line (format "[full output] %s" (plist-get params :outputFile))))
+      (backendai--insert-line (backendai-footer params)
+                              (if failed 'backendai-failure 'backendai-footer)))
+    (remhash (plist-get params :runId) backendai--runs)
+    (unless (equal status "finished")
+      (message "BackendAI: run %s%s" status
+               (if (stringp (plist-get params :message))
+                   (concat ": " (plist-get params :message)) "")))
+    (force-mode-line-update t)
+    (run-hook-with-args 'backendai-run-finished-functions params)))
+
+(defun backendai-handle-session-status (server params)
+  "For SERVER record the sessionStatus PARAMS for the mode line."
+  (let ((sessions (or (gethash server backendai--statuses)
+                      (puthash server (make-hash-table :test #'equal) backendai--statuses))))
+    (puthash (or (plist-get params :sessionName) "?") params sessions)
+    (when (and (member (plist-get params :status) '("error" "terminated"))
+               (stringp (plist-get params :message)))
+      (message "BackendAI: %s: %s" (plist-get params :sessionName)
+               (plist-get params :message)))
+    (force-mode-line-update t)))
+
+(defun backendai-prompt-text (params)
+  "The prompt to show for the input request PARAMS."
+  (let ((prompt (replace-regexp-in-string "[\r\n]" "" (or (plist-get params :prompt) ""))))
+    (if (string-blank-p prompt)
+        (if (eq (plist-get params :password) t) "Password: " "Input: ")
+      prompt)))
+
+(defun backendai-answer-input (params)
+  "Ask the user for the input request PARAMS; return (:text TEXT) or nil.
+Passwords are read with `read-passwd' and never echoed; \\[keyboard-quit]
+cancels, which interrupts the run."
+  (let* ((password (eq (plist-get params :password) t))
+         (run-id (plist-get params :runId))
+         (answer (condition-case nil
+                     (if password
+                         (read-passwd (backendai-prompt-text params))
+                       (read-string (backendai-prompt-text params)))
+                   (quit nil))))
+    (when (stringp run-id)
+      (backendai--with-output
+        (backendai--insert-console
+         run-id
+         (concat (cond ((null answer) "^C")
+                       (password (make-string (length answer) ?*))
+                       (t answer))
+                 "\n")
+         'backendai-input)))
+    (prog1 (and answer (list :text (substring-no-properties answer)))
+      (when (and password answer) (clear-string answer)))))
+
+(cl-defmethod eglot-handle-notification
+  ((server backendai-server) (_method (eql backendai/runStarted)) &rest params)
+  "Handle backendai/runStarted from SERVER with PARAMS."
+  (backendai-handle-run-started server params))
+
+(cl-defmethod eglot-handle-notification
+  ((_server backendai-server) (_method (eql backendai/output)) &rest params)
+  "Handle backendai/output with PARAMS."
+  (backendai-handle-output params))
+
+(cl-defmethod eglot-handle-notification
+  ((server backendai-server) (_method (eql backendai/runFinished)) &rest params)
+  "Handle backendai/runFinished from SERVER with PARAMS."
+  (backendai-handle-run-finished server params))
+
+(cl-defmethod eglot-handle-notification
+  ((server backendai-server) (_method (eql backendai/sessionStatus)) &rest params)
+  "Handle backendai/sessionStatus from SERVER with PARAMS."
+  (backendai-handle-session-status server params))
+
+(cl-defmethod eglot-handle-request
+  ((_server backendai-server) (_method (eql backendai/input)) &rest params)
+  "Answer backendai/input with PARAMS: the text the user typed, or null."
+  (backendai-answer-input params))
+
+;;;; Connecting
+
+(defun backendai--language-id ()
+  "The LSP languageId of the current buffer."
+  (or (alist-get major-mode backendai-language-ids)
+      (string-remove-suffix "-mode" (symbol-name major-mode))))
+
+(defun backendai--eglot-wants-language-ids ()
+  "Non-nil when `eglot' takes a list of language ids (eglot 1.12+)."
+  (let ((args (help-function-arglist 'eglot--connect t)))
+    (and (listp args) (memq 'language-ids args) t)))
+
+(defun backendai--start ()
+  "Start bai-lsp for the current buffer with eglot and return the server."
+  (unless buffer-file-name
+    (user-error "BackendAI: save the buffer to a file first: runs are addressed by file"))
+  (unless (executable-find (car backendai-server-command))
+    (user-error "BackendAI: the server command %S was not found: install bai-lsp \
+\(pip install bai-lsp) or set `backendai-server-command'"
+                (car backendai-server-command)))
+  (let* ((eglot-sync-connect t)
+         (project (or (project-current)
+                      (cons 'transient (file-name-directory buffer-file-name))))
+         (lang (backendai--language-id))
+         (server (eglot (list major-mode) project 'backendai-server
+                        backendai-server-command
+                        (if (backendai--eglot-wants-language-ids) (list lang) lang))))
+    (unless (and server (jsonrpc-running-p server))
+      (user-error "BackendAI: bai-lsp did not start (see the *EGLOT ... stderr* buffer)"))
+    (backendai-minor-mode 1)
+    server))
+
+(defun backendai--source-buffer ()
+  "The buffer commands act on: the current one, or the latest run's document."
+  (if (and (derived-mode-p 'backendai-output-mode) backendai--last-uri)
+      (or (find-buffer-visiting (eglot--uri-to-path backendai--last-uri))
+          (user-error "BackendAI: the latest run's file is not open"))
+    (current-buffer)))
+
+(defun backendai-current-server ()
+  "The bai-lsp server of the current buffer, started when needed."
+  (or (backendai--server-of-buffer)
+      (let ((other (ignore-errors (eglot-current-server))))
+        (when (and other (jsonrpc-running-p other))
+          (user-error "BackendAI: this buffer is managed by another eglot server (%s); \
+eglot allows one server per buffer, see `backendai-eglot-setup'"
+                      (jsonrpc-name other)))
+        (backendai--start))))
+
+(defun backendai--uri ()
+  "The current buffer's document URI."
+  (unless buffer-file-name
+    (user-error "BackendAI: save the buffer to a file first: runs are addressed by file"))
+  (eglot--path-to-uri buffer-file-name))
+
+(defun backendai--error-message (err)
+  "The user-facing message of a JSON-RPC error ERR (a plist)."
+  (or (and (listp err) (plist-get err :message)) (format "%S" err)))
+
+(defun backendai-execute (command argument &optional on-result)
+  "Send COMMAND with ARGUMENT (a plist) to the current buffer's server.
+ON-RESULT is called with the result.  Errors are shown as messages."
+  (let ((server (backendai-current-server))
+        (buffer (current-buffer)))
+    (when buffer-file-name
+      ;; send pending edits now so the server runs what is on screen
+      (eglot--signal-textDocument/didChange))
+    (jsonrpc-async-request
+     server :workspace/executeCommand
+     (list :command command :arguments (vector argument))
+     :success-fn (lambda (result)
+                   (when on-result
+                     (with-current-buffer (if (buffer-live-p buffer) buffer (current-buffer))
+                       (funcall on-result result))))
+     :error-fn (lambda (err)
+                 (message "BackendAI: %s" (backendai--error-message err))
+                 (run-hook-with-args 'backendai-run-finished-functions
+                                     (list :status "error"
+                                           :message (backendai--error-message err))))
+     :timeout backendai-request-timeout)
+    server))
+
+;;;; Commands
+
+(defun backendai--lsp-position (pos)
+  "The LSP position of buffer position POS."
+  (eglot--pos-to-lsp-position pos))
+
+;;;###autoload
+(defun backendai-run-region (start end)
+  "Run the text between START and END on the session of this workspace."
+  (interactive "r")
+  (with-current-buffer (backendai--source-buffer)
+    (backendai-execute "backendai.runSelection"
+                       (list :uri (backendai--uri)
+                             :range (list :start (backendai--lsp-position start)
+                                          :end (backendai--lsp-position end))))))
+
+;;;###autoload
+(defun backendai-run-line ()
+  "Run the current line."
+  (interactive)
+  (backendai-run-region (line-beginning-position) (line-end-position)))
+
+;;;###autoload
+(defun backendai-run-dwim ()
+  "Run the region if it is active, else the current line."
+  (interactive)
+  (if (use-region-p)
+      (backendai-run-region (region-beginning) (region-end))
+    (backendai-run-line)))
+
+;;;###autoload
+(defun backendai-run-cell ()
+  "Run the `# %%' cell around point."
+  (interactive)
+  (with-current-buffer (backendai--source-buffer)
+    (backendai-execute "backendai.runCell"
+                       (list :uri (backendai--uri)
+                             :position (backendai--lsp-position (point))))))
+
+;;;###autoload
+(defun backendai-run-file (&optional batch)
+  "Run the whole file; with prefix argument BATCH, in batch mode.
+Batch mode uploads the file and the workspace files, then runs the
+build and exec commands of its language."
+  (interactive "P")
+  (with-current-buffer (backendai--source-buffer)
+    (backendai-execute "backendai.runFile"
+                       (list :uri (backendai--uri) :mode (if batch "batch" "query")))))
+
+;;;###autoload
+(defun backendai-interrupt ()
+  "Interrupt the code running on this workspace's session."
+  (interactive)
+  (with-current-buffer (backendai--source-buffer)
+    (backendai-execute "backendai.interrupt" (list :uri (backendai--uri)))))
+
+(defun backendai--session-command (command verb)
+  "Send the session COMMAND and report the new status with VERB."
+  (with-current-buffer (backendai--source-buffer)
+    (backendai-execute command (list :uri (backendai--uri))
+                       (lambda (result)
+                         (message "BackendAI: %s %s: %s" verb
+                                  (plist-get result :sessionName)
+                                  (plist-get result :status))))))
+
+;;;###autoload
+(defun backendai-restart ()
+  "Restart this workspace's session (a fresh kernel; files stay)."
+  (interactive)
+  (backendai--session-command "backendai.session.restart" "restarted"))
+
+;;;###autoload
+(defun backendai-destroy ()
+  "Destroy this workspace's session."
+  (interactive)
+  (when (or (not (called-interactively-p 'any))
+            (yes-or-no-p "Destroy this workspace's Backend.AI session? "))
+    (backendai--session-command "backendai.session.destroy" "destroyed")))
+
+;;;###autoload
+(defun backendai-status ()
+  "Show the status of this workspace's session."
+  (interactive)
+  (backendai--session-command "backendai.session.status" "session"))
+
+(defun backendai-format-sessions (result)
+  "Lines describing the session list RESULT, one session each."
+  (let ((sessions (append (plist-get result :sessions) nil)))
+    (if (null sessions)
+        "no sessions"
+      (mapconcat (lambda (s)
+                   (format "%-28s %-12s %s" (plist-get s :name)
+                           (plist-get s :status) (plist-get s :image)))
+                 sessions "\n"))))
+
+;;;###autoload
+(defun backendai-sessions ()
+  "List the sessions of this server's keypair."
+  (interactive)
+  (with-current-buffer (backendai--source-buffer)
+    (backendai-execute "backendai.session.list" (make-hash-table)
+                       (lambda (result)
+                         (message "BackendAI sessions:\n%s"
+                                  (backendai-format-sessions result))))))
+
+(provide 'backendai)
+;;; backendai.el ends here
