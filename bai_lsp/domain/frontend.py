@@ -42,6 +42,12 @@ class Frontend(Protocol):
         """Whether ``ask_input`` reaches a person (the client declared backendai.input)."""
         ...
 
+    @property
+    def echoes_input(self) -> bool:
+        """Whether answered input should appear in the run's stdout (as a terminal shows it);
+        false when the user typed it where the output is shown anyway."""
+        ...
+
     async def ask_input(self, request: InputRequest) -> str | None:
         """Ask for one line of input; ``None`` means the user cancelled."""
         ...

@@ -118,6 +118,10 @@ class RunOutput:
         """The stdout text after the last newline: what an ``input()`` prompt printed."""
         return self._tail
 
+    def input_answered(self) -> None:
+        """The prompt was answered: what follows starts a new line."""
+        self._tail = ""
+
     @property
     def output_file(self) -> str | None:
         return str(self._spill_path) if self._spill_path else None

@@ -93,11 +93,16 @@ async def stream_run(
                 got_frame = True
                 await output.feed(to_records(frame.console))
                 if frame.status == "waiting-input":
-                    text = await _ask(run, output, frontend, workspaces, frame.is_password_prompt)
+                    password = frame.is_password_prompt
+                    text = await _ask(run, output, frontend, workspaces, password)
                     if text is None:
                         await _interrupt_waiting(run, stream)
                     else:
                         await stream.send_input(text)
+                        if frontend.echoes_input:
+                            echo = "\n" if password else text + "\n"
+                            await output.feed([Record("stdout", text=echo)])
+                    output.input_answered()
                     workspaces.set_status(run.session, "busy")
                 elif frame.status == "build-finished" and frame.exit_code not in (None, 0):
                     await output.feed(

@@ -93,6 +93,10 @@ class TerminalFrontend:
     def answers_input(self) -> bool:
         return True
 
+    @property
+    def echoes_input(self) -> bool:
+        return False  # the user typed it on this very terminal
+
     async def ask_input(self, request: InputRequest) -> str | None:
         def read() -> str | None:
             try:

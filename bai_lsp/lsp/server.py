@@ -92,6 +92,10 @@ class LspFrontend:
         ours = experimental.get(protocol.EXPERIMENTAL_CAPABILITY)
         return isinstance(ours, dict) and ours.get("input") is True
 
+    @property
+    def echoes_input(self) -> bool:
+        return True
+
     async def ask_input(self, request: InputRequest) -> str | None:
         answer: Any = await self._ls.protocol.send_request_async(protocol.INPUT_REQUEST, request)
         if answer is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types
 from pygls import uris
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -168,3 +170,41 @@ def stop_shared_gateway(state_dir: Path) -> None:
 
 def uri(path: Path) -> str:
     return uris.from_fs_path(str(path)) or ""
+
+
+def open_doc(h: Harness, path: Path, text: str, language: str = "python") -> str:
+    """Tell the server a document is open (its text need not be saved)."""
+    doc_uri = uri(path)
+    h.client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=doc_uri, language_id=language, version=1, text=text
+            )
+        )
+    )
+    return doc_uri
+
+
+def rng(l1: int, c1: int, l2: int, c2: int) -> dict[str, Any]:
+    return {
+        "start": {"line": l1, "character": c1},
+        "end": {"line": l2, "character": c2},
+    }
+
+
+#: Settings for a test server with a private embedded gateway that exits with it.
+PRIVATE = {"onExit": "destroy"}
+
+
+def backend_available() -> bool:
+    """The client and the gateway command exist (they are written in parallel with this)."""
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("bai_lsp.backendai.client", "bai_lsp.gateway.cli")
+    )
+
+
+#: Marks tests that need the real client and the embedded gateway.
+needs_backend = pytest.mark.skipif(
+    not backend_available(), reason="bai_lsp.backendai.client or bai_lsp.gateway.cli missing"
+)

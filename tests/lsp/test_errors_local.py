@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from lsp.harness import Harness, start_server, uri
+from lsp.harness import Harness, open_doc, start_server, uri
 
 
 async def expect_error(h: Harness, command: str, args: dict[str, object], code: int) -> str:
@@ -19,18 +19,6 @@ async def expect_error(h: Harness, command: str, args: dict[str, object], code: 
     assert error.code == code, error.message
     assert "Traceback" not in str(error.data) and "Traceback" not in error.message
     return error.message
-
-
-def open_doc(h: Harness, path: Path, text: str, language: str = "python") -> str:
-    doc_uri = uri(path)
-    h.client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=doc_uri, language_id=language, version=1, text=text
-            )
-        )
-    )
-    return doc_uri
 
 
 async def test_errors_before_any_backend_is_needed(tmp_path: Path, state_dir: Path) -> None:
