@@ -66,5 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.ws:
         server.start_ws(args.host, args.port)
     else:
-        server.start_io()
+        from bai_lsp.lsp.stdout import ThreadedStdout
+
+        server.start_io(stdout=ThreadedStdout(sys.stdout.buffer))  # type: ignore[arg-type]
     return 0
