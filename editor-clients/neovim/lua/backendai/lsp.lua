@@ -102,6 +102,11 @@ function M.handlers()
     ['backendai/runFinished'] = function(_, p, ctx)
       status.count_run(workspace_of(ctx.client_id, p.uri), -1)
       output.run_finished(M.key_of_client(ctx.client_id), p)
+      pcall(vim.api.nvim_exec_autocmds, 'User', {
+        pattern = 'BackendAIRunFinished',
+        modeline = false,
+        data = p,
+      })
       local long = config.current.notify.long_run_ms
       if p.status ~= 'finished' then
         vim.notify(

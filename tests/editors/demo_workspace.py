@@ -1,0 +1,59 @@
+"""The workspace both real-editor tests (Neovim, Emacs) open: one Python file with cells.
+
+Kept in one place so the two drivers exercise the same user-visible behaviour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEMO = """\
+# %% Greeting
+print("hello from backend.ai")
+print("second line")
+import sys; sys.stderr.write("this is stderr\\n")
+# %% Ask
+name = input("Your name: ")
+import getpass
+secret = getpass.getpass("Password: ")
+print(f"Hello, {name}! Your password has {len(secret)} characters.")
+# %% Loop
+import time
+i = 0
+while True:
+    print("tick", i, flush=True)
+    i += 1
+    time.sleep(0.2)
+# %% Plot
+import matplotlib
+matplotlib.use("module://matplotlib_inline.backend_inline")
+import matplotlib.pyplot as plt
+plt.figure(figsize=(2, 2))
+plt.plot([1, 3, 2])
+plt.show()
+# %% After
+print("still alive after the interrupt")
+"""
+
+#: 1-based line numbers of interesting places in DEMO.
+GREETING_BODY = (2, 4)
+ASK_LINE = 6
+LOOP_LINE = 13
+PLOT_LINE = 21
+AFTER_LINE = 25
+
+NAME = "Ada"
+PASSWORD = "s3cret-pw"
+
+
+def make_workspace(root: Path) -> Path:
+    """A workspace folder (with a .git marker) holding demo.py; returns the file."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / ".git").mkdir(exist_ok=True)
+    demo = root / "demo.py"
+    demo.write_text(DEMO)
+    lines = DEMO.splitlines()
+    assert lines[ASK_LINE - 1].startswith("name = input")
+    assert lines[LOOP_LINE - 1].startswith("while True")
+    assert lines[AFTER_LINE - 1].startswith("print(")
+    return demo

@@ -1,0 +1,94 @@
+"""What the Neovim and Emacs tests share: where things are, a clean environment, and
+running an editor with a timeout while keeping its logs as CI artifacts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SERVER = Path(os.environ.get("BAI_EDITOR_SERVER", REPO / ".venv" / "bin" / "bai-lsp"))
+NVIM = REPO / ".tools" / "nvim-venv" / "bin" / "nvim"
+EMACS = shutil.which("emacs")
+NEOVIM_PLUGIN = REPO / "editor-clients" / "neovim"
+EMACS_PACKAGE = REPO / "editor-clients" / "emacs"
+ARTIFACTS = REPO / "test-artifacts"
+SETUP_HINT = "run scripts/setup/40-neovim-emacs.sh"
+
+
+@dataclass
+class Completed:
+    """An editor run: exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def clean_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment an editor gets: a private HOME/XDG tree and state dir, no endpoint.
+
+    BACKEND_* variables of the developer's shell are dropped so the embedded gateway is
+    used, and the server's gateway record goes into the test's own folder.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKEND_", "XDG_"))}
+    for sub in ("config", "data", "state", "cache"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_STATE_HOME=str(home / "state"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        BAI_LSP_STATE_DIR=str(home / "bai-lsp-state"),
+        PATH=f"{SERVER.parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra or {})
+    return env
+
+
+def run_editor(
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    stdin: str | None = None,
+) -> Completed:
+    """Run an editor in its own process group; on timeout kill the whole group (the
+    editor, bai-lsp and the gateway it started) and report what was printed so far."""
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(input=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        err += f"\n[test] killed after {timeout} s"
+        return Completed(-9, out, err)
+    finally:
+        # whatever the editor left behind in its group (a server that did not exit)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    return Completed(proc.returncode, out, err)
+
+
+def keep_artifact(name: str, text: str) -> Path:
+    """Write a log under test-artifacts/ (CI keeps it)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

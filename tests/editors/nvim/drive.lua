@@ -1,0 +1,183 @@
+-- Drives the Neovim plugin in a real headless Neovim against a real bai-lsp, the way a
+-- user would: :BackendAI commands in demo.py, answers typed at the prompts, the statusline
+-- component sampled on every status change. Writes what the user would have seen to
+-- $BAI_RESULT (JSON). Run by tests/editors/test_neovim.py:
+--   nvim --headless -u NONE -l drive.lua
+-- Env: BAI_PLUGIN (editor-clients/neovim), BAI_LSP (server), BAI_DEMO (demo.py),
+--      BAI_RESULT (output JSON), BAI_MEDIA (media folder), BAI_NAME / BAI_PASSWORD (answers),
+--      BAI_LINES (JSON of the demo's line numbers).
+local env = vim.env
+local result = { scenarios = {}, notifications = {}, statuses = {} }
+local lines = vim.json.decode(env.BAI_LINES)
+
+local function save()
+  local f = assert(io.open(env.BAI_RESULT, 'w'))
+  f:write(vim.json.encode(result))
+  f:close()
+end
+
+local function log(...)
+  io.stderr:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n')
+end
+
+vim.opt.runtimepath:prepend(env.BAI_PLUGIN)
+vim.cmd('runtime plugin/backendai.lua')
+vim.cmd('filetype on')
+
+local orig_notify = vim.notify
+vim.notify = function(msg, level)
+  table.insert(result.notifications, { msg = msg, level = level })
+  log('NOTIFY', level, msg)
+end
+
+local bai = require('backendai')
+assert(bai.setup({
+  cmd = { env.BAI_LSP },
+  settings = { onExit = 'destroy' },
+  output = { size = 10 },
+  media = { dir = env.BAI_MEDIA },
+  notify = { long_run_ms = 0 },
+}))
+
+local finished = {}
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'BackendAIRunFinished',
+  callback = function(ev)
+    finished[#finished + 1] = ev.data
+  end,
+})
+
+local demo_buf
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'BackendAIStatus',
+  callback = function()
+    local text = demo_buf and bai.status(demo_buf) or ''
+    if result.statuses[#result.statuses] ~= text then
+      result.statuses[#result.statuses + 1] = text
+    end
+  end,
+})
+
+vim.cmd('edit ' .. vim.fn.fnameescape(env.BAI_DEMO))
+demo_buf = vim.api.nvim_get_current_buf()
+
+--- Wait for the n-th run to finish; returns its result (or nil on timeout).
+local function wait_finished(n, timeout)
+  vim.wait(timeout, function()
+    return #finished >= n
+  end, 50)
+  return finished[n]
+end
+
+local function output_text()
+  return table.concat(bai.output_lines(demo_buf), '\n')
+end
+
+local function scenario(name, fn)
+  local t0 = vim.uv.hrtime()
+  local ok, err = xpcall(fn, debug.traceback)
+  result.scenarios[name] = result.scenarios[name] or {}
+  result.scenarios[name].ok = ok
+  result.scenarios[name].error = (not ok) and tostring(err) or nil
+  result.scenarios[name].seconds = (vim.uv.hrtime() - t0) / 1e9
+  log(('scenario %s: %s (%.1f s)'):format(name, ok and 'done' or ('ERROR ' .. tostring(err)), result.scenarios[name].seconds))
+  save()
+end
+
+local n = 0
+
+-- 1. a region: :2,4BackendAI run
+scenario('region', function()
+  local s = result.scenarios.region or {}
+  result.scenarios.region = s
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  local statuses_before = #result.statuses
+  vim.cmd(('%d,%dBackendAI run'):format(lines.greeting[1], lines.greeting[2]))
+  n = n + 1
+  s.run = wait_finished(n, 120000)
+  s.output = bai.output_lines(demo_buf)
+  s.statusline_after = bai.status(demo_buf)
+  s.statuses = vim.list_slice(result.statuses, statuses_before + 1)
+  s.windows = #vim.api.nvim_tabpage_list_wins(0)
+  s.current_buffer_is_demo = vim.api.nvim_get_current_buf() == demo_buf
+  -- which highlight the stderr line has
+  local view = require('backendai.output').view_of_buffer(vim.fn.bufnr('backendai://'))
+  for _, v in pairs(require('backendai.output').views) do
+    view = v
+  end
+  local ns = require('backendai.output').ns
+  s.highlights = {}
+  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(view.buf, ns, 0, -1, { details = true })) do
+    local line = vim.api.nvim_buf_get_lines(view.buf, m[2], m[2] + 1, false)[1]
+    s.highlights[#s.highlights + 1] = { line = line, group = m[4].hl_group }
+  end
+end)
+
+-- 2. input() and getpass(): the answers are typed ahead, as keys
+scenario('input', function()
+  local s = {}
+  result.scenarios.input = s
+  vim.api.nvim_win_set_cursor(0, { lines.ask, 0 })
+  vim.api.nvim_feedkeys(env.BAI_NAME .. '\r' .. env.BAI_PASSWORD .. '\r', 't', false)
+  local statuses_before = #result.statuses
+  vim.cmd('BackendAI run_cell')
+  n = n + 1
+  s.run = wait_finished(n, 60000)
+  s.output = bai.output_lines(demo_buf)
+  s.statuses = vim.list_slice(result.statuses, statuses_before + 1)
+end)
+
+-- 3. an endless loop, stopped with :BackendAI interrupt
+scenario('interrupt', function()
+  local s = {}
+  result.scenarios.interrupt = s
+  vim.api.nvim_win_set_cursor(0, { lines.loop, 0 })
+  vim.cmd('BackendAI run_cell')
+  n = n + 1
+  s.saw_ticks = vim.wait(60000, function()
+    return output_text():find('tick 3', 1, true) ~= nil
+  end, 50)
+  s.statusline_while_running = bai.status(demo_buf)
+  local t0 = vim.uv.hrtime()
+  vim.cmd('BackendAI interrupt')
+  s.run = wait_finished(n, 30000)
+  s.seconds_to_stop = (vim.uv.hrtime() - t0) / 1e9
+  s.statusline_after = bai.status(demo_buf)
+  -- the kernel is still usable: the next cell runs
+  vim.api.nvim_win_set_cursor(0, { lines.after, 0 })
+  vim.cmd('BackendAI run')
+  n = n + 1
+  s.after = wait_finished(n, 30000)
+  s.output = bai.output_lines(demo_buf)
+end)
+
+-- 4. a matplotlib figure: saved as a PNG whose path is shown
+scenario('media', function()
+  local s = {}
+  result.scenarios.media = s
+  vim.api.nvim_win_set_cursor(0, { lines.plot, 0 })
+  vim.cmd('BackendAI run_cell')
+  n = n + 1
+  s.run = wait_finished(n, 60000)
+  s.output = bai.output_lines(demo_buf)
+end)
+
+-- 5. :checkhealth backendai with the server running
+scenario('health', function()
+  local s = {}
+  result.scenarios.health = s
+  vim.cmd('checkhealth backendai')
+  s.text = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  vim.cmd('bwipeout!')
+end)
+
+result.final_statusline = bai.status(demo_buf)
+save()
+for _, client in ipairs(vim.lsp.get_clients({ name = 'backendai' })) do
+  client:stop()
+end
+vim.wait(10000, function()
+  return #vim.lsp.get_clients({ name = 'backendai' }) == 0
+end, 50)
+vim.notify = orig_notify
+os.exit(0)

@@ -1,0 +1,184 @@
+"""The Neovim plugin (editor-clients/neovim) in a real Neovim 0.11, headless.
+
+* ``test_unit_specs``: the plugin's own ``nvim -l`` specs (options, output buffer, media
+  files, prompts, statusline, :checkhealth, help tags).
+* The other tests share one run of ``nvim/drive.lua`` against a real ``bai-lsp`` with its
+  embedded gateway (real Jupyter kernel): it uses ``:BackendAI`` commands as a user
+  would, types the answers to ``input()``/``getpass()``, samples the statusline and
+  reports what was on screen; each test asserts one scenario.
+
+Setup: ``scripts/setup/40-neovim-emacs.sh``. Logs land in ``test-artifacts/neovim/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import demo_workspace as demo
+import pytest
+from editor_env import (
+    NEOVIM_PLUGIN,
+    NVIM,
+    REPO,
+    SERVER,
+    SETUP_HINT,
+    clean_env,
+    keep_artifact,
+    run_editor,
+)
+
+pytestmark = [pytest.mark.editor]
+
+# TEMPORARY while the server's gateway is being built in parallel: the end-to-end
+# scenarios need it; the unit specs run regardless.
+GATEWAY_READY = (REPO / "bai_lsp" / "gateway" / "app.py").exists()
+
+
+def _need_nvim() -> None:
+    if not NVIM.exists():
+        pytest.fail(f"Neovim is not installed at {NVIM}: {SETUP_HINT}")
+
+
+def test_unit_specs(tmp_path: Path) -> None:
+    _need_nvim()
+    done = run_editor(
+        [str(NVIM), "--headless", "-u", "NONE", "-l", str(NEOVIM_PLUGIN / "tests" / "run.lua")],
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    keep_artifact("neovim/unit-specs.log", done.stdout + "\n--- stderr ---\n" + done.stderr)
+    summary = re.search(r"^(\d+) passed, (\d+) failed$", done.stdout, re.M)
+    assert summary, f"no summary line:\n{done.stdout}\n{done.stderr}"
+    assert summary.group(2) == "0", done.stdout
+    assert int(summary.group(1)) >= 30
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One headless Neovim session running every scenario of drive.lua."""
+    if not GATEWAY_READY:
+        pytest.skip("the embedded gateway (bai_lsp/gateway/app.py) is not built yet")
+    _need_nvim()
+    assert SERVER.exists(), f"bai-lsp not found at {SERVER}"
+    base = tmp_path_factory.mktemp("nvim-e2e")
+    demo_file = demo.make_workspace(base / "proj")
+    result_file = base / "result.json"
+    env = clean_env(
+        base / "home",
+        {
+            "BAI_PLUGIN": str(NEOVIM_PLUGIN),
+            "BAI_LSP": str(SERVER),
+            "BAI_DEMO": str(demo_file),
+            "BAI_RESULT": str(result_file),
+            "BAI_MEDIA": str(base / "media"),
+            "BAI_NAME": demo.NAME,
+            "BAI_PASSWORD": demo.PASSWORD,
+            "BAI_LINES": json.dumps(
+                {
+                    "greeting": list(demo.GREETING_BODY),
+                    "ask": demo.ASK_LINE,
+                    "loop": demo.LOOP_LINE,
+                    "plot": demo.PLOT_LINE,
+                    "after": demo.AFTER_LINE,
+                }
+            ),
+        },
+    )
+    driver = Path(__file__).parent / "nvim" / "drive.lua"
+    done = run_editor(
+        [str(NVIM), "--headless", "-u", "NONE", "-l", str(driver)],
+        env=env,
+        cwd=demo_file.parent,
+        timeout=240,
+    )
+    lsp_log = base / "home" / "state" / "nvim" / "lsp.log"
+    keep_artifact(
+        "neovim/drive.log",
+        f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}\n"
+        f"--- lsp.log ---\n{lsp_log.read_text() if lsp_log.exists() else '(none)'}",
+    )
+    assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    keep_artifact("neovim/result.json", json.dumps(result, indent=2, ensure_ascii=False))
+    result["exit"] = done.returncode
+    result["stderr"] = done.stderr
+    return result
+
+
+def _scenario(session: dict[str, Any], name: str) -> dict[str, Any]:
+    s = session["scenarios"].get(name)
+    assert s is not None, f"scenario {name} did not run:\n{session['stderr'][-3000:]}"
+    assert s["ok"], s.get("error")
+    return s
+
+
+def test_driver_ran_cleanly(session: dict[str, Any]) -> None:
+    assert session["exit"] == 0, session["stderr"][-3000:]
+    errors = [n["msg"] for n in session["notifications"] if n["level"] == 4]
+    assert errors == []
+
+
+def test_region_fills_the_output_buffer(session: dict[str, Any]) -> None:
+    s = _scenario(session, "region")
+    assert s["run"]["status"] == "finished", s["run"]
+    assert s["run"]["exitCode"] == 0
+    out = s["output"]
+    assert re.match(r"^▶ demo\.py · bai-proj-[0-9a-f]{8} · ", out[0]), out
+    assert out[1:4] == ["hello from backend.ai", "second line", "this is stderr"], out
+    assert re.match(r"^■ finished · exit 0 · ", out[4]), out
+    assert {"line": "this is stderr", "group": "BackendAIStderr"} in s["highlights"]
+    # the output split opened next to the source, and the cursor stayed in the source
+    assert s["windows"] == 2
+    assert s["current_buffer_is_demo"]
+
+
+def test_statusline_shows_busy_then_idle(session: dict[str, Any]) -> None:
+    s = _scenario(session, "region")
+    seen = s["statuses"]
+    assert "BAI busy" in seen, seen
+    assert "BAI idle" in seen[seen.index("BAI busy") :], seen
+    assert s["statusline_after"] == "BAI idle"
+
+
+def test_typed_answers_reach_input_and_getpass(session: dict[str, Any]) -> None:
+    s = _scenario(session, "input")
+    assert s["run"]["status"] == "finished", s["run"]
+    text = "\n".join(s["output"])
+    assert f"Your name: {demo.NAME}" in text
+    assert "Password: " + "*" * len(demo.PASSWORD) in text
+    assert f"Hello, {demo.NAME}! Your password has {len(demo.PASSWORD)} characters." in text
+    assert demo.PASSWORD not in text
+    assert "BAI input?" in s["statuses"]
+
+
+def test_interrupt_ends_a_loop(session: dict[str, Any]) -> None:
+    s = _scenario(session, "interrupt")
+    assert s["saw_ticks"]
+    assert s["statusline_while_running"] == "BAI busy"
+    assert s["run"]["status"] == "interrupted", s["run"]
+    assert s["run"]["exitCode"] == 130
+    assert s["statusline_after"] == "BAI idle"
+    assert s["after"]["status"] == "finished", s["after"]
+    assert "still alive after the interrupt" in s["output"]
+    assert any(line.startswith("■ interrupted · exit 130") for line in s["output"])
+
+
+def test_plot_is_saved_as_png(session: dict[str, Any]) -> None:
+    s = _scenario(session, "media")
+    assert s["run"]["status"] == "finished", s["run"]
+    paths = [m.group(1) for line in s["output"] if (m := re.match(r"^\[image/png\] (.+)$", line))]
+    assert paths, s["output"]
+    data = Path(paths[-1]).read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_checkhealth_sees_the_running_server(session: dict[str, Any]) -> None:
+    text = "\n".join(_scenario(session, "health")["text"])
+    assert "options are valid" in text
+    assert "version:" in text
+    assert re.search(r"session bai-proj-[0-9a-f]{8}: idle", text), text
