@@ -115,9 +115,6 @@ its embedded local gateway.  See the bai-lsp configuration docs."
 (defface backendai-failure '((t :inherit error :weight bold))
   "Face of the line that ends a failed or interrupted run.")
 
-(defface backendai-input '((t :inherit minibuffer-prompt))
-  "Face of answers given to a program's input prompt.")
-
 ;;;; The server class and its capabilities
 
 (defclass backendai-server (eglot-lsp-server) ()
@@ -157,6 +154,10 @@ its embedded local gateway.  See the bai-lsp configuration docs."
 (defvar backendai--last-uri nil
   "Document of the latest run (commands typed in the output buffer act on it).")
 
+(defvar backendai-status-change-hook nil
+  "Normal hook run after a session's status or the number of runs changed.
+The mode line is updated already; use it to refresh other displays.")
+
 (defvar backendai-run-finished-functions nil
   "Abnormal hook run with a plist when a run ends or a command fails.
 For a run it is the runFinished notification; for a command the
@@ -190,6 +191,11 @@ server refused it is (:status \"error\" :message MESSAGE).")
              (setq best st))))
        sessions))
     (or best (and (> (gethash server backendai--active-runs 0) 0) "starting"))))
+
+(defun backendai--status-changed ()
+  "Update mode lines and run `backendai-status-change-hook'."
+  (force-mode-line-update t)
+  (run-hooks 'backendai-status-change-hook))
 
 (defun backendai-mode-line ()
   "Mode-line text of the current buffer's session, e.g. \" BAI busy\"."
@@ -392,7 +398,7 @@ The image is shown in graphical frames, else the path of its file."
        'backendai-header))
     (when backendai-display-output
       (display-buffer (backendai-output-buffer) '(nil (inhibit-same-window . t))))
-    (force-mode-line-update t)))
+    (backendai--status-changed)))
 
 (defun backendai-handle-output (params)
   "Insert the records of a backendai/output notification PARAMS."
@@ -446,7 +452,7 @@ The image is shown in graphical frames, else the path of its file."
       (message "BackendAI: run %s%s" status
                (if (stringp (plist-get params :message))
                    (concat ": " (plist-get params :message)) "")))
-    (force-mode-line-update t)
+    (backendai--status-changed)
     (run-hook-with-args 'backendai-run-finished-functions params)))
 
 (defun backendai-handle-session-status (server params)
@@ -458,7 +464,7 @@ The image is shown in graphical frames, else the path of its file."
                (stringp (plist-get params :message)))
       (message "BackendAI: %s: %s" (plist-get params :sessionName)
                (plist-get params :message)))
-    (force-mode-line-update t)))
+    (backendai--status-changed)))
 
 (defun backendai-prompt-text (params)
   "The prompt to show for the input request PARAMS."
@@ -470,23 +476,14 @@ The image is shown in graphical frames, else the path of its file."
 (defun backendai-answer-input (params)
   "Ask the user for the input request PARAMS; return (:text TEXT) or nil.
 Passwords are read with `read-passwd' and never echoed; \\[keyboard-quit]
-cancels, which interrupts the run."
+cancels, which interrupts the run.  The server appends the answer to
+the run's output (only the newline for a password)."
   (let* ((password (eq (plist-get params :password) t))
-         (run-id (plist-get params :runId))
          (answer (condition-case nil
                      (if password
                          (read-passwd (backendai-prompt-text params))
                        (read-string (backendai-prompt-text params)))
                    (quit nil))))
-    (when (stringp run-id)
-      (backendai--with-output
-        (backendai--insert-console
-         run-id
-         (concat (cond ((null answer) "^C")
-                       (password (make-string (length answer) ?*))
-                       (t answer))
-                 "\n")
-         'backendai-input)))
     (prog1 (and answer (list :text (substring-no-properties answer)))
       (when (and password answer) (clear-string answer)))))
 

@@ -1,0 +1,168 @@
+;;; drive.el --- drive backendai.el in a real Emacs against a real bai-lsp  -*- lexical-binding: t -*-
+
+;;; Commentary:
+
+;; Run by tests/editors/test_emacs.py as `emacs --batch -l drive.el' with the
+;; answers to the demo's input() and getpass() prompts on stdin (in batch mode
+;; `read-string' and `read-passwd' read stdin: they are typed, as a user would).
+;; Uses the package's commands in demo.py, samples the mode line on every status
+;; change and writes what the user would have seen to $BAI_RESULT (JSON).
+;; Env: BAI_PACKAGE, BAI_LSP, BAI_DEMO, BAI_RESULT, BAI_MEDIA, BAI_LINES (JSON).
+
+;;; Code:
+
+(require 'json)
+(require 'cl-lib)
+(add-to-list 'load-path (getenv "BAI_PACKAGE"))
+(require 'backendai)
+
+(defvar drive-result (list :scenarios nil :messages nil :modelines nil))
+(defvar drive-finished nil "RunFinished plists, in order.")
+(defvar drive-demo nil "The demo.py buffer.")
+(defvar drive-lines (json-parse-string (getenv "BAI_LINES") :object-type 'plist))
+
+(defun drive-log (fmt &rest args)
+  "Print FMT with ARGS to stderr."
+  (princ (concat (apply #'format fmt args) "\n") #'external-debugging-output))
+
+(defun drive-save ()
+  "Write the result file."
+  (with-temp-file (getenv "BAI_RESULT")
+    (insert (json-encode drive-result))))
+
+(defun drive-modeline ()
+  "The BAI part of the demo buffer's mode line as the user sees it."
+  (let ((text (format-mode-line mode-line-format nil nil drive-demo)))
+    (if (string-match "BAI\\(?: [a-z?-]+\\)?\\(?: ([0-9]+ runs)\\)?" text)
+        (match-string 0 text)
+      "")))
+
+(defun drive-sample ()
+  "Record the mode line when it changed."
+  (when (buffer-live-p drive-demo)
+    (let ((now (drive-modeline))
+          (seen (plist-get drive-result :modelines)))
+      (unless (equal now (car (last seen)))
+        (setq drive-result (plist-put drive-result :modelines (append seen (list now))))))))
+
+(add-hook 'backendai-status-change-hook #'drive-sample)
+(add-hook 'backendai-run-finished-functions
+          (lambda (p) (setq drive-finished (append drive-finished (list p)))))
+
+(defun drive-wait (pred timeout)
+  "Process events until PRED is non-nil or TIMEOUT seconds passed; return PRED."
+  (let ((deadline (+ (float-time) timeout)))
+    (while (and (not (funcall pred)) (< (float-time) deadline))
+      (accept-process-output nil 0.05))
+    (funcall pred)))
+
+(defun drive-wait-finished (n timeout)
+  "Wait for the N-th run to end; return its plist."
+  (drive-wait (lambda () (>= (length drive-finished) n)) timeout)
+  (nth (1- n) drive-finished))
+
+(defun drive-output ()
+  "Lines of the *backendai* buffer."
+  (with-current-buffer (backendai-output-buffer)
+    (split-string (buffer-substring-no-properties (point-min) (point-max)) "\n" t)))
+
+(defun drive-goto-line (n)
+  "Move to line N of the demo."
+  (goto-char (point-min))
+  (forward-line (1- n)))
+
+(defmacro drive-scenario (name &rest body)
+  "Run BODY as scenario NAME; BODY returns a plist merged into the result."
+  (declare (indent 1))
+  `(let ((t0 (float-time)) data ok err)
+     (condition-case e
+         (progn (setq data (progn ,@body)) (setq ok t))
+       (error (setq err (format "%S" e))))
+     (setq data (append (list :ok (if ok t :json-false) :error err
+                              :seconds (- (float-time) t0))
+                        data))
+     (drive-log "scenario %s: %s (%.1f s)" ,name (if ok "done" err) (- (float-time) t0))
+     (setq drive-result
+           (plist-put drive-result :scenarios
+                      (append (plist-get drive-result :scenarios)
+                              (list (intern (concat ":" ,name)) data))))
+     (drive-save)))
+
+;; keep the messages a user would have seen
+(advice-add 'message :around
+            (lambda (orig fmt &rest args)
+              (when fmt
+                (let ((text (apply #'format-message fmt args)))
+                  (setq drive-result (plist-put drive-result :messages
+                                                (append (plist-get drive-result :messages)
+                                                        (list text))))))
+              (apply orig fmt args)))
+
+(setq backendai-server-command (list (getenv "BAI_LSP"))
+      backendai-settings '(:onExit "destroy")
+      backendai-media-directory (getenv "BAI_MEDIA")
+      eglot-connect-timeout 120)
+
+(setq drive-demo (find-file (getenv "BAI_DEMO")))
+(let ((n 0))
+  (drive-scenario "region"
+    (let ((before (length (plist-get drive-result :modelines))))
+      (drive-goto-line (aref (plist-get drive-lines :greeting) 0))
+      (push-mark (point) t t)
+      (drive-goto-line (aref (plist-get drive-lines :greeting) 1))
+      (goto-char (line-end-position))
+      (call-interactively #'backendai-run-region)
+      (deactivate-mark)
+      (cl-incf n)
+      (let ((run (drive-wait-finished n 120)))
+        (list :run run
+              :output (drive-output)
+              :stderr_face (with-current-buffer (backendai-output-buffer)
+                             (goto-char (point-min))
+                             (and (search-forward "this is stderr" nil t)
+                                  (format "%s" (get-text-property (match-beginning 0) 'face))))
+              :minor_mode (if (buffer-local-value 'backendai-minor-mode drive-demo) t :json-false)
+              :modelines (seq-drop (plist-get drive-result :modelines) before)
+              :modeline_after (drive-modeline)))))
+
+  (drive-scenario "input"
+    (let ((before (length (plist-get drive-result :modelines))))
+      (drive-goto-line (plist-get drive-lines :ask))
+      (call-interactively #'backendai-run-cell)
+      (cl-incf n)
+      (list :run (drive-wait-finished n 60)
+            :output (drive-output)
+            :modelines (seq-drop (plist-get drive-result :modelines) before))))
+
+  (drive-scenario "interrupt"
+    (drive-goto-line (plist-get drive-lines :loop))
+    (call-interactively #'backendai-run-cell)
+    (cl-incf n)
+    (let* ((saw (drive-wait (lambda () (member "tick 3" (drive-output))) 60))
+           (while-running (drive-modeline))
+           (t0 (float-time))
+           (run (progn (call-interactively #'backendai-interrupt)
+                       (drive-wait-finished n 30)))
+           (stop (- (float-time) t0))
+           (after-modeline (drive-modeline)))
+      (drive-goto-line (plist-get drive-lines :after))
+      (call-interactively #'backendai-run-line)
+      (cl-incf n)
+      (list :saw_ticks (if saw t :json-false) :modeline_while_running while-running
+            :run run :seconds_to_stop stop :modeline_after after-modeline
+            :after (drive-wait-finished n 30) :output (drive-output))))
+
+  (drive-scenario "media"
+    (drive-goto-line (plist-get drive-lines :plot))
+    (call-interactively #'backendai-run-cell)
+    (cl-incf n)
+    (list :run (drive-wait-finished n 60) :output (drive-output))))
+
+(setq drive-result (plist-put drive-result :final_modeline (drive-modeline)))
+(drive-save)
+(let ((server (with-current-buffer drive-demo (backendai--server-of-buffer))))
+  (when server
+    (ignore-errors (eglot-shutdown server))))
+(kill-emacs 0)
+
+;;; drive.el ends here
