@@ -3,9 +3,8 @@
 --- The server sends the request `backendai/input` {runId, prompt, password} and waits for
 --- {text} (or null, which cancels and interrupts the run). Ordinary prompts go through
 --- vim.ui.input, so dressing.nvim, snacks.nvim and friends can restyle them; password
---- prompts use inputsecret() so the answer is never echoed or kept in history.
-
-local output = require('backendai.output')
+--- prompts use inputsecret() so the answer is never echoed or kept in history. The server
+--- appends the answer to the run's output itself (only the newline for a password).
 
 local M = {}
 
@@ -61,9 +60,6 @@ function M.handle(_, params, _)
     answer = ask_password(prompt)
   else
     answer = ask_line(prompt)
-  end
-  if type(params.runId) == 'string' then
-    output.echo_input(params.runId, answer, params.password == true)
   end
   if answer == nil then
     return vim.NIL

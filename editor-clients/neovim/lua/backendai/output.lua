@@ -40,7 +40,6 @@ local function define_highlights()
     BackendAIError = 'DiagnosticError',
     BackendAIStderr = 'ErrorMsg',
     BackendAIMedia = 'Underlined',
-    BackendAIInput = 'Question',
     BackendAINote = 'WarningMsg',
   }
   for group, target in pairs(links) do
@@ -378,22 +377,6 @@ function M.output(key, p)
         save_media(view, p.runId, run, 'text/html', rec.data or '')
       end
     end
-  end)
-end
-
---- The answer typed at an input prompt, shown after the prompt (passwords as asterisks).
----@param run_id string
----@param answer string|nil nil when the prompt was cancelled
----@param password boolean
-function M.echo_input(run_id, answer, password)
-  local run = M.runs[run_id]
-  if not run then
-    return
-  end
-  local view = M.view(run.key)
-  write(view, function()
-    local shown = answer == nil and '^C' or (password and ('*'):rep(vim.fn.strchars(answer)) or answer)
-    add_text(view, run_id, run, shown .. '\n', 'BackendAIInput')
   end)
 end
 
