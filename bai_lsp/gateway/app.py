@@ -1,0 +1,70 @@
+"""The gateway's aiohttp application: state, middlewares and the route table.
+
+Every API route is registered twice: as the manager serves it (HMAC-signed) and under
+``/func/`` as the web server serves it to logged-in clients (``endpoint_type=session``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from bai_lsp.gateway import events, session_api, state, weblogin
+from bai_lsp.gateway.auth import RateLimiter, add_server_headers, middlewares, public
+from bai_lsp.gateway.config import DEFAULT_RATE_LIMIT, GatewayConfig
+from bai_lsp.gateway.events import EventHub
+from bai_lsp.gateway.sessions import SessionRegistry
+from bai_lsp.gateway.weblogin import LoginStore
+from bai_lsp.wire import versions
+
+log = logging.getLogger(__name__)
+
+#: Large enough for a whole source file as ``code``; uploads stream and have their own limits.
+CLIENT_MAX_SIZE = 64 * 1024 * 1024
+
+
+@public
+async def hello(request: web.Request) -> web.Response:
+    """``GET /``: the versions the client negotiates with (answered without credentials)."""
+    return web.json_response({"version": versions.V7, "manager": versions.MANAGER_23_09})
+
+
+def _api_routes(app: web.Application, prefix: str) -> None:
+    session_api.add_routes(app, prefix)
+    r = app.router
+    r.add_get(prefix + "/events/session", events.session_events)
+
+
+def build_app(config: GatewayConfig) -> web.Application:
+    app = web.Application(middlewares=middlewares(), client_max_size=CLIENT_MAX_SIZE)
+    hub = EventHub()
+    app[state.CONFIG] = config
+    app[state.EVENTS] = hub
+    app[state.REGISTRY] = SessionRegistry(config, hub)
+    app[state.LOGINS] = LoginStore(config)
+    app[state.RATES] = RateLimiter(_limits(config))
+    app.router.add_get("/", hello)
+    app.router.add_get("/func/", hello)
+    app.router.add_get("/func", hello)
+    _api_routes(app, "")
+    _api_routes(app, "/func")
+    weblogin.add_routes(app)
+    app.on_response_prepare.append(add_server_headers)
+    app.on_shutdown.append(_on_shutdown)
+    return app
+
+
+def _limits(config: GatewayConfig) -> Callable[[str], int]:
+    def limit(access_key: str) -> int:
+        pair = config.keypair(access_key)
+        return pair.rate_limit if pair is not None else DEFAULT_RATE_LIMIT
+
+    return limit
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    """Stop every session (killing its process tree) and end open event streams."""
+    app[state.EVENTS].close()
+    await app[state.REGISTRY].shutdown_all()

@@ -1,0 +1,325 @@
+"""``/session`` REST handlers: create, info, destroy, restart, interrupt, execute, ... (§3, §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from bai_lsp.gateway import state
+from bai_lsp.gateway.auth import access_key_of
+from bai_lsp.gateway.errors import GatewayError, invalid_params, kernel_failure
+from bai_lsp.gateway.requests import parse_create, query_flag, read_json
+from bai_lsp.gateway.runtimes import (
+    REST_FLUSH_TIMEOUT,
+    ExecutionRequestError,
+    Runtime,
+    RuntimeFailure,
+)
+from bai_lsp.gateway.sessions import (
+    ADVISORY_NOTE,
+    RUNNING,
+    TIMEOUT,
+    Session,
+    SessionRegistry,
+)
+from bai_lsp.wire.execute import EXEC_MODES, ExecutionResult, RunStatus
+from bai_lsp.wire.problems import Problem
+
+
+def registry_of(request: web.Request) -> SessionRegistry:
+    return request.app[state.REGISTRY]
+
+
+def session_of(request: web.Request, *, include_dead: bool = False) -> Session:
+    access_key = access_key_of(request)
+    owner = request.query.get("owner_access_key")
+    if owner and owner != access_key:
+        raise GatewayError(
+            403,
+            "insufficient-privilege",
+            "Insufficient privilege.",
+            "Only your own sessions can be reached with this access key.",
+        )
+    return registry_of(request).find(
+        request.match_info["ref"], access_key, include_dead=include_dead
+    )
+
+
+def _no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+# ---------------------------------------------------------------------------- create
+
+
+async def create(request: web.Request) -> web.Response:
+    access_key = access_key_of(request)
+    spec = parse_create(await read_json(request), access_key)
+    registry = registry_of(request)
+    session, created = await registry.get_or_create(access_key, spec)
+    body: dict[str, Any] = {
+        "sessionId": str(session.id),
+        "sessionName": session.name,
+        "status": session.status,
+        "servicePorts": [],
+        "created": created,
+    }
+    if not created:
+        ports = session.service_ports() if session.status == RUNNING else []
+        body.update(status=session.status, servicePorts=ports, service_ports=ports)
+        return web.json_response(body, status=201)
+    if spec.enqueue_only:
+        body["status"] = "PENDING"
+        return web.json_response(body, status=201)
+    if not await registry.wait_started(session, spec.max_wait_seconds):
+        body["status"] = TIMEOUT
+        return web.json_response(body, status=201)
+    body["status"] = session.status
+    if session.status == RUNNING:
+        body["servicePorts"] = session.service_ports()
+    return web.json_response(body, status=201)
+
+
+async def match(request: web.Request) -> web.Response:
+    access_key = access_key_of(request)
+    prefix = request.query.get("id", "")
+    if not prefix:
+        raise invalid_params("Input validation error", {"id": "is required"})
+    found = [
+        {"id": str(s.id), "name": s.name, "status": s.status}
+        for s in registry_of(request).live(access_key)
+        if str(s.id).startswith(prefix) or s.name.startswith(prefix)
+    ]
+    return web.json_response({"matches": found})
+
+
+# ---------------------------------------------------------------------------- info
+
+
+def _uuid_of(text: str) -> str:
+    return str(uuid.UUID(hashlib.sha256(text.encode()).hexdigest()[:32]))
+
+
+def _py_repr(mapping: dict[str, Any]) -> str:
+    return repr(mapping)
+
+
+def session_info(registry: SessionRegistry, session: Session) -> dict[str, Any]:
+    spec = session.spec
+    slots = dict(spec.resources)
+    running = session.status == RUNNING
+    idle = registry.idle_remaining(session)
+    return {
+        "sessionId": str(session.id),
+        "sessionName": session.name,
+        "domainName": spec.domain,
+        "groupId": _uuid_of("group:" + spec.group),
+        "groupName": spec.group,
+        "userId": _uuid_of("user:" + session.access_key),
+        "lang": session.image.name,
+        "image": session.image.name,
+        "architecture": spec.architecture,
+        "registry": session.image.name.rsplit("/", 1)[0] if "/" in session.image.name else "local",
+        "tag": spec.tag,
+        "type": spec.session_type.upper(),
+        "containerId": str(session.kernel_id) if running else "None",
+        "occupiedSlots": _py_repr(slots if running else {}),
+        "occupyingSlots": _py_repr(slots if running else {}),
+        "requestedSlots": _py_repr(slots),
+        "occupiedShares": _py_repr({}),
+        "environ": _py_repr(spec.environ),
+        "resourceOpts": _py_repr(spec.resource_opts),
+        "resourcesAdvisory": True,
+        "resourceNote": ADVISORY_NOTE,
+        "status": session.status,
+        "statusInfo": str(session.status_info),
+        "statusData": session.status_data,
+        "age": int((time.time() - session.created_at.timestamp()) * 1000),
+        "creationTime": str(session.created_at),
+        "terminationTime": str(session.terminated_at) if session.terminated_at else None,
+        "numQueriesExecuted": session.num_queries,
+        "lastStat": None,
+        "idleChecks": {
+            "network_timeout": {
+                "remaining": idle,
+                "remaining_time_type": "expire_after",
+                "extra": {"idle_timeout": registry.config.idle_timeout or None},
+            }
+        },
+        "servicePorts": session.service_ports() if running else [],
+        "mounts": spec.mounts,
+        "workdir": str(session.workdir),
+    }
+
+
+async def info(request: web.Request) -> web.Response:
+    session = session_of(request)
+    return web.json_response(session_info(registry_of(request), session))
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+
+async def destroy(request: web.Request) -> web.Response:
+    session = session_of(request)
+    forced = query_flag(request, "forced")
+    recursive = query_flag(request, "recursive")
+    stats = await registry_of(request).destroy(session, forced=forced)
+    if recursive:
+        return web.json_response([stats])
+    return web.json_response({"stats": stats})
+
+
+async def restart(request: web.Request) -> web.Response:
+    session = session_of(request)
+    await registry_of(request).restart(session)
+    return _no_content()
+
+
+async def interrupt(request: web.Request) -> web.Response:
+    session = session_of(request)
+    runtime = await registry_of(request).ready_runtime(session)
+    await runtime.interrupt()
+    session.log("interrupted")
+    return _no_content()
+
+
+async def complete(request: web.Request) -> web.Response:
+    session = session_of(request)
+    body = await read_json(request, required=False)
+    code = body.get("code", "")
+    options = body.get("options")
+    if not isinstance(code, str):
+        raise invalid_params("Input validation error", {"code": "must be a string"})
+    if options is not None and not isinstance(options, dict):
+        raise invalid_params("Input validation error", {"options": "must be an object"})
+    runtime = await registry_of(request).ready_runtime(session)
+    completions = await _completions(runtime, code, options)
+    return web.json_response({"result": {"status": "finished", "completions": completions}})
+
+
+async def _completions(runtime: Runtime, code: str, options: dict[str, Any] | None) -> list[str]:
+    complete_fn = getattr(runtime, "complete", None)
+    if complete_fn is None:
+        return []
+    try:
+        return list(await complete_fn(code, options))
+    except (ExecutionRequestError, RuntimeFailure):
+        return []
+
+
+async def logs(request: web.Request) -> web.Response:
+    session = session_of(request, include_dead=True)
+    return web.json_response({"result": {"logs": "".join(session.log_lines)}})
+
+
+async def rename(request: web.Request) -> web.Response:
+    session = session_of(request)
+    new_name = request.query.get("name")
+    if new_name is None:
+        body = await read_json(request, required=False)
+        new_name = body.get("name")
+    if not isinstance(new_name, str) or not new_name:
+        raise invalid_params("Input validation error", {"name": "is required"})
+    registry_of(request).rename(session, new_name)
+    return _no_content()
+
+
+# ---------------------------------------------------------------------------- execute
+
+
+def parse_execute(body: dict[str, Any]) -> tuple[str, str | None, str, dict[str, Any] | None]:
+    """``(mode, run_id, code, options)`` of an execute body, validated as the manager does."""
+    if "runId" in body:
+        run_id = body["runId"]
+    elif "run_id" in body:
+        run_id = body["run_id"]
+    else:
+        raise invalid_params("runId is required (null starts a new run)")
+    mode = body.get("mode")
+    if not mode:
+        raise invalid_params(f"mode is required: one of {', '.join(EXEC_MODES)}")
+    if not isinstance(mode, str) or mode not in EXEC_MODES:
+        raise invalid_params(
+            f"Invalid execution mode: {mode!r}; use one of {', '.join(EXEC_MODES)}"
+        )
+    if run_id is not None and (not isinstance(run_id, str) or not run_id):
+        raise invalid_params("runId must be a non-empty string or null")
+    if mode in ("continue", "input") and run_id is None:
+        raise invalid_params("continuation requires explicit run ID")
+    code = body.get("code", "")
+    if code is None:
+        code = ""
+    if not isinstance(code, str):
+        raise invalid_params("code must be a string")
+    options = body.get("options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid_params("options must be an object or null")
+    if mode == "batch":
+        for key in ("clean", "build", "exec"):
+            value = (options or {}).get(key)
+            if value is not None and not isinstance(value, str):
+                raise invalid_params(f"options.{key} must be a string or null")
+        build_log = (options or {}).get("buildLog")
+        if build_log is not None and not isinstance(build_log, bool):
+            raise invalid_params("options.buildLog must be a boolean")
+    return mode, run_id, code, options
+
+
+async def run_poll(
+    registry: SessionRegistry,
+    session: Session,
+    mode: str,
+    run_id: str | None,
+    code: str,
+    options: dict[str, Any] | None,
+    flush_timeout: float,
+) -> ExecutionResult:
+    """One poll of a run, with the session's busy/idle bookkeeping and error mapping."""
+    runtime = await registry.ready_runtime(session)
+    session.busy += 1
+    try:
+        result = await runtime.execute(mode, run_id, code, options, flush_timeout)
+    except ExecutionRequestError as exc:
+        raise invalid_params(str(exc)) from None
+    except RuntimeFailure as exc:
+        session.log(f"execution failed: {exc}")
+        raise kernel_failure(Problem.KERNEL_EXECUTION_FAILED, str(exc), repr(exc)) from None
+    finally:
+        session.busy -= 1
+        session.touch()
+    if mode in ("query", "batch"):
+        session.num_queries += 1
+    session.run_open = result.status not in RunStatus.TERMINAL
+    return result
+
+
+async def execute(request: web.Request) -> web.Response:
+    session = session_of(request)
+    mode, run_id, code, options = parse_execute(await read_json(request))
+    registry = registry_of(request)
+    if mode == "complete":
+        runtime = await registry.ready_runtime(session)
+        completions = await _completions(runtime, code, options)
+        return web.json_response({"result": {"status": "finished", "completions": completions}})
+    result = await run_poll(registry, session, mode, run_id, code, options, REST_FLUSH_TIMEOUT)
+    return web.json_response({"result": result.to_json()})
+
+
+def add_routes(app: web.Application, prefix: str = "") -> None:
+    r = app.router
+    r.add_post(prefix + "/session", create)
+    r.add_post(prefix + "/session/_/create", create)
+    r.add_get(prefix + "/session/_/match", match)
+    r.add_get(prefix + "/session/{ref}", info)
+    r.add_patch(prefix + "/session/{ref}", restart)
+    r.add_delete(prefix + "/session/{ref}", destroy)
+    r.add_post(prefix + "/session/{ref}", execute)
+    r.add_get(prefix + "/session/{ref}/logs", logs)
+    r.add_post(prefix + "/session/{ref}/rename", rename)
+    r.add_post(prefix + "/session/{ref}/interrupt", interrupt)
+    r.add_post(prefix + "/session/{ref}/complete", complete)

@@ -1,0 +1,540 @@
+"""The session registry: get-or-create by name, lifecycle, idle timeout (§3, §9).
+
+A session walks Backend.AI's statuses for real: PENDING when accepted, SCHEDULED, PREPARING
+while its runtime (kernel) starts, RUNNING once it can execute, then TERMINATING →
+TERMINATED. Every transition is published as the manager's lifecycle event. Sessions belong
+to the access key that created them; names are unique among that key's live sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import attrs
+
+from bai_lsp.gateway import paths
+from bai_lsp.gateway.config import GatewayConfig
+from bai_lsp.gateway.errors import (
+    GatewayError,
+    already_exists,
+    forbidden,
+    invalid_params,
+    kernel_failure,
+    session_not_found,
+)
+from bai_lsp.gateway.events import EventHub, SessionEvent
+from bai_lsp.gateway.runtimes import ImageSpec, Runtime, create_runtime
+from bai_lsp.wire.problems import Problem
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
+RESERVED_NAMES = frozenset({"from-template"})
+
+PENDING = "PENDING"
+SCHEDULED = "SCHEDULED"
+PREPARING = "PREPARING"
+RUNNING = "RUNNING"
+RESTARTING = "RESTARTING"
+TERMINATING = "TERMINATING"
+TERMINATED = "TERMINATED"
+ERROR = "ERROR"
+CANCELLED = "CANCELLED"
+#: The pseudo-status a create call reports when ``maxWaitSeconds`` passed first.
+TIMEOUT = "TIMEOUT"
+
+ALL_STATUSES = (
+    PENDING,
+    SCHEDULED,
+    "PULLING",
+    PREPARING,
+    RUNNING,
+    RESTARTING,
+    "RUNNING_DEGRADED",
+    TERMINATING,
+    TERMINATED,
+    ERROR,
+    CANCELLED,
+)
+DEAD = frozenset({TERMINATED, CANCELLED})
+STARTING = frozenset({PENDING, SCHEDULED, PREPARING})
+#: Dead sessions kept for the GraphQL listing and ``/logs``.
+DEAD_KEPT = 1000
+LOG_LINES_KEPT = 2000
+
+ADVISORY_NOTE = (
+    "Requested resources are recorded and reported, but on the local gateway they are "
+    "advisory: the session's processes run on this machine without CPU, memory or GPU limits."
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.define
+class CreateSpec:
+    """A validated ``POST /session`` body."""
+
+    name: str
+    image: str
+    session_type: str = "interactive"
+    group: str = "default"
+    domain: str = "default"
+    tag: str | None = None
+    architecture: str = "x86_64"
+    cluster_size: int = 1
+    cluster_mode: str = "single-node"
+    resources: dict[str, Any] = attrs.field(factory=dict)
+    resource_opts: dict[str, Any] = attrs.field(factory=dict)
+    environ: dict[str, str] = attrs.field(factory=dict)
+    mounts: list[str] = attrs.field(factory=list)
+    mount_map: dict[str, str] = attrs.field(factory=dict)
+    preopen_ports: list[int] = attrs.field(factory=list)
+    scaling_group: str | None = None
+    startup_command: str | None = None
+    bootstrap_script: str | None = None
+    callback_url: str | None = None
+    starts_at: str | None = None
+    enqueue_only: bool = False
+    max_wait_seconds: float = 0
+    reuse_if_exists: bool = True
+
+
+@attrs.define(eq=False)
+class Session:
+    id: uuid.UUID
+    kernel_id: uuid.UUID
+    access_key: str
+    spec: CreateSpec
+    image: ImageSpec
+    workdir: Path
+    status: str = PENDING
+    status_info: str | None = None
+    status_data: dict[str, Any] | None = None
+    status_changed: datetime = attrs.field(factory=utcnow)
+    created_at: datetime = attrs.field(factory=utcnow)
+    terminated_at: datetime | None = None
+    runtime: Runtime | None = None
+    mounted: list[Path] = attrs.field(factory=list)
+    num_queries: int = 0
+    result: str = "UNDEFINED"
+    #: Executions and streams now in progress; an idle clock does not run while > 0.
+    busy: int = 0
+    #: The last poll left a run unfinished (continued / waiting-input).
+    run_open: bool = False
+    last_used: float = attrs.field(factory=time.monotonic)
+    log_lines: list[str] = attrs.field(factory=list)
+    started: asyncio.Event = attrs.field(factory=asyncio.Event)
+    lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
+    start_task: asyncio.Task[None] | None = None
+    #: Callbacks that end this session's open streams when it terminates.
+    closers: set[Callable[[], None]] = attrs.field(factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def is_live(self) -> bool:
+        return self.status not in DEAD
+
+    @property
+    def confinement(self) -> paths.Confinement:
+        return paths.Confinement(self.workdir, self.mounted)
+
+    def log(self, line: str) -> None:
+        stamp = utcnow().isoformat(timespec="seconds")
+        self.log_lines.append(f"[{stamp}] {line}\n")
+        del self.log_lines[:-LOG_LINES_KEPT]
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    def service_ports(self) -> list[dict[str, Any]]:
+        return [
+            {"name": port.name, "protocol": port.protocol, "ports": [port.port]}
+            for port in self.image.service_ports
+        ]
+
+    def require_runtime(self) -> Runtime:
+        if self.status != RUNNING or self.runtime is None:
+            raise GatewayError(
+                500,
+                Problem.KERNEL_EXECUTION_FAILED,
+                "Executing user code in the kernel has failed.",
+                f"session {self.name} is {self.status}"
+                + (f" ({self.status_info})" if self.status_info else "")
+                + ", not RUNNING",
+            )
+        return self.runtime
+
+
+class SessionRegistry:
+    def __init__(self, config: GatewayConfig, events: EventHub) -> None:
+        self.config = config
+        self.events = events
+        self.sessions: dict[uuid.UUID, Session] = {}
+        self._create_lock = asyncio.Lock()
+        self._idle_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def sessions_root(self) -> Path:
+        return self.config.data_dir / "sessions"
+
+    @property
+    def vfolder_root(self) -> Path:
+        return self.config.data_dir / "vfolders"
+
+    # ---------------------------------------------------------------- lookup
+
+    def live(self, access_key: str) -> Iterable[Session]:
+        return (s for s in self.sessions.values() if s.access_key == access_key and s.is_live)
+
+    def find(self, ref: str, access_key: str, *, include_dead: bool = False) -> Session:
+        """By UUID first, then by name, among the caller's (live) sessions."""
+        pool = [
+            s
+            for s in self.sessions.values()
+            if s.access_key == access_key and (include_dead or s.is_live)
+        ]
+        with contextlib.suppress(ValueError):
+            wanted = uuid.UUID(ref)
+            for session in pool:
+                if session.id == wanted:
+                    return session
+        matches = [s for s in pool if s.name == ref]
+        if not matches:
+            raise session_not_found(ref)
+        live = [s for s in matches if s.is_live]
+        if live:
+            return live[0]
+        return max(matches, key=lambda s: s.created_at)
+
+    def listing(self, access_key: str, statuses: set[str] | None) -> list[Session]:
+        return [
+            s
+            for s in self.sessions.values()
+            if s.access_key == access_key and (statuses is None or s.status in statuses)
+        ]
+
+    # ---------------------------------------------------------------- create
+
+    async def get_or_create(self, access_key: str, spec: CreateSpec) -> tuple[Session, bool]:
+        if self._closing:
+            raise GatewayError(
+                503, Problem.SERVICE_UNAVAILABLE, "Service unavailable.", "shutting down"
+            )
+        async with self._create_lock:
+            for existing in self.live(access_key):
+                if existing.name != spec.name:
+                    continue
+                if existing.image.name != spec.image:
+                    raise already_exists(
+                        f"Session {spec.name} exists with image {existing.image.name}, "
+                        f"not {spec.image}; destroy it or choose another name.",
+                        str(existing.id),
+                    )
+                if not spec.reuse_if_exists:
+                    raise already_exists(
+                        f"Session {spec.name} already exists (reuseIfExists is false).",
+                        str(existing.id),
+                    )
+                return existing, False
+            image = self.config.images.resolve(spec.image)
+            if image is None:
+                available = ", ".join(self.config.images.names())
+                raise GatewayError(
+                    404,
+                    Problem.OBJECT_NOT_FOUND,
+                    "No such environment image.",
+                    f"Unknown image references: {spec.image}. Available images on this "
+                    f"gateway: {available} (extend the table with --config; see docs/images.md)",
+                    {"image": spec.image, "available": self.config.images.names()},
+                )
+            if sum(1 for _ in self.live(access_key)) >= self.config.max_sessions:
+                raise GatewayError(
+                    412,
+                    Problem.QUOTA_EXCEEDED,
+                    "Quota exceeded.",
+                    f"at most {self.config.max_sessions} live sessions per access key; "
+                    "destroy some first",
+                )
+            mounts = paths.validate_mounts(spec.mounts, spec.mount_map)
+            session = Session(
+                id=uuid.uuid4(),
+                kernel_id=uuid.uuid4(),
+                access_key=access_key,
+                spec=spec,
+                image=image,
+                workdir=self.sessions_root / "",
+            )
+            session.workdir = self.sessions_root / str(session.id)
+            self.sessions[session.id] = session
+        session.log(f"session {spec.name} created with image {spec.image}")
+        self._emit(session, "session_enqueued", "")
+        session.start_task = asyncio.create_task(self._start(session, mounts))
+        self._ensure_idle_watch()
+        return session, True
+
+    async def _start(self, session: Session, mounts: list[tuple[str, PurePosixPath]]) -> None:
+        try:
+            self._set_status(session, SCHEDULED, None)
+            self._emit(session, "session_scheduled", "")
+            self._set_status(session, PREPARING, None)
+            self._emit(session, "kernel_preparing", "")
+            session.mounted = await asyncio.to_thread(self._prepare_folder, session, mounts)
+            environ = dict(session.spec.environ)
+            self._emit(session, "kernel_creating", "")
+            runtime = create_runtime(session.image, session.workdir, environ)
+            session.runtime = runtime
+            await runtime.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("session %s failed to start: %s", session.name, exc)
+            session.log(f"failed to start: {exc}")
+            if session.runtime is not None:
+                with contextlib.suppress(Exception):
+                    await session.runtime.shutdown()
+            session.status_data = {
+                "error": {"src": "agent", "name": type(exc).__name__, "repr": str(exc)}
+            }
+            self._set_status(session, ERROR, "failed-to-start")
+            self._emit(session, "session_failure", "failed-to-start")
+            session.started.set()
+            return
+        session.touch()
+        self._set_status(session, RUNNING, None)
+        session.log("session started")
+        self._emit(session, "kernel_started", "")
+        self._emit(session, "session_started", "")
+        session.started.set()
+        if session.spec.session_type == "batch":
+            asyncio.create_task(self._run_batch_job(session))  # noqa: RUF006
+
+    def _prepare_folder(
+        self, session: Session, mounts: list[tuple[str, PurePosixPath]]
+    ) -> list[Path]:
+        session.workdir.mkdir(parents=True, exist_ok=True)
+        linked = paths.link_mounts(self.vfolder_root, session.workdir, mounts)
+        if session.spec.bootstrap_script:
+            (session.workdir / "bootstrap.sh").write_text(session.spec.bootstrap_script)
+        return linked
+
+    async def _run_batch_job(self, session: Session) -> None:
+        """A batch session runs its startupCommand, then terminates with its result."""
+        runtime = session.runtime
+        if runtime is None:
+            return
+        exit_code: int | None = None
+        try:
+            result = await runtime.execute(
+                "batch", "batch-job", "", {"exec": session.spec.startup_command}, 30.0
+            )
+            while result.status not in ("finished", "exec-timeout"):
+                result = await runtime.execute("continue", "batch-job", "", None, 30.0)
+            exit_code = result.exit_code
+        except Exception as exc:
+            session.log(f"batch job failed: {exc}")
+        if not session.is_live or session.status != RUNNING:
+            return
+        success = exit_code == 0
+        session.result = "SUCCESS" if success else "FAILURE"
+        session.log(f"batch job exited with {exit_code}")
+        self._emit(
+            session, "session_success" if success else "session_failure", "task-finished", exit_code
+        )
+        with contextlib.suppress(GatewayError):
+            await self.destroy(session, forced=True, reason="task-finished")
+
+    async def wait_started(self, session: Session, max_wait: float) -> bool:
+        """Wait until the session left the start-up statuses; False if ``max_wait`` passed."""
+        timeout = max_wait if max_wait > 0 else self.config.start_timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(session.started.wait()), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def ready_runtime(self, session: Session) -> Runtime:
+        """The runtime of a session that may still be starting (waits for it)."""
+        if session.status in STARTING:
+            await self.wait_started(session, self.config.start_timeout)
+        if session.status == RESTARTING:
+            async with session.lock:
+                pass
+        return session.require_runtime()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def destroy(
+        self, session: Session, *, forced: bool = False, reason: str | None = None
+    ) -> dict[str, Any]:
+        why = reason or ("force-terminated" if forced else "user-requested")
+        if session.status == PENDING or (session.status in STARTING and forced):
+            return await self._cancel(session, why)
+        if session.status in (SCHEDULED, PREPARING, TERMINATING, ERROR) and not forced:
+            raise forbidden(
+                f"Cannot destroy session {session.name} while it is {session.status}; "
+                "use forced=true to destroy it anyway."
+            )
+        if session.status in DEAD:
+            raise session_not_found(session.name)
+        async with session.lock:
+            if session.status in DEAD:
+                return {"status": "terminated"}
+            self._set_status(session, TERMINATING, why)
+            self._emit(session, "session_terminating", why)
+            self._emit(session, "kernel_terminating", why)
+            await self._teardown(session)
+            self._set_status(session, TERMINATED, why)
+            session.terminated_at = utcnow()
+            session.log(f"session terminated ({why})")
+            self._emit(session, "kernel_terminated", why)
+            self._emit(session, "session_terminated", why)
+        self._forget_old_dead()
+        return {"status": "terminated"}
+
+    async def _cancel(self, session: Session, why: str) -> dict[str, Any]:
+        task = session.start_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._teardown(session)
+        self._set_status(session, CANCELLED, why)
+        session.terminated_at = utcnow()
+        session.started.set()
+        session.log(f"session cancelled ({why})")
+        self._emit(session, "kernel_cancelled", why)
+        self._emit(session, "session_cancelled", why)
+        self._forget_old_dead()
+        return {"status": "cancelled"}
+
+    async def _teardown(self, session: Session) -> None:
+        for close in list(session.closers):
+            with contextlib.suppress(Exception):
+                close()
+        session.closers.clear()
+        if session.runtime is not None:
+            try:
+                await session.runtime.shutdown()
+            except Exception:
+                log.exception("shutting down the runtime of %s failed", session.name)
+        await asyncio.to_thread(shutil.rmtree, session.workdir, True)
+
+    async def restart(self, session: Session) -> None:
+        runtime = session.require_runtime()
+        async with session.lock:
+            self._set_status(session, RESTARTING, "user-requested")
+            session.log("restarting")
+            try:
+                await runtime.restart()
+            except Exception as exc:
+                session.log(f"restart failed: {exc}")
+                self._set_status(session, RUNNING, None)
+                raise kernel_failure(
+                    "kernel-restart-failed", f"Restarting {session.name} failed.", repr(exc)
+                ) from exc
+            session.touch()
+            self._set_status(session, RUNNING, None)
+            self._emit(session, "kernel_started", "restarted")
+            self._emit(session, "session_started", "restarted")
+
+    def rename(self, session: Session, new_name: str) -> None:
+        if not NAME_RE.match(new_name) or new_name in RESERVED_NAMES:
+            raise invalid_params(
+                "Input validation error",
+                {
+                    "name": "4 to 64 ASCII letters, digits, _ . - (starting and ending with a "
+                    "letter, digit or _)"
+                },
+            )
+        if session.status != RUNNING:
+            raise invalid_params(f"Only RUNNING sessions can be renamed ({session.status})")
+        for other in self.live(session.access_key):
+            if other is not session and other.name == new_name:
+                raise already_exists(f"Session {new_name} already exists.", str(other.id))
+        session.log(f"renamed from {session.name} to {new_name}")
+        session.spec.name = new_name
+
+    async def shutdown_all(self) -> None:
+        self._closing = True
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle_task
+        live = [s for s in self.sessions.values() if s.is_live]
+        await asyncio.gather(
+            *(self.destroy(s, forced=True, reason="server-shutdown") for s in live),
+            return_exceptions=True,
+        )
+
+    # ---------------------------------------------------------------- idle
+
+    def idle_remaining(self, session: Session) -> float | None:
+        limit = self.config.idle_timeout
+        if limit <= 0 or session.spec.session_type == "batch":
+            return None
+        if session.busy > 0 or session.run_open:
+            return limit
+        return max(limit - (time.monotonic() - session.last_used), 0.0)
+
+    def _ensure_idle_watch(self) -> None:
+        if self.config.idle_timeout > 0 and (self._idle_task is None or self._idle_task.done()):
+            self._idle_task = asyncio.create_task(self._idle_watch())
+
+    async def _idle_watch(self) -> None:
+        period = min(max(self.config.idle_timeout / 10, 0.1), 5.0)
+        while True:
+            await asyncio.sleep(period)
+            for session in list(self.sessions.values()):
+                if session.status != RUNNING:
+                    continue
+                remaining = self.idle_remaining(session)
+                if remaining is not None and remaining <= 0:
+                    log.info(
+                        "session %s idle for %.0f s: terminating",
+                        session.name,
+                        self.config.idle_timeout,
+                    )
+                    with contextlib.suppress(GatewayError):
+                        await self.destroy(session, forced=True, reason="idle-timeout")
+
+    # ---------------------------------------------------------------- helpers
+
+    def _set_status(self, session: Session, status: str, info: str | None) -> None:
+        session.status = status
+        session.status_info = info
+        session.status_changed = utcnow()
+
+    def _emit(self, session: Session, name: str, reason: str, exit_code: int | None = None) -> None:
+        self.events.publish(
+            SessionEvent(
+                name=name,
+                session_id=str(session.id),
+                session_name=session.name,
+                owner=session.access_key,
+                group=session.spec.group,
+                reason=reason,
+                exit_code=exit_code,
+                kernel_id=str(session.kernel_id),
+            )
+        )
+
+    def _forget_old_dead(self) -> None:
+        dead = [s for s in self.sessions.values() if not s.is_live]
+        for session in sorted(dead, key=lambda s: s.created_at)[:-DEAD_KEPT]:
+            self.sessions.pop(session.id, None)

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites (a live gateway, signed requests)."""
