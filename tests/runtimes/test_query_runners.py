@@ -54,7 +54,8 @@ async def test_bash_interrupt_keeps_the_shell(make_rt: MakeRt, drive: Drive) -> 
 
 async def test_bash_exit_resets_the_shell(make_rt: MakeRt, drive: Drive) -> None:
     rt = await make_rt("bash")
-    t = await drive(rt, "query", "exit 3")
+    # A background job still holds the shell's stdout: the end of the shell must be seen anyway.
+    t = await drive(rt, "query", "sleep 1000 & exit 3")
     assert t.final.exit_code == 3 and "state was reset" in t.text("stderr")
     assert (await drive(rt, "query", "echo back")).text() == "back\n"
 

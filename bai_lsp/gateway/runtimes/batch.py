@@ -15,6 +15,7 @@ import attrs
 
 from bai_lsp.gateway.runtimes.base import ExecutionRequestError
 from bai_lsp.gateway.runtimes.images import ImageSpec
+from bai_lsp.gateway.runtimes.procs import ProcessTracker
 from bai_lsp.gateway.runtimes.runs import Run
 from bai_lsp.gateway.runtimes.steps import Step, run_command
 from bai_lsp.wire.execute import RunStatus
@@ -88,10 +89,17 @@ _HEURISTIC_FILES = {
 
 
 class BatchEngine:
-    def __init__(self, image: ImageSpec, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        image: ImageSpec,
+        workdir: Path,
+        env: dict[str, str],
+        tracker: ProcessTracker | None = None,
+    ) -> None:
         self.image = image
         self.workdir = workdir
         self.env = dict(env)
+        self.tracker = tracker
         self.step: Step | None = None
 
     def _set_step(self, step: Step) -> None:
@@ -106,6 +114,7 @@ class BatchEngine:
                 env=self.env,
                 on_start=self._set_step,
                 line_buffered=line_buffered,
+                tracker=self.tracker,
             )
         finally:
             self.step = None

@@ -14,6 +14,7 @@ import itertools
 import re
 from pathlib import Path
 
+from bai_lsp.gateway.runtimes.procs import ProcessTracker
 from bai_lsp.gateway.runtimes.runs import Run
 from bai_lsp.gateway.runtimes.steps import Step, run_command
 from bai_lsp.wire.execute import RunStatus
@@ -32,7 +33,14 @@ def as_program(code: str) -> str:
 
 
 class CSnippetEngine:
-    def __init__(self, workdir: Path, env: dict[str, str], state_dir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        env: dict[str, str],
+        state_dir: Path,
+        tracker: ProcessTracker | None = None,
+    ) -> None:
+        self.tracker = tracker
         self.workdir = workdir
         self.env = dict(env)
         self.build_dir = state_dir / "c-snippets"
@@ -57,6 +65,7 @@ class CSnippetEngine:
                 cwd=self.workdir,
                 env=self.env,
                 on_start=self._set_step,
+                tracker=self.tracker,
             )
             if status == 0:
                 status = await run_command(
@@ -66,6 +75,7 @@ class CSnippetEngine:
                     env=self.env,
                     on_start=self._set_step,
                     line_buffered=True,
+                    tracker=self.tracker,
                 )
         finally:
             self.step = None

@@ -26,7 +26,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from bai_lsp.gateway.runtimes.base import RuntimeFailure
-from bai_lsp.gateway.runtimes.procs import kill_tree
+from bai_lsp.gateway.runtimes.procs import ProcessTracker, kill_tree
 from bai_lsp.gateway.runtimes.runs import Run
 from bai_lsp.wire.execute import ConsoleRecord, RunStatus
 
@@ -88,7 +88,14 @@ class _Cell:
 
 
 class JupyterEngine:
-    def __init__(self, workdir: Path, env: dict[str, str], state_dir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        env: dict[str, str],
+        state_dir: Path,
+        tracker: ProcessTracker | None = None,
+    ) -> None:
+        self.tracker = tracker
         self.workdir = workdir
         self.env = dict(env)
         self.state_dir = state_dir
@@ -135,6 +142,8 @@ class JupyterEngine:
 
     async def _connect(self) -> None:
         assert self.km is not None
+        if self.tracker is not None and self.kernel_pid is not None:
+            self.tracker.add(self.kernel_pid)
         kc = self.km.client()
         kc.start_channels()
         try:

@@ -17,6 +17,7 @@ import re
 import signal
 import sys
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -80,6 +81,25 @@ def clean_environ(
     return env
 
 
+class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's ``Process.wait()`` also waits for every pipe to close, so it hangs while a
+    background job the program left behind (``sleep 1000 &``) still holds its stdout; this
+    protocol tells the moment the process itself exits."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+        super().process_exited()
+
+
+_EXIT_EVENTS: weakref.WeakKeyDictionary[asyncio.subprocess.Process, asyncio.Event] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def spawn(
     argv: list[str],
     *,
@@ -88,9 +108,22 @@ async def spawn(
     stdin: int | None = asyncio.subprocess.DEVNULL,
     stdout: int | None = asyncio.subprocess.DEVNULL,
     stderr: int | None = asyncio.subprocess.DEVNULL,
+    pass_fds: tuple[int, ...] = (),
 ) -> asyncio.subprocess.Process:
-    """Start ``argv`` in a new session; standard streams default to ``/dev/null``, never ours."""
-    return await asyncio.create_subprocess_exec(
+    """Start ``argv`` in a new session; standard streams default to ``/dev/null``, never ours.
+
+    Wait for it with :func:`wait_exit`, not ``Process.wait()``.
+    """
+    loop = asyncio.get_running_loop()
+    protocol_holder: list[_ExitAwareProtocol] = []
+
+    def make_protocol() -> _ExitAwareProtocol:
+        protocol = _ExitAwareProtocol(limit=2**16, loop=loop)
+        protocol_holder.append(protocol)
+        return protocol
+
+    transport, protocol = await loop.subprocess_exec(
+        make_protocol,
         *argv,
         cwd=str(cwd),
         env=dict(env),
@@ -99,7 +132,22 @@ async def spawn(
         stderr=asyncio.subprocess.DEVNULL if stderr is None else stderr,
         start_new_session=True,
         close_fds=True,
+        pass_fds=pass_fds,
     )
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
+    _EXIT_EVENTS[proc] = protocol_holder[0].exited
+    return proc
+
+
+async def wait_exit(proc: asyncio.subprocess.Process) -> int:
+    """The process's exit status as soon as it has exited, open pipes or not."""
+    event = _EXIT_EVENTS.get(proc)
+    if event is None:
+        return await proc.wait()
+    await event.wait()
+    returncode = proc.returncode
+    assert returncode is not None
+    return returncode
 
 
 def _stat(pid: int) -> tuple[int, int, int, str] | None:
@@ -179,3 +227,44 @@ async def kill_tree(leaders: Iterable[int], *, grace: float = 0.0) -> None:
     pids = [pid for pid in leaders if pid > 1]
     if pids:
         await asyncio.to_thread(_kill_tree_sync, pids, grace)
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(raw[raw.rfind(")") + 2 :].split()[19])
+
+
+class ProcessTracker:
+    """Every session leader a runtime started, so that shutdown also finds what finished
+    steps left behind (``sleep 1000 &`` in a batch step that has ended).
+
+    A leader is remembered with its start time: once its pid belongs to another process, it
+    is forgotten, so a recycled pid never makes us kill a stranger. (While orphans of a
+    dead leader still use its session id, Linux does not hand that pid out again.)
+    """
+
+    def __init__(self) -> None:
+        self._leaders: dict[int, int | None] = {}
+
+    def add(self, pid: int) -> None:
+        self._leaders[pid] = _start_time(pid)
+
+    def roots(self, exclude: frozenset[int] = frozenset()) -> list[int]:
+        roots = []
+        for pid, started in list(self._leaders.items()):
+            now = _start_time(pid)
+            if now is not None and now != started:
+                del self._leaders[pid]  # the pid now names another process
+            elif pid not in exclude:
+                roots.append(pid)
+        return roots
+
+    async def kill_all(self, exclude: frozenset[int] = frozenset()) -> None:
+        roots = self.roots(exclude)
+        await kill_tree(roots)
+        for pid in roots:
+            if _start_time(pid) is None:
+                self._leaders.pop(pid, None)

@@ -20,7 +20,7 @@ import termios
 from collections.abc import Mapping
 from pathlib import Path
 
-from bai_lsp.gateway.runtimes.procs import kill_tree
+from bai_lsp.gateway.runtimes.procs import ProcessTracker, kill_tree
 
 READ_CHUNK = 65536
 #: Chunks buffered before reading from the pty pauses.
@@ -72,7 +72,14 @@ class PtyShell:
         return self._proc.returncode
 
     @classmethod
-    async def open(cls, workdir: Path, env: Mapping[str, str], rows: int, cols: int) -> PtyShell:
+    async def open(
+        cls,
+        workdir: Path,
+        env: Mapping[str, str],
+        rows: int,
+        cols: int,
+        tracker: ProcessTracker | None = None,
+    ) -> PtyShell:
         master, slave = os.openpty()
         try:
             _set_winsize(slave, max(rows, 1), max(cols, 1))
@@ -96,6 +103,8 @@ class PtyShell:
             raise
         finally:
             os.close(slave)
+        if tracker is not None:
+            tracker.add(proc.pid)
         return cls(proc, master)
 
     # -- reading -------------------------------------------------------------------------

@@ -22,7 +22,13 @@ import signal
 from pathlib import Path
 
 from bai_lsp.gateway.runtimes.base import RuntimeFailure
-from bai_lsp.gateway.runtimes.procs import kill_tree, signal_tree
+from bai_lsp.gateway.runtimes.procs import (
+    ProcessTracker,
+    kill_tree,
+    signal_tree,
+    spawn,
+    wait_exit,
+)
 from bai_lsp.gateway.runtimes.runs import Run
 from bai_lsp.gateway.runtimes.stdin_watch import blocked_on_stdin
 from bai_lsp.gateway.runtimes.steps import STDIN_CHECK_INTERVAL, exit_status, stdin_fd
@@ -81,7 +87,10 @@ class PersistentRepl:
 
     language = "repl"
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, workdir: Path, env: dict[str, str], tracker: ProcessTracker | None = None
+    ) -> None:
+        self.tracker = tracker
         self.workdir = workdir
         self.env = dict(env)
         self.proc: asyncio.subprocess.Process | None = None
@@ -107,14 +116,13 @@ class PersistentRepl:
         control_r, control_w = os.pipe()
         os.set_inheritable(control_r, True)
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv(control_r, self._token),
-                cwd=str(self.workdir),
+            self.proc = await spawn(
+                self.argv(control_r, self._token),
+                cwd=self.workdir,
                 env=self.env,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
                 pass_fds=(control_r,),
             )
         except OSError as exc:
@@ -122,13 +130,23 @@ class PersistentRepl:
             raise RuntimeFailure(f"cannot start the {self.language} runner: {exc}") from exc
         finally:
             os.close(control_r)
+        if self.tracker is not None:
+            self.tracker.add(self.proc.pid)
         self._control_w = control_w
         self._ends = asyncio.Queue()
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
             asyncio.create_task(self._read(self.proc.stdout, "stdout")),
             asyncio.create_task(self._read(self.proc.stderr, "stderr")),
+            asyncio.create_task(self._watch_exit(self.proc, self._ends)),
         ]
+
+    @staticmethod
+    async def _watch_exit(proc: asyncio.subprocess.Process, ends: asyncio.Queue[int]) -> None:
+        # Output pipes may outlive the interpreter (a background job holds them).
+        await wait_exit(proc)
+        await asyncio.sleep(0.05)  # let the readers pass on what is still in the pipes
+        await ends.put(-2000)
 
     async def _read(self, stream: asyncio.StreamReader, kind: str) -> None:
         scanner = MarkerScanner(self._token)
@@ -166,8 +184,8 @@ class PersistentRepl:
         self._readers = []
         if self.proc is not None:
             await kill_tree([self.proc.pid])
-            with contextlib.suppress(ProcessLookupError):
-                await self.proc.wait()
+            with contextlib.suppress(ProcessLookupError, TimeoutError):
+                await asyncio.wait_for(wait_exit(self.proc), 5)
             self.proc = None
         if self._control_w is not None:
             with contextlib.suppress(OSError):
@@ -196,7 +214,7 @@ class PersistentRepl:
             returncode = None
             if self.proc is not None:
                 with contextlib.suppress(TimeoutError):
-                    returncode = await asyncio.wait_for(self.proc.wait(), 2.0)
+                    returncode = await asyncio.wait_for(wait_exit(self.proc), 2.0)
             code_ = exit_status(returncode) if returncode is not None else 130
             await run.stderr(f"\n[bai-lsp: the {self.language} runner exited; state was reset]\n")
             await self._stop()

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from bai_lsp.gateway.runtimes.base import ExecutionRequestError, Pty
 from bai_lsp.gateway.runtimes.batch import BatchEngine, BatchSteps
 from bai_lsp.gateway.runtimes.images import ImageSpec
-from bai_lsp.gateway.runtimes.procs import clean_environ
+from bai_lsp.gateway.runtimes.procs import ProcessTracker, clean_environ
 from bai_lsp.gateway.runtimes.pty import PtyShell
 from bai_lsp.gateway.runtimes.runs import Run, RunBoard
 from bai_lsp.wire.execute import ExecutionResult
@@ -42,24 +42,24 @@ class QueryEngine(Protocol):
 
 
 def make_query_engine(
-    image: ImageSpec, workdir: Path, env: dict[str, str], state_dir: Path
+    image: ImageSpec, workdir: Path, env: dict[str, str], state_dir: Path, tracker: ProcessTracker
 ) -> QueryEngine | None:
     if image.query == "jupyter":
         from bai_lsp.gateway.runtimes.jupyter import JupyterEngine
 
-        return JupyterEngine(workdir, env, state_dir)
+        return JupyterEngine(workdir, env, state_dir, tracker)
     if image.query == "bash":
         from bai_lsp.gateway.runtimes.shell import ShellEngine
 
-        return ShellEngine(workdir, env)
+        return ShellEngine(workdir, env, tracker)
     if image.query == "node":
         from bai_lsp.gateway.runtimes.node import NodeEngine
 
-        return NodeEngine(workdir, env)
+        return NodeEngine(workdir, env, tracker)
     if image.query == "c":
         from bai_lsp.gateway.runtimes.csnippet import CSnippetEngine
 
-        return CSnippetEngine(workdir, env, state_dir)
+        return CSnippetEngine(workdir, env, state_dir, tracker)
     return None
 
 
@@ -71,8 +71,9 @@ class SessionRuntime:
         self.env = clean_environ(self.workdir, requested, extra={"PYTHONUNBUFFERED": "1"})
         self.state_dir = Path(tempfile.mkdtemp(prefix="bai-lsp-runtime-"))
         self.board = RunBoard()
-        self.query = make_query_engine(image, self.workdir, self.env, self.state_dir)
-        self.batch = BatchEngine(image, self.workdir, self.env)
+        self.tracker = ProcessTracker()
+        self.query = make_query_engine(image, self.workdir, self.env, self.state_dir, self.tracker)
+        self.batch = BatchEngine(image, self.workdir, self.env, self.tracker)
         self.ptys: set[PtyShell] = set()
         self._closed = False
 
@@ -144,9 +145,21 @@ class SessionRuntime:
             await self.query.interrupt()
 
     async def restart(self) -> None:
+        """A fresh query runner; batch steps and whatever they left behind are killed too.
+        Terminals stay open."""
         await self.batch.kill()
         if self.query is not None:
             await self.query.restart()
+        terminals = frozenset(pty.pid for pty in self.ptys)
+        protected = terminals | frozenset(self._query_pids())
+        await self.tracker.kill_all(exclude=protected)
+
+    def _query_pids(self) -> list[int]:
+        pids = [
+            getattr(self.query, "kernel_pid", None),
+            getattr(getattr(self.query, "proc", None), "pid", None),
+        ]
+        return [pid for pid in pids if isinstance(pid, int)]
 
     async def shutdown(self) -> None:
         if self._closed:
@@ -161,6 +174,7 @@ class SessionRuntime:
                 await self.query.shutdown()
             except Exception:
                 log.exception("stopping the query runner of %s failed", self.workdir)
+        await self.tracker.kill_all()
         await self.board.cancel_all()
         with contextlib.suppress(OSError):
             await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
@@ -168,7 +182,7 @@ class SessionRuntime:
     async def open_pty(self, rows: int, cols: int) -> Pty:
         if self._closed:
             raise ExecutionRequestError("the session has been shut down")
-        pty = await PtyShell.open(self.workdir, self.env, rows, cols)
+        pty = await PtyShell.open(self.workdir, self.env, rows, cols, self.tracker)
         self.ptys.add(pty)
         return _TrackedPty(pty, self.ptys)
 

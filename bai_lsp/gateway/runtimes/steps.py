@@ -16,7 +16,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from bai_lsp.gateway.runtimes.procs import kill_tree, signal_tree, spawn
+from bai_lsp.gateway.runtimes.procs import (
+    ProcessTracker,
+    kill_tree,
+    signal_tree,
+    spawn,
+    wait_exit,
+)
 from bai_lsp.gateway.runtimes.runs import Run
 from bai_lsp.gateway.runtimes.stdin_watch import blocked_on_stdin
 
@@ -69,15 +75,32 @@ class Step:
         await kill_tree([self.proc.pid])
 
 
-async def _pump(stream: asyncio.StreamReader, run: Run, kind: str) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    emit = run.stderr if kind == "stderr" else run.stdout
-    while True:
-        chunk = await stream.read(READ_CHUNK)
-        if not chunk:
-            await emit(decoder.decode(b"", final=True))
-            return
-        await emit(decoder.decode(chunk))
+class _Pump:
+    """Copies one output pipe into the run; once detached, reads and discards (so that
+    background jobs a step left behind neither block on a full pipe nor die of SIGPIPE)."""
+
+    def __init__(self, stream: asyncio.StreamReader, run: Run, kind: str) -> None:
+        self.attached = True
+        self._stream = stream
+        self._emit = run.stderr if kind == "stderr" else run.stdout
+        self.task = asyncio.create_task(self._copy())
+
+    async def _copy(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while True:
+            chunk = await self._stream.read(READ_CHUNK)
+            if not self.attached:
+                if not chunk:
+                    return
+                continue
+            if not chunk:
+                await self._emit(decoder.decode(b"", final=True))
+                return
+            await self._emit(decoder.decode(chunk))
+
+
+#: Pumps of finished steps still draining pipes held by background jobs.
+_DETACHED: set[asyncio.Task[None]] = set()
 
 
 def stdin_fd(proc: asyncio.subprocess.Process) -> int | None:
@@ -116,10 +139,12 @@ async def run_command(
     env: dict[str, str],
     on_start: Any = None,
     line_buffered: bool = False,
+    tracker: ProcessTracker | None = None,
 ) -> int:
     """Run ``command`` to its end, streaming into ``run``; returns its exit status.
 
-    ``on_start(step)`` receives the :class:`Step` so the owner can interrupt or kill it.
+    ``on_start(step)`` receives the :class:`Step` so the owner can interrupt or kill it;
+    ``tracker`` remembers the step's session for the runtime's shutdown.
     """
     proc = await spawn(
         shell_argv(command, line_buffered=line_buffered),
@@ -129,23 +154,17 @@ async def run_command(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    if tracker is not None:
+        tracker.add(proc.pid)
     step = Step(proc)
     if on_start is not None:
         on_start(step)
     assert proc.stdout is not None and proc.stderr is not None
-    pumps = [
-        asyncio.create_task(_pump(proc.stdout, run, "stdout")),
-        asyncio.create_task(_pump(proc.stderr, run, "stderr")),
-    ]
+    pumps = [_Pump(proc.stdout, run, "stdout"), _Pump(proc.stderr, run, "stderr")]
     feeder = asyncio.create_task(_serve_stdin(proc, stdin_fd(proc), run))
     try:
-        returncode = await proc.wait()
-        _, pending = await asyncio.wait(pumps, timeout=DRAIN_AFTER_EXIT)
-        for task in pending:
-            task.cancel()
-        for task in pumps:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        returncode = await wait_exit(proc)
+        await asyncio.wait([pump.task for pump in pumps], timeout=DRAIN_AFTER_EXIT)
     except asyncio.CancelledError:
         await step.kill()
         raise
@@ -153,8 +172,11 @@ async def run_command(
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeder
-        for task in pumps:
-            task.cancel()
+        for pump in pumps:
+            pump.attached = False
+            if not pump.task.done():
+                _DETACHED.add(pump.task)
+                pump.task.add_done_callback(_DETACHED.discard)
         if proc.stdin is not None:
             proc.stdin.close()
     return exit_status(returncode)
