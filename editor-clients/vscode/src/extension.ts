@@ -456,11 +456,11 @@ class Extension implements vscode.Disposable {
           type: 'note',
           runId: p.runId,
           kind: 'media',
-          text: `🖼 ${r.mime} (${(bytes / 1024).toFixed(1)} KB) — shown in the Backend.AI Media panel`,
+          text: `▣ ${r.mime} (${(bytes / 1024).toFixed(1)} KB) — shown in the Backend.AI Media panel`,
         });
       } else if (r.type === 'html') {
         this.media.add({ runId: p.runId, caption: `run ${p.runId} · HTML · ${new Date().toLocaleTimeString()}`, mime: 'text/html', data: r.data });
-        this.output.post({ type: 'note', runId: p.runId, kind: 'html', text: '🌐 HTML output — shown in the Backend.AI Media panel' });
+        this.output.post({ type: 'note', runId: p.runId, kind: 'html', text: '▣ HTML output — shown in the Backend.AI Media panel' });
       }
     }
   }
@@ -515,9 +515,8 @@ class Extension implements vscode.Disposable {
         done = true;
         subs.forEach((d) => d.dispose());
         box.dispose();
-        if (value) {
-          this.output.post({ type: 'inputEcho', runId: p.runId, prompt: p.prompt ?? '', answer: p.password ? '••••••••' : value.text });
-        } else if (!token.isCancellationRequested) {
+        // the server appends the answer to the run's stdout itself (docs/protocol.md)
+        if (!value && !token.isCancellationRequested) {
           this.output.post({ type: 'note', runId: p.runId, kind: 'warning', text: 'Input cancelled: the run is interrupted.' });
         }
         resolve(value);

@@ -36,8 +36,6 @@ function weight(msg: OutputMessage): number {
   switch (msg.type) {
     case 'text':
       return msg.text.length + 64;
-    case 'inputEcho':
-      return msg.prompt.length + msg.answer.length + 64;
     case 'note':
       return msg.text.length + 64;
     default:

@@ -21,10 +21,27 @@ function save() {
   fs.writeFileSync(cfg.results, JSON.stringify(results, null, 2));
 }
 
+let currentPage;
+
+/** Error toasts of the extension ("Backend.AI: ...") end a scenario at once, with their text. */
+async function errorToast() {
+  if (!currentPage) return undefined;
+  const toasts = currentPage.locator('.notifications-toasts .notification-list-item', { hasText: 'Backend.AI' });
+  const n = await toasts.count().catch(() => 0);
+  for (let i = 0; i < n; i++) {
+    const t = toasts.nth(i);
+    const isError = await t.locator('.codicon-error').count().catch(() => 0);
+    if (isError) return (await t.innerText().catch(() => '')).replace(/\s+/g, ' ');
+  }
+  return undefined;
+}
+
 async function poll(what, fn, timeoutMs = 30000, intervalMs = 150) {
   const end = Date.now() + timeoutMs;
   let last;
   while (Date.now() < end) {
+    const toast = await errorToast();
+    if (toast) throw new Error(`error notification while waiting for ${what}: ${toast}`);
     try {
       last = await fn();
       if (last) return last;
@@ -128,6 +145,32 @@ async function waitRun(page, before, timeoutMs = 60000, until = (r) => r.status)
 
 const allText = (run) => run.lines.map((l) => l.text).join('\n');
 
+async function selectionRun(page, before, seen) {
+  await page.keyboard.press('Control+Shift+Enter');
+  // streaming: the first line is visible while the run is still going
+  const partial = await poll('the first streamed line', async () => {
+    const st = await outputState(page);
+    const run = st && st.runs[before];
+    return run && allText(run).includes('hello from backend.ai 0') ? run : undefined;
+  }, 90000, 50);
+  await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-selection-streaming.png') });
+  const run = await waitRun(page, before);
+  await page.waitForTimeout(1200);
+  const finalStatus = await statusText(page);
+  const progressLines = run.lines.filter((l) => l.text.includes('progress'));
+  return {
+    streamedBeforeEnd: partial.status === null,
+    text: allText(run),
+    footer: run.footer,
+    status: run.status,
+    stderrLines: run.lines.filter((l) => l.stderr).map((l) => l.text),
+    colours: run.lines.flatMap((l) => l.colours),
+    progressLines: progressLines.map((l) => l.text),
+    statusSeen: [...seen],
+    finalStatus,
+  };
+}
+
 const scenarios = {
   async activate(page, ctx) {
     const status = await poll('the Backend.AI status bar item', () => statusText(page), 30000);
@@ -146,30 +189,11 @@ const scenarios = {
       const s = await statusText(page).catch(() => undefined);
       if (s) seen.add(s.replace(/ \d+:\d\d$/, ''));
     }, 100);
-    await page.keyboard.press('Control+Shift+Enter');
-    // streaming: the first line is visible while the run is still going
-    const partial = await poll('the first streamed line', async () => {
-      const st = await outputState(page);
-      const run = st && st.runs[before];
-      return run && allText(run).includes('hello from backend.ai 0') ? run : undefined;
-    }, 90000, 50);
-    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-selection-streaming.png') });
-    const run = await waitRun(page, before);
-    await page.waitForTimeout(1200);
-    clearInterval(statusWatch);
-    const finalStatus = await statusText(page);
-    const progressLines = run.lines.filter((l) => l.text.includes('progress'));
-    return {
-      streamedBeforeEnd: partial.status === null,
-      text: allText(run),
-      footer: run.footer,
-      status: run.status,
-      stderrLines: run.lines.filter((l) => l.stderr).map((l) => l.text),
-      colours: run.lines.flatMap((l) => l.colours),
-      progressLines: progressLines.map((l) => l.text),
-      statusSeen: [...seen],
-      finalStatus,
-    };
+    try {
+      return await selectionRun(page, before, seen);
+    } finally {
+      clearInterval(statusWatch);
+    }
   },
 
   async input(page, ctx) {
@@ -190,6 +214,18 @@ const scenarios = {
     await page.keyboard.press('Enter');
     const run = await waitRun(page, before);
     return { text: allText(run), status: run.status, passwordInputType: inputType, statusWhileWaiting };
+  },
+
+  async inputCancel(page, ctx) {
+    const lens = page.locator('.codelens-decoration a', { hasText: 'Run on Backend.AI' });
+    const before = await runCount(page);
+    await lens.nth(ctx.cellIndex('Ask')).click();
+    const box = page.locator('.quick-input-widget');
+    await poll('the input box', async () => (await box.isVisible()) && /Your name/.test(await box.innerText()), 60000);
+    await page.keyboard.press('Escape');
+    const run = await waitRun(page, before, 30000);
+    await page.waitForTimeout(800);
+    return { status: run.status, footer: run.footer, text: allText(run), finalStatus: await statusText(page) };
   },
 
   async interrupt(page, ctx) {
@@ -255,6 +291,7 @@ const scenarios = {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const page = browser.pages()[0] || (await browser.newPage());
+  currentPage = page;
   page.on('pageerror', (e) => log('pageerror:', e.message));
   let fatal;
   try {
@@ -282,6 +319,8 @@ const scenarios = {
     }
     log('scenario', name);
     try {
+      // a toast left by an earlier scenario must not fail this one
+      await palette(page, 'Notifications: Clear All Notifications').catch(() => page.keyboard.press('Escape'));
       const details = await scenarios[name](page, ctx);
       results[name] = { ok: true, details };
       log(name, 'ok', JSON.stringify(details).slice(0, 600));
@@ -298,6 +337,7 @@ const scenarios = {
   await browser.close();
   fs.rmSync(userDataDir, { recursive: true, force: true });
   log('done');
+  process.exit(0);
 })().catch((e) => {
   console.error('driver crashed:', e);
   save();

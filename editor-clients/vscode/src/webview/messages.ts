@@ -5,7 +5,6 @@ import type { Stream } from './terminalModel';
 export type OutputMessage =
   | { type: 'runStarted'; runId: string; title: string; detail: string; time: string }
   | { type: 'text'; runId: string; stream: Stream; text: string }
-  | { type: 'inputEcho'; runId: string; prompt: string; answer: string }
   | { type: 'note'; runId: string; kind: 'media' | 'html' | 'info' | 'warning'; text: string }
   | {
       type: 'runFinished';

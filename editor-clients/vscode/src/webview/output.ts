@@ -188,15 +188,6 @@ function handle(msg: OutputMessage): void {
     case 'text':
       write(block(msg.runId), msg.text, msg.stream);
       break;
-    case 'inputEcho': {
-      const b = block(msg.runId);
-      const shown = b.model.currentText();
-      if (!msg.prompt || !shown.trimEnd().endsWith(msg.prompt.trimEnd())) {
-        write(b, msg.prompt, 'stdout');
-      }
-      write(b, `${msg.answer}\n`, 'input');
-      break;
-    }
     case 'note': {
       const b = block(msg.runId);
       const rest = b.model.flush();
