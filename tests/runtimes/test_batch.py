@@ -190,3 +190,15 @@ async def test_batch_only_image_refuses_query(workdir: Path) -> None:
             await rt.execute("query", None, "1", None, 0.1)
     finally:
         await rt.shutdown()
+
+
+async def test_input_after_a_quiet_spell_is_still_detected(
+    make_rt: MakeRt, drive: Drive, workdir: Path
+) -> None:
+    (workdir / "main.py").write_text(
+        "import time\ntime.sleep(1.5)\nprint('got', input('late? '))\nprint('got', input())\n"
+    )
+    rt = await make_rt("python")
+    t = await drive(rt, "batch", "", {"exec": "*"}, inputs=["one", "two"])
+    assert t.statuses.count("waiting-input") == 2
+    assert t.text() == "late? got one\ngot two\n"

@@ -30,8 +30,7 @@ from bai_lsp.gateway.runtimes.procs import (
     wait_exit,
 )
 from bai_lsp.gateway.runtimes.runs import Run
-from bai_lsp.gateway.runtimes.stdin_watch import blocked_on_stdin
-from bai_lsp.gateway.runtimes.steps import STDIN_CHECK_INTERVAL, exit_status, stdin_fd
+from bai_lsp.gateway.runtimes.steps import exit_status, serve_stdin, stdin_fd
 from bai_lsp.wire.execute import RunStatus
 
 log = logging.getLogger(__name__)
@@ -246,23 +245,8 @@ class PersistentRepl:
 
     async def _serve_stdin(self, run: Run) -> None:
         proc = self.proc
-        if proc is None or proc.stdin is None:
-            return
-        fd = stdin_fd(proc)
-        if fd is None:
-            return
-        while proc.returncode is None:
-            await asyncio.sleep(STDIN_CHECK_INTERVAL)
-            if not await asyncio.to_thread(blocked_on_stdin, proc.pid, fd):
-                continue
-            text = await run.read_input({})
-            if not text.endswith("\n"):
-                text += "\n"
-            try:
-                proc.stdin.write(text.encode())
-                await proc.stdin.drain()
-            except (BrokenPipeError, ConnectionResetError):
-                return
+        if proc is not None:
+            await serve_stdin(proc, stdin_fd(proc), run)
 
     # -- control -------------------------------------------------------------------------
 

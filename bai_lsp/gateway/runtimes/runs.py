@@ -166,6 +166,8 @@ class Run:
         self.channel = Channel()
         self.done = asyncio.Event()
         self.final: Control | None = None
+        #: Event-loop time of the last output (input detection checks more often after it).
+        self.last_output = 0.0
         self.task: asyncio.Task[None] | None = None
         self._input_waiter: asyncio.Future[str] | None = None
         self._typed_ahead: collections.deque[str] = collections.deque()
@@ -175,6 +177,7 @@ class Run:
         return self._input_waiter is not None and not self._input_waiter.done()
 
     async def emit(self, record: ConsoleRecord) -> None:
+        self.last_output = asyncio.get_running_loop().time()
         if record.type in ("stdout", "stderr") and len(record.text) > MAX_RECORD_CHARS:
             text = record.text
             for start in range(0, len(text), MAX_RECORD_CHARS):

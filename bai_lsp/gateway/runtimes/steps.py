@@ -29,6 +29,9 @@ from bai_lsp.gateway.runtimes.stdin_watch import blocked_on_stdin
 READ_CHUNK = 65536
 #: How often a running step checks whether it waits for input.
 STDIN_CHECK_INTERVAL = 0.03
+#: ... and at most this rarely once it has been quiet for STDIN_LIVELY_WINDOW seconds.
+STDIN_CHECK_MAX = 0.25
+STDIN_LIVELY_WINDOW = 1.0
 #: After the step's shell exits, how long its output pipes are still drained (background
 #: processes it left behind may hold them open).
 DRAIN_AFTER_EXIT = 0.3
@@ -114,14 +117,27 @@ def stdin_fd(proc: asyncio.subprocess.Process) -> int | None:
         return None
 
 
-async def _serve_stdin(proc: asyncio.subprocess.Process, fd: int | None, run: Run) -> None:
+async def serve_stdin(proc: asyncio.subprocess.Process, fd: int | None, run: Run) -> None:
+    """Report ``waiting-input`` whenever ``proc``'s tree blocks reading the pipe ``fd``.
+
+    A check scans ``/proc`` (about 2 ms), so it runs every 30 ms only while the program is
+    lively (output or input within the last second) and backs off to 250 ms when it is not.
+    """
     if fd is None or proc.stdin is None:
         return
+    loop = asyncio.get_running_loop()
+    interval = STDIN_CHECK_INTERVAL
+    last_input = loop.time()
     while proc.returncode is None:
-        await asyncio.sleep(STDIN_CHECK_INTERVAL)
+        await asyncio.sleep(interval)
         if not await asyncio.to_thread(blocked_on_stdin, proc.pid, fd):
+            quiet = loop.time() - max(run.last_output, last_input)
+            lively = quiet < STDIN_LIVELY_WINDOW
+            interval = STDIN_CHECK_INTERVAL if lively else min(interval * 1.5, STDIN_CHECK_MAX)
             continue
+        interval = STDIN_CHECK_INTERVAL
         text = await run.read_input({})
+        last_input = loop.time()
         if not text.endswith("\n"):
             text += "\n"
         try:
@@ -161,7 +177,7 @@ async def run_command(
         on_start(step)
     assert proc.stdout is not None and proc.stderr is not None
     pumps = [_Pump(proc.stdout, run, "stdout"), _Pump(proc.stderr, run, "stderr")]
-    feeder = asyncio.create_task(_serve_stdin(proc, stdin_fd(proc), run))
+    feeder = asyncio.create_task(serve_stdin(proc, stdin_fd(proc), run))
     try:
         returncode = await wait_exit(proc)
         await asyncio.wait([pump.task for pump in pumps], timeout=DRAIN_AFTER_EXIT)
