@@ -331,3 +331,15 @@ def test_media_record_opens_the_image_panel(vscode: dict[str, Any]) -> None:
     assert d["image"]["mime"] == "image/png"
     assert d["image"]["width"] > 100 and d["image"]["height"] > 100
     assert d["notes"], "the output view does not point to the media panel"
+
+
+def test_show_sessions_lists_the_workspace_session(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "sessions")
+    assert d["name"] in d["row"]
+
+
+def test_status_bar_actions_destroy_the_session(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "destroy")
+    assert any("Interrupt" in a for a in d["actions"]), d["actions"]
+    assert any("Restart Session" in a for a in d["actions"]), d["actions"]
+    assert d["finalStatus"].endswith(": terminated")

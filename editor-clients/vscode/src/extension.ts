@@ -585,12 +585,18 @@ class Extension implements vscode.Disposable {
     return this.execute<RunResult>(Commands.runFile, { uri: target.toString(), mode });
   }
 
-  /** The uri naming the session to act on: the argument, the active file, or a chosen folder. */
+  /**
+   * The uri naming the session to act on: the active file when it lies in the given folder
+   * (it also names the file's language), else the argument, else a chosen folder.
+   */
   private async sessionUri(uri?: vscode.Uri): Promise<vscode.Uri | undefined> {
+    const active = vscode.window.activeTextEditor?.document.uri;
     if (uri instanceof vscode.Uri) {
+      if (active && active.scheme === 'file' && vscode.workspace.getWorkspaceFolder(active)?.uri.toString() === uri.toString()) {
+        return active;
+      }
       return uri;
     }
-    const active = vscode.window.activeTextEditor?.document.uri;
     if (active && active.scheme === 'file') {
       return active;
     }

@@ -268,6 +268,39 @@ const scenarios = {
     await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-media.png') });
     return { status: run.status, notes: run.lines.map((l) => l.text).filter((t) => t.includes('Media panel')), image: img };
   },
+
+  async sessions(page) {
+    const status = await statusText(page);
+    const name = / session (\S+):/.exec(status || '')?.[1];
+    if (!name) throw new Error(`no session in the status bar: ${status}`);
+    await palette(page, 'Backend.AI: Show Sessions');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name });
+    await row.first().waitFor({ timeout: 20000 });
+    const text = (await row.first().innerText()).replace(/\s+/g, ' ');
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-sessions.png') });
+    await page.keyboard.press('Escape');
+    return { name, row: text };
+  },
+
+  async destroy(page) {
+    // the user's path: click the status bar item, pick "Destroy Session", confirm
+    const item = page.locator('.statusbar-item', { has: page.locator('[aria-label^="Backend.AI session"]') });
+    await item.first().click();
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Destroy Session' });
+    await row.first().waitFor({ timeout: 10000 });
+    const actions = (await page.locator('.quick-input-list .monaco-list-row').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+    await row.first().click();
+    const button = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Destroy' });
+    await button.first().waitFor({ timeout: 10000 });
+    await button.first().click();
+    const final = await poll('the status bar to say terminated', async () => {
+      const s = await statusText(page);
+      return s && /: terminated$/.test(s) ? s : undefined;
+    }, 30000);
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-destroy.png') });
+    return { actions, finalStatus: final };
+  },
 };
 
 (async () => {
