@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bai_lsp.gateway import events, session_api, state, weblogin
+from bai_lsp.gateway import events, files, gql, session_api, state, streams, weblogin
 from bai_lsp.gateway.auth import RateLimiter, add_server_headers, middlewares, public
 from bai_lsp.gateway.config import DEFAULT_RATE_LIMIT, GatewayConfig
 from bai_lsp.gateway.events import EventHub
@@ -33,8 +33,12 @@ async def hello(request: web.Request) -> web.Response:
 
 def _api_routes(app: web.Application, prefix: str) -> None:
     session_api.add_routes(app, prefix)
+    files.add_routes(app, prefix)
+    streams.add_routes(app, prefix)
     r = app.router
     r.add_get(prefix + "/events/session", events.session_events)
+    r.add_post(prefix + "/admin/gql", gql.handle)
+    r.add_post(prefix + "/admin/graphql", gql.handle)
 
 
 def build_app(config: GatewayConfig) -> web.Application:

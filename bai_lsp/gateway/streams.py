@@ -1,0 +1,358 @@
+"""WebSocket routes: streamed execute (§5.1), terminal (§5.2), app list and TCP tunnels (§8).
+
+A streamed execute *is* its run: the socket polls the runtime with the stream's 0.2 s
+window and forwards every poll as a frame (without ``runId``); when the client goes away
+mid-run the kernel is interrupted, as the manager does, and the run is drained so the next
+one can start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from bai_lsp.gateway.errors import GatewayError, invalid_params
+from bai_lsp.gateway.runtimes import STREAM_FLUSH_TIMEOUT, ExecutionRequestError, Pty
+from bai_lsp.gateway.session_api import registry_of, run_poll, session_of
+from bai_lsp.gateway.sessions import Session, SessionRegistry
+from bai_lsp.wire.execute import RunStatus
+from bai_lsp.wire.problems import Problem
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 16 * 1024 * 1024
+#: How long an abandoned run is polled after the interrupt before the gateway gives up.
+DRAIN_SECONDS = 10.0
+DEFAULT_ROWS, DEFAULT_COLS = 24, 80
+
+
+def _track(session: Session, ws: web.WebSocketResponse) -> Any:
+    """Close ``ws`` when the session terminates; returns the closer to unregister."""
+
+    def closer() -> None:
+        if not ws.closed:
+            asyncio.get_running_loop().create_task(
+                ws.close(code=WSCloseCode.GOING_AWAY, message=b"session terminated")
+            )
+
+    session.closers.add(closer)
+    return closer
+
+
+def _error_frame(exc: GatewayError) -> dict[str, Any]:
+    if exc.problem.slug == Problem.INVALID_API_PARAMS:
+        return {"status": "error", "msg": f"Invalid API parameters: {exc.problem.msg}"}
+    return {"status": "error", "msg": f"BackendError: {exc.problem.msg or exc.problem.title}"}
+
+
+# ---------------------------------------------------------------------------- execute
+
+
+def _parse_first_frame(data: Any) -> tuple[str, str, dict[str, Any] | None]:
+    try:
+        params = json.loads(data)
+    except (TypeError, ValueError):
+        raise invalid_params("the first frame must be a JSON object") from None
+    if not isinstance(params, dict):
+        raise invalid_params("the first frame must be a JSON object")
+    mode = params.get("mode", "query")
+    if mode not in ("query", "batch"):
+        raise invalid_params(f"mode must be query or batch on the stream, not {mode!r}")
+    code = params.get("code", "")
+    if code is None:
+        code = ""
+    if not isinstance(code, str):
+        raise invalid_params("code must be a string")
+    options = params.get("options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid_params("options must be an object")
+    return mode, code, options
+
+
+class _Inbox:
+    """Reads the client's frames while the run goes on: input texts and the disconnect."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.texts: asyncio.Queue[str] = asyncio.Queue()
+        self.gone = asyncio.Event()
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self.texts.put(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await self.texts.put(msg.data.decode("utf-8", "replace"))
+        finally:
+            self.gone.set()
+
+    async def next_text(self) -> str | None:
+        getter = asyncio.ensure_future(self.texts.get())
+        waiter = asyncio.ensure_future(self.gone.wait())
+        try:
+            await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if getter.done():
+            return getter.result()
+        getter.cancel()
+        return None
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def stream_execute(request: web.Request) -> web.StreamResponse:
+    session = session_of(request)
+    registry = registry_of(request)
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
+    await ws.prepare(request)
+    closer = _track(session, ws)
+    session.busy += 1
+    try:
+        first = await ws.receive()
+        if first.type != WSMsgType.TEXT:
+            return ws
+        try:
+            mode, code, options = _parse_first_frame(first.data)
+        except GatewayError as exc:
+            await ws.send_json(_error_frame(exc))
+            return ws
+        inbox = _Inbox(ws)
+        try:
+            await _run(registry, session, ws, inbox, mode, code, options)
+        finally:
+            await inbox.close()
+    finally:
+        session.busy -= 1
+        session.closers.discard(closer)
+        session.touch()
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _run(
+    registry: SessionRegistry,
+    session: Session,
+    ws: web.WebSocketResponse,
+    inbox: _Inbox,
+    mode: str,
+    code: str,
+    options: dict[str, Any] | None,
+) -> None:
+    run_id: str | None = None
+    step_mode, payload, step_options = mode, code, options
+    while True:
+        try:
+            result = await run_poll(
+                registry, session, step_mode, run_id, payload, step_options, STREAM_FLUSH_TIMEOUT
+            )
+        except GatewayError as exc:
+            if not ws.closed:
+                await ws.send_json(_error_frame(exc))
+            return
+        run_id = result.run_id or run_id
+        if inbox.gone.is_set() or ws.closed:
+            await _abandon(registry, session, run_id, result.status)
+            return
+        try:
+            await ws.send_json(result.to_json(with_run_id=False))
+        except ConnectionResetError:
+            await _abandon(registry, session, run_id, result.status)
+            return
+        if result.status in (RunStatus.FINISHED, RunStatus.EXEC_TIMEOUT):
+            return
+        step_options = None
+        if result.status == RunStatus.WAITING_INPUT:
+            text = await inbox.next_text()
+            if text is None:
+                await _abandon(registry, session, run_id, result.status)
+                return
+            step_mode, payload = "input", text
+        else:
+            step_mode, payload = "continue", ""
+
+
+async def _abandon(
+    registry: SessionRegistry, session: Session, run_id: str | None, status: str
+) -> None:
+    """The client left mid-run: interrupt the kernel and let the run finish unseen."""
+    if status in RunStatus.TERMINAL or run_id is None or session.runtime is None:
+        return
+    session.log("stream client disconnected mid-run: interrupting")
+    runtime = session.runtime
+    with contextlib.suppress(Exception):
+        await runtime.interrupt()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
+    while loop.time() < deadline:
+        try:
+            result = await runtime.execute("continue", run_id, "", None, 1.0)
+        except (ExecutionRequestError, Exception):
+            return
+        if result.status in RunStatus.TERMINAL:
+            session.run_open = False
+            return
+        if result.status == RunStatus.WAITING_INPUT:
+            with contextlib.suppress(Exception):
+                await runtime.interrupt()
+
+
+# ---------------------------------------------------------------------------- pty
+
+
+async def stream_pty(request: web.Request) -> web.StreamResponse:
+    session = session_of(request)
+    runtime = await registry_of(request).ready_runtime(session)
+    try:
+        pty = await runtime.open_pty(DEFAULT_ROWS, DEFAULT_COLS)
+    except ExecutionRequestError as exc:
+        raise invalid_params(str(exc)) from None
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        await pty.close()
+        raise
+    closer = _track(session, ws)
+    session.busy += 1
+    holder = {"pty": pty}
+    pump = asyncio.create_task(_pump(holder, ws))
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                await holder["pty"].write(msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                restart = await _terminal_command(holder["pty"], msg.data)
+                if restart:
+                    old = holder["pty"]
+                    pump.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pump
+                    await old.close()
+                    holder["pty"] = await runtime.open_pty(DEFAULT_ROWS, DEFAULT_COLS)
+                    pump = asyncio.create_task(_pump(holder, ws))
+    finally:
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        await holder["pty"].close()
+        session.busy -= 1
+        session.closers.discard(closer)
+        session.touch()
+    return ws
+
+
+async def _pump(holder: dict[str, Pty], ws: web.WebSocketResponse) -> None:
+    """Terminal output → ``{"type": "out"}`` frames; closes the socket when the shell exits."""
+    pty = holder["pty"]
+    try:
+        while True:
+            data = await pty.read()
+            if not data:
+                break
+            await ws.send_json({"type": "out", "data": base64.b64encode(data).decode("ascii")})
+    except ConnectionResetError:
+        return
+    if not ws.closed:
+        await ws.close(code=WSCloseCode.OK, message=b"terminal exited")
+
+
+async def _terminal_command(pty: Pty, data: str) -> bool:
+    """Apply one client frame; True when the client asked for a restart."""
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        log.debug("ignoring a non-JSON terminal frame")
+        return False
+    if not isinstance(frame, dict):
+        return False
+    kind = frame.get("type")
+    if kind == "stdin":
+        chars = frame.get("chars", "")
+        try:
+            raw = base64.b64decode(chars, validate=True) if isinstance(chars, str) else b""
+        except (binascii.Error, ValueError):
+            log.debug("ignoring a stdin frame that is not base64")
+            return False
+        if raw:
+            await pty.write(raw)
+    elif kind == "resize":
+        rows, cols = frame.get("rows"), frame.get("cols")
+        if isinstance(rows, int) and isinstance(cols, int) and 0 < rows < 1000 and 0 < cols < 1000:
+            pty.resize(rows, cols)
+    elif kind == "restart":
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------------- apps
+
+
+async def stream_apps(request: web.Request) -> web.Response:
+    session = session_of(request)
+    return web.json_response(session.service_ports())
+
+
+async def stream_proxy(request: web.Request) -> web.StreamResponse:
+    """Tunnel a WebSocket to a service port the image declares (binary frames both ways)."""
+    session = session_of(request)
+    app_name = request.query.get("app") or request.query.get("service")
+    if not app_name:
+        raise invalid_params("Input validation error", {"app": "is required"})
+    ports = {p.name: p.port for p in session.image.service_ports}
+    if app_name not in ports:
+        raise GatewayError(
+            404, Problem.OBJECT_NOT_FOUND, "No such app service.", f"{app_name} is not offered"
+        )
+    port = ports[app_name]
+    if "port" in request.query and request.query["port"] != str(port):
+        raise invalid_params("Input validation error", {"port": f"must be {port}"})
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
+    await ws.prepare(request)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"service not reachable")
+        return ws
+    closer = _track(session, ws)
+
+    async def down() -> None:
+        while chunk := await reader.read(65536):
+            await ws.send_bytes(chunk)
+        await ws.close()
+
+    task = asyncio.create_task(down())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                writer.write(msg.data)
+                await writer.drain()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await task
+        writer.close()
+        session.closers.discard(closer)
+    return ws
+
+
+def add_routes(app: web.Application, prefix: str = "") -> None:
+    r = app.router
+    r.add_get(prefix + "/stream/session/{ref}/execute", stream_execute)
+    r.add_get(prefix + "/stream/session/{ref}/pty", stream_pty)
+    r.add_get(prefix + "/stream/session/{ref}/apps", stream_apps)
+    r.add_get(prefix + "/stream/session/{ref}/httpproxy", stream_proxy)
+    r.add_get(prefix + "/stream/session/{ref}/tcpproxy", stream_proxy)
