@@ -9,6 +9,7 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -332,3 +333,17 @@ async def test_completion_uses_the_kernel(python_rt: SessionRuntime, drive: Driv
     assert "my_long_variable" in await python_rt.complete("my_long_v")
     matches = await python_rt.complete("os.pa\nx = 1", {"row": 0, "col": 5})
     assert "os.path" in matches or "path" in matches
+
+
+async def test_shutdown_during_a_cell_ends_its_run(python_rt: SessionRuntime) -> None:
+    first = await python_rt.execute("query", None, "import time\ntime.sleep(100)", None, 0.2)
+    waiting = asyncio.create_task(python_rt.execute("query", None, "print('never')", None, 2.0))
+    await asyncio.sleep(0.1)
+    await python_rt.shutdown()
+    result = await python_rt.board.lookup("continue", first.run_id).poll(1.0)
+    assert result.status == "finished" and result.exit_code == 130
+    assert "shutting down" in "".join(r.text for r in result.console)
+    with pytest.raises(ExecutionRequestError, match="shut down"):
+        await waiting
+    engine: Any = python_rt.query
+    assert engine.km is None, "no kernel was started again during shutdown"

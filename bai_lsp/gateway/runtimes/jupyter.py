@@ -107,6 +107,7 @@ class JupyterEngine:
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._restart_lock = asyncio.Lock()
+        self._closed = False
         self._shell_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @property
@@ -284,6 +285,8 @@ class JupyterEngine:
         await second.wait()
 
     async def _revive(self, reason: str) -> None:
+        if self._closed:
+            raise RuntimeFailure("the session is shutting down")
         log.warning("restarting the python kernel: %s", reason)
         await self._restart_kernel()
 
@@ -358,6 +361,7 @@ class JupyterEngine:
         return [str(m) for m in matches]
 
     async def shutdown(self) -> None:
+        self._closed = True
         pid = self.kernel_pid
         await self._disconnect()
         if self.km is not None:

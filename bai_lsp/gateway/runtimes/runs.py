@@ -286,6 +286,7 @@ class RunBoard:
         self.current: Run | None = None
         self._runs: collections.OrderedDict[str, Run] = collections.OrderedDict()
         self._start_lock = asyncio.Lock()
+        self.closed = False
 
     def get(self, run_id: str) -> Run | None:
         return self._runs.get(run_id)
@@ -303,6 +304,8 @@ class RunBoard:
                 # only what overflows its buffer.
                 self.current.channel.abandon()
                 await self._released(self.current)
+            if self.closed:
+                raise ExecutionRequestError("the session has been shut down")
             run = Run(run_id, mode)
             self._remember(run)
             self.current = run
@@ -347,7 +350,8 @@ class RunBoard:
                 self._runs.pop(old.run_id, None)
 
     async def cancel_all(self) -> None:
-        """End every unfinished driver (shutdown)."""
+        """End every unfinished driver, and refuse new runs (shutdown)."""
+        self.closed = True
         tasks = [r.task for r in self._runs.values() if r.task is not None and not r.task.done()]
         for task in tasks:
             task.cancel()

@@ -165,6 +165,7 @@ class SessionRuntime:
         if self._closed:
             return
         self._closed = True
+        await self.board.cancel_all()  # runs end with 130 before their runners go away
         for pty in list(self.ptys):
             await pty.close()
         self.ptys.clear()
@@ -175,7 +176,6 @@ class SessionRuntime:
             except Exception:
                 log.exception("stopping the query runner of %s failed", self.workdir)
         await self.tracker.kill_all()
-        await self.board.cancel_all()
         with contextlib.suppress(OSError):
             await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
 
