@@ -61,11 +61,26 @@ vim.api.nvim_create_autocmd('User', {
 vim.cmd('edit ' .. vim.fn.fnameescape(env.BAI_DEMO))
 demo_buf = vim.api.nvim_get_current_buf()
 
---- Wait for the n-th run to finish; returns its result (or nil on timeout).
+--- Wait for the n-th run to finish; returns its result, or an {status = 'error'} table when
+--- the command was refused (an error notification), or nil on timeout.
 local function wait_finished(n, timeout)
+  local errors_before = #vim.tbl_filter(function(m)
+    return m.level == vim.log.levels.ERROR
+  end, result.notifications)
+  local refused
   vim.wait(timeout, function()
+    local errors = vim.tbl_filter(function(m)
+      return m.level == vim.log.levels.ERROR
+    end, result.notifications)
+    if #errors > errors_before then
+      refused = { status = 'error', message = errors[#errors].msg }
+      return true
+    end
     return #finished >= n
   end, 50)
+  if refused then
+    finished[n] = refused
+  end
   return finished[n]
 end
 
@@ -101,15 +116,13 @@ scenario('region', function()
   s.windows = #vim.api.nvim_tabpage_list_wins(0)
   s.current_buffer_is_demo = vim.api.nvim_get_current_buf() == demo_buf
   -- which highlight the stderr line has
-  local view = require('backendai.output').view_of_buffer(vim.fn.bufnr('backendai://'))
-  for _, v in pairs(require('backendai.output').views) do
-    view = v
-  end
-  local ns = require('backendai.output').ns
+  local out = require('backendai.output')
   s.highlights = {}
-  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(view.buf, ns, 0, -1, { details = true })) do
-    local line = vim.api.nvim_buf_get_lines(view.buf, m[2], m[2] + 1, false)[1]
-    s.highlights[#s.highlights + 1] = { line = line, group = m[4].hl_group }
+  for _, view in pairs(out.views) do
+    for _, m in ipairs(vim.api.nvim_buf_get_extmarks(view.buf, out.ns, 0, -1, { details = true })) do
+      local line = vim.api.nvim_buf_get_lines(view.buf, m[2], m[2] + 1, false)[1]
+      s.highlights[#s.highlights + 1] = { line = line, group = m[4].hl_group }
+    end
   end
 end)
 
@@ -132,11 +145,15 @@ scenario('interrupt', function()
   local s = {}
   result.scenarios.interrupt = s
   vim.api.nvim_win_set_cursor(0, { lines.loop, 0 })
+  local notes_before = #result.notifications
   vim.cmd('BackendAI run_cell')
   n = n + 1
-  s.saw_ticks = vim.wait(60000, function()
+  vim.wait(60000, function()
     return output_text():find('tick 3', 1, true) ~= nil
+      or #finished >= n
+      or #result.notifications > notes_before
   end, 50)
+  s.saw_ticks = output_text():find('tick 3', 1, true) ~= nil
   s.statusline_while_running = bai.status(demo_buf)
   local t0 = vim.uv.hrtime()
   vim.cmd('BackendAI interrupt')
