@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from bai_lsp.gateway.runtimes.runs import (
     MAX_BUFFERED_RECORDS,
@@ -104,3 +105,20 @@ async def test_a_run_nobody_collects_does_not_block_the_next_one() -> None:
     while (late := await first.poll(0.5)).status != "finished":
         pass
     assert late.exit_code == 0
+
+
+async def test_a_finished_run_id_can_be_used_again() -> None:
+    board = RunBoard()
+
+    def saying(text: str) -> Callable[[Run], Awaitable[None]]:
+        async def driver(run: Run) -> None:
+            await run.stdout(text)
+            await run.control(RunStatus.FINISHED, 0)
+
+        return driver
+
+    first = await board.start("query", "fixed-id", saying("one"))
+    assert (await first.poll(2.0)).console[0].text == "one"
+    second = await board.start("query", "fixed-id", saying("two"))
+    assert second is not first
+    assert (await second.poll(2.0)).console[0].text == "two"

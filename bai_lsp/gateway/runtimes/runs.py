@@ -292,12 +292,14 @@ class RunBoard:
         return self._runs.get(run_id)
 
     async def start(self, mode: str, run_id: str | None, driver: Driver) -> Run:
-        """The run ``run_id`` (existing, or started once the current run has ended)."""
+        """The run ``run_id``: the one in progress with that id, or a new one started once
+        the current run has ended."""
         run_id = run_id or new_run_id()
         async with self._start_lock:
             existing = self._runs.get(run_id)
-            if existing is not None:
-                return existing
+            if existing is not None and existing.task is not None and not existing.task.done():
+                return existing  # a repeated start of a run in progress polls it
+            self._runs.pop(run_id, None)  # a finished run's id may be used again
             while self.current is not None:
                 # Backend.AI would wait forever behind a run whose output nobody collects
                 # (its producer blocked on a full buffer); we let that run finish, dropping
