@@ -234,6 +234,13 @@
     (let ((err (should-error (backendai-run-line) :type 'user-error)))
       (should (string-match-p "save the buffer to a file first" (cadr err))))))
 
+(ert-deftest backendai-test-no-runs-from-the-output-buffer ()
+  (backendai-tests--fresh
+    (with-current-buffer (backendai-output-buffer)
+      (dolist (cmd '(backendai-run-line backendai-run-cell))
+        (let ((err (should-error (funcall cmd) :type 'user-error)))
+          (should (string-match-p "go to a source buffer" (cadr err))))))))
+
 (ert-deftest backendai-test-mode-line-is-empty-without-server ()
   (with-temp-buffer
     (should (equal "" (backendai-mode-line)))))

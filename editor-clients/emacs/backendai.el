@@ -168,6 +168,20 @@ server refused it is (:status \"error\" :message MESSAGE).")
     ("idle" . 2) ("terminated" . 1))
   "Which session's status the mode line shows when there are several.")
 
+;;;; eglot compatibility
+
+(defun backendai--path-to-uri (path)
+  "The file URI of PATH (eglot 1.16+ made the function public)."
+  (if (fboundp 'eglot-path-to-uri)
+      (eglot-path-to-uri path)
+    (with-no-warnings (eglot--path-to-uri path))))
+
+(defun backendai--uri-to-path (uri)
+  "The file name of URI (eglot 1.16+ made the function public)."
+  (if (fboundp 'eglot-uri-to-path)
+      (eglot-uri-to-path uri)
+    (with-no-warnings (eglot--uri-to-path uri))))
+
 ;;;; Mode line
 
 (defun backendai--server-of-buffer (&optional buffer)
@@ -378,7 +392,7 @@ The image is shown in graphical frames, else the path of its file."
 (defun backendai--relative (uri)
   "A short name for the document URI."
   (if (stringp uri)
-      (abbreviate-file-name (eglot--uri-to-path uri))
+      (abbreviate-file-name (backendai--uri-to-path uri))
     "?"))
 
 ;;;; Notification and request handlers (plain functions, easy to test)
@@ -547,7 +561,7 @@ the run's output (only the newline for a password)."
 (defun backendai--source-buffer ()
   "The buffer commands act on: the current one, or the latest run's document."
   (if (and (derived-mode-p 'backendai-output-mode) backendai--last-uri)
-      (or (find-buffer-visiting (eglot--uri-to-path backendai--last-uri))
+      (or (find-buffer-visiting (backendai--uri-to-path backendai--last-uri))
           (user-error "BackendAI: the latest run's file is not open"))
     (current-buffer)))
 
@@ -565,7 +579,7 @@ eglot allows one server per buffer, see `backendai-eglot-setup'"
   "The current buffer's document URI."
   (unless buffer-file-name
     (user-error "BackendAI: save the buffer to a file first: runs are addressed by file"))
-  (eglot--path-to-uri buffer-file-name))
+  (backendai--path-to-uri buffer-file-name))
 
 (defun backendai--error-message (err)
   "The user-facing message of a JSON-RPC error ERR (a plist)."
@@ -600,15 +614,20 @@ ON-RESULT is called with the result.  Errors are shown as messages."
   "The LSP position of buffer position POS."
   (eglot--pos-to-lsp-position pos))
 
+(defun backendai--refuse-in-output ()
+  "Signal a `user-error' in the output buffer, where there is no code to run."
+  (when (derived-mode-p 'backendai-output-mode)
+    (user-error "BackendAI: go to a source buffer to run code (this is the output buffer)")))
+
 ;;;###autoload
 (defun backendai-run-region (start end)
   "Run the text between START and END on the session of this workspace."
   (interactive "r")
-  (with-current-buffer (backendai--source-buffer)
-    (backendai-execute "backendai.runSelection"
-                       (list :uri (backendai--uri)
-                             :range (list :start (backendai--lsp-position start)
-                                          :end (backendai--lsp-position end))))))
+  (backendai--refuse-in-output)
+  (backendai-execute "backendai.runSelection"
+                     (list :uri (backendai--uri)
+                           :range (list :start (backendai--lsp-position start)
+                                        :end (backendai--lsp-position end)))))
 
 ;;;###autoload
 (defun backendai-run-line ()
@@ -628,10 +647,10 @@ ON-RESULT is called with the result.  Errors are shown as messages."
 (defun backendai-run-cell ()
   "Run the `# %%' cell around point."
   (interactive)
-  (with-current-buffer (backendai--source-buffer)
-    (backendai-execute "backendai.runCell"
-                       (list :uri (backendai--uri)
-                             :position (backendai--lsp-position (point))))))
+  (backendai--refuse-in-output)
+  (backendai-execute "backendai.runCell"
+                     (list :uri (backendai--uri)
+                           :position (backendai--lsp-position (point)))))
 
 ;;;###autoload
 (defun backendai-run-file (&optional batch)

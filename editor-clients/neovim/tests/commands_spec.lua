@@ -63,6 +63,27 @@ return {
     end,
   },
   {
+    'run and run_cell are refused in the output buffer',
+    function()
+      h.reset()
+      local output = require('backendai.output')
+      output.run_started('ws', { runId = 'x', uri = 'file:///tmp/ws/a.py', mode = 'query', sessionName = 's' })
+      output.open('ws', true)
+      local errs = {}
+      h.notifications(function()
+        bai.run(nil, function(e)
+          errs[#errs + 1] = e
+        end)
+        bai.run_cell(function(e)
+          errs[#errs + 1] = e
+        end)
+      end)
+      h.matches('go to a source buffer to run code', errs[1])
+      h.matches('go to a source buffer to run code', errs[2])
+      h.reset()
+    end,
+  },
+  {
     'ranges are LSP ranges in the negotiated encoding',
     function()
       local buf = vim.api.nvim_create_buf(false, true)

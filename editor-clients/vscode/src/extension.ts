@@ -43,6 +43,11 @@ import { normaliseUri, SessionStatusBar } from './statusBar';
 import { MediaPanel, OutputView } from './views';
 
 const SECTION = 'backendai';
+
+/** Run ids are long uuids; eight characters are enough to tell runs apart on screen. */
+function shortId(runId: string): string {
+  return runId.length > 12 ? runId.slice(0, 8) : runId;
+}
 const REQUEST_CANCELLED = -32800;
 
 /** Declares `experimental.backendai.input` so the server sends input requests to us. */
@@ -423,7 +428,7 @@ class Extension implements vscode.Disposable {
       type: 'runStarted',
       runId: p.runId,
       title: `${name} (${p.mode})`,
-      detail: `session ${p.sessionName} · run ${p.runId}`,
+      detail: `session ${p.sessionName} · run ${shortId(p.runId)}`,
       time: new Date().toLocaleTimeString(),
     });
     if (this.config().get<boolean>('view.revealOnRun', true)) {
@@ -451,7 +456,7 @@ class Extension implements vscode.Disposable {
         const isSvg = r.mime === 'image/svg+xml';
         const data = isSvg ? Buffer.from(r.data, 'utf8').toString('base64') : r.data;
         const bytes = isSvg ? Buffer.byteLength(r.data, 'utf8') : Math.floor((r.data.length * 3) / 4);
-        this.media.add({ runId: p.runId, caption: `run ${p.runId} · ${r.mime} · ${new Date().toLocaleTimeString()}`, mime: r.mime, data });
+        this.media.add({ runId: p.runId, caption: `run ${shortId(p.runId)} · ${r.mime} · ${new Date().toLocaleTimeString()}`, mime: r.mime, data });
         this.output.post({
           type: 'note',
           runId: p.runId,
@@ -459,7 +464,7 @@ class Extension implements vscode.Disposable {
           text: `▣ ${r.mime} (${(bytes / 1024).toFixed(1)} KB) — shown in the Backend.AI Media panel`,
         });
       } else if (r.type === 'html') {
-        this.media.add({ runId: p.runId, caption: `run ${p.runId} · HTML · ${new Date().toLocaleTimeString()}`, mime: 'text/html', data: r.data });
+        this.media.add({ runId: p.runId, caption: `run ${shortId(p.runId)} · HTML · ${new Date().toLocaleTimeString()}`, mime: 'text/html', data: r.data });
         this.output.post({ type: 'note', runId: p.runId, kind: 'html', text: '▣ HTML output — shown in the Backend.AI Media panel' });
       }
     }
@@ -476,18 +481,24 @@ class Extension implements vscode.Disposable {
     });
     this.runs.delete(p.runId);
     if (p.status === 'timeout') {
-      void vscode.window.showWarningMessage(`Backend.AI: run ${p.runId} was stopped by the backend's execution timeout.`);
+      void vscode.window.showWarningMessage(`Backend.AI: run ${shortId(p.runId)} was stopped by the backend's execution timeout.`);
     }
   }
 
   private lastStatus = new Map<string, string>();
+  /** When the user last destroyed a session: its "terminated" needs no warning. */
+  private destroyRequestedAt = 0;
 
   private onSessionStatus(p: SessionStatusParams): void {
     this.status.update(p);
     const key = normaliseUri(p.workspace);
     const before = this.lastStatus.get(key);
     this.lastStatus.set(key, p.status);
-    if (before !== p.status && (p.status === 'error' || (p.status === 'terminated' && before && before !== 'terminated'))) {
+    const requested = p.status === 'terminated' && Date.now() - this.destroyRequestedAt < 30000;
+    if (requested) {
+      this.destroyRequestedAt = 0;
+    }
+    if (!requested && before !== p.status && (p.status === 'error' || (p.status === 'terminated' && before && before !== 'terminated'))) {
       const text = `Backend.AI session ${p.sessionName} ${p.status === 'error' ? 'failed' : 'was terminated'}${p.message ? `: ${p.message}` : '.'}`;
       void vscode.window.showWarningMessage(text, 'Restart Session').then((c) => {
         if (c) {
@@ -499,7 +510,7 @@ class Extension implements vscode.Disposable {
 
   private onInput(p: InputRequestParams, token: CancellationToken): Promise<{ text: string } | null> {
     const box = vscode.window.createInputBox();
-    box.title = `Backend.AI: input for run ${p.runId}`;
+    box.title = `Backend.AI: input for run ${shortId(p.runId)}`;
     box.prompt = p.prompt?.trim() ? p.prompt : 'The running code asks for input';
     box.placeholder = p.password
       ? 'Password (hidden). Enter sends it, Escape interrupts the run.'
@@ -634,6 +645,9 @@ class Extension implements vscode.Disposable {
       if (answer !== verb) {
         return;
       }
+    }
+    if (command === Commands.sessionDestroy) {
+      this.destroyRequestedAt = Date.now();
     }
     await this.execute(command, { uri: target.toString() });
   }

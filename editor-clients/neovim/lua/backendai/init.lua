@@ -122,9 +122,21 @@ end
 --- Run the given lines (or the current line) in query mode.
 ---@param opts backendai.RunOpts|nil
 ---@param on_done fun(err: any, result: table|nil)|nil
+--- Runs address lines of a source buffer: refuse them in the output buffer.
+local function source_only(bufnr, on_done)
+  if output.view_of_buffer(bufnr) then
+    finish(on_done, 'go to a source buffer to run code (this is the output buffer)')
+    return false
+  end
+  return true
+end
+
 function M.run(opts, on_done)
   opts = opts or {}
-  local bufnr = opts.bufnr or target_buffer()
+  local bufnr = opts.bufnr or api.nvim_get_current_buf()
+  if not source_only(bufnr, on_done) then
+    return
+  end
   local cursor = api.nvim_win_get_cursor(0)[1]
   local l1 = opts.line1 or cursor
   local l2 = opts.line2 or l1
@@ -151,14 +163,14 @@ end
 --- Run the `# %%` cell around the cursor.
 ---@param on_done fun(err: any, result: table|nil)|nil
 function M.run_cell(on_done)
-  local bufnr = target_buffer()
+  local bufnr = api.nvim_get_current_buf()
+  if not source_only(bufnr, on_done) then
+    return
+  end
   local pos = api.nvim_win_get_cursor(0)
   ensure_registered()
   lsp.with_client(bufnr, function(client)
     local row = pos[1] - 1
-    if bufnr ~= api.nvim_get_current_buf() then
-      row, pos[2] = 0, 0
-    end
     local position = {
       line = row,
       character = char_offset(bufnr, row, pos[2], client.offset_encoding or 'utf-16'),

@@ -108,7 +108,7 @@ function block(runId: string): RunBlock {
     section.setAttribute('data-run-id', runId);
     const header = document.createElement('header');
     header.className = 'run-header';
-    header.textContent = `▶ run ${runId}`;
+    header.textContent = `▶ run ${runId.slice(0, 8)}`;
     const body = document.createElement('div');
     body.className = 'run-body';
     section.append(header, body);
