@@ -202,3 +202,23 @@ async def test_input_after_a_quiet_spell_is_still_detected(
     t = await drive(rt, "batch", "", {"exec": "*"}, inputs=["one", "two"])
     assert t.statuses.count("waiting-input") == 2
     assert t.text() == "late? got one\ngot two\n"
+
+
+async def test_interrupt_during_build_ends_the_whole_run(make_rt: MakeRt) -> None:
+    rt = await make_rt("bash")
+    first = await rt.execute(
+        "batch", None, "", {"build": "sleep 100", "exec": "echo should-not-run"}, 0.3
+    )
+    statuses = [first.status]
+    while first.status != "continued":
+        first = await rt.execute("continue", first.run_id, "", None, 0.3)
+        statuses.append(first.status)
+    await rt.interrupt()
+    result = first
+    text = ""
+    while result.status != "finished":
+        result = await rt.execute("continue", first.run_id, "", None, 2.0)
+        statuses.append(result.status)
+        text += "".join(r.text for r in result.console)
+    assert statuses[-2:] == ["build-finished", "finished"]
+    assert result.exit_code == 130 and "should-not-run" not in text

@@ -2,8 +2,9 @@
 
 Each step reports its own control record (``clean-finished``, ``build-finished``,
 ``finished``) with its exit status; an empty step is skipped but still reported (exit 0); a
-failed build skips exec and finishes with 127. ``"*"`` asks for the language heuristic
-(:func:`heuristic`), which an image config entry can replace with its own commands.
+failed build skips exec and finishes with 127; an interrupt ends the whole run. ``"*"``
+asks for the language heuristic (:func:`heuristic`), which an image config entry can
+replace with its own commands.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from bai_lsp.wire.execute import RunStatus
 
 #: Exit status of a run whose build failed or whose exec heuristic found nothing to run.
 NOT_RUN = 127
+#: Exit status of a run interrupted between steps (as if killed by SIGINT).
+INTERRUPTED = 130
 
 
 @attrs.frozen
@@ -101,6 +104,8 @@ class BatchEngine:
         self.env = dict(env)
         self.tracker = tracker
         self.step: Step | None = None
+        self._running = False
+        self._interrupted = False
 
     def _set_step(self, step: Step) -> None:
         self.step = step
@@ -120,13 +125,32 @@ class BatchEngine:
             self.step = None
 
     async def run(self, run: Run, steps: BatchSteps) -> None:
+        self._running = True
+        self._interrupted = False
+        try:
+            await self._run_steps(run, steps)
+        finally:
+            self._running = False
+
+    async def _stop_if_interrupted(self, run: Run, code: int) -> bool:
+        """An interrupt ends the whole batch run, not just the step it hit."""
+        if not self._interrupted:
+            return False
+        await run.control(RunStatus.FINISHED, code if code else INTERRUPTED)
+        return True
+
+    async def _run_steps(self, run: Run, steps: BatchSteps) -> None:
         clean = self._resolve("clean", steps.clean)
         code = await self._run_step(run, clean) if clean else 0
         await run.control(RunStatus.CLEAN_FINISHED, code)
+        if await self._stop_if_interrupted(run, code):
+            return
 
         build = self._resolve("build", steps.build)
         code = await self._run_step(run, build) if build else 0
         await run.control(RunStatus.BUILD_FINISHED, code)
+        if await self._stop_if_interrupted(run, code):
+            return
         if code != 0:
             await run.stderr(f"[bai-lsp: the build step failed (exit {code}); exec skipped]\n")
             await run.control(RunStatus.FINISHED, NOT_RUN)
@@ -150,6 +174,8 @@ class BatchEngine:
         return command
 
     async def interrupt(self) -> None:
+        if self._running:
+            self._interrupted = True
         if self.step is not None:
             await self.step.interrupt()
 
