@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "embedded-gateway.json"
 LOCK_FILE = "embedded-gateway.lock"
-ACCESS_KEY_ENV = "BAI_GATEWAY_ACCESS_KEY"
-SECRET_KEY_ENV = "BAI_GATEWAY_SECRET_KEY"  # noqa: S105 (a variable name)
+#: The gateway reads its keypair from these (in its own environment only).
+ACCESS_KEY_ENV = "BACKEND_ACCESS_KEY"
+SECRET_KEY_ENV = "BACKEND_SECRET_KEY"  # noqa: S105 (a variable name)
 READY_TIMEOUT_S = 60.0
 
 
@@ -84,7 +85,7 @@ def _clean_env(access_key: str, secret_key: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("BACKEND_", "SORNA_", "BAI_GATEWAY_"))
+        if not k.startswith(("BACKEND_", "SORNA_"))
     }
     env[ACCESS_KEY_ENV] = access_key
     env[SECRET_KEY_ENV] = secret_key

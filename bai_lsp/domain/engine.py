@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from bai_lsp.domain import documents
-from bai_lsp.domain.backend import translate
+from bai_lsp.domain.backend import is_not_found, translate
 from bai_lsp.domain.batch import UploadPlan, batch_options, select_files
 from bai_lsp.domain.embedded import default_state_dir
 from bai_lsp.domain.errors import (
@@ -181,7 +181,14 @@ class Engine:
         conn = await self.workspaces.connection(settings)
         notes: list[Record] = []
         if run.mode == "batch":
-            notes = await self._upload(run, doc, settings)
+            try:
+                notes = await self._upload(run, doc, settings)
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise translate(exc, conn.endpoint) from None
+                await self.workspaces.lost(session, settings)
+                run.client, run.ref = await self.workspaces.ensure(session, settings)
+                notes = await self._upload(run, doc, settings)
         run.started = time.monotonic()  # durationMs counts the run, not its queueing
         self._frontend.run_started(RunStarted(run.id, run.uri, run.mode, session.name))
         output = RunOutput(

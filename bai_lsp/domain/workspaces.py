@@ -175,6 +175,7 @@ class Workspaces:
             secret_key=secret_key,
             domain=settings.domain,
             group=settings.group,
+            vfolder_mounts=(),  # settings.mounts already holds BACKEND_VFOLDER_MOUNTS
         )
         client = backendai.BackendAIClient(config)
         await client.__aenter__()
