@@ -82,11 +82,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _clean_env(access_key: str, secret_key: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("BACKEND_", "SORNA_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKEND_", "SORNA_"))}
     env[ACCESS_KEY_ENV] = access_key
     env[SECRET_KEY_ENV] = secret_key
     env["PYTHONUNBUFFERED"] = "1"
