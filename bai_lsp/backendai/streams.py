@@ -1,0 +1,178 @@
+"""The two WebSocket APIs: streaming execute (§5.1) and the terminal (§5.2).
+
+Both are async context managers: the socket opens on ``__aenter__`` (where a refused
+handshake raises the same typed error a REST call would) and closes on ``__aexit__``,
+whatever happened in between, so an abandoned run is interrupted by the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from bai_lsp.backendai.errors import BackendUnreachableError, InvalidRequestError, ProtocolError
+from bai_lsp.backendai.transport import Transport
+from bai_lsp.wire.execute import BatchOptions, ExecutionResult
+
+STREAM_MODES = ("query", "batch")
+
+
+class _Socket:
+    """Shared open/close of a signed WebSocket at ``path``."""
+
+    def __init__(self, transport: Transport, path: str) -> None:
+        self._transport = transport
+        self._path = path
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    @property
+    def ws(self) -> aiohttp.ClientWebSocketResponse:
+        if self._ws is None:
+            raise RuntimeError("the stream is not open; use 'async with'")
+        return self._ws
+
+    @property
+    def closed(self) -> bool:
+        return self._ws is None or self._ws.closed
+
+    async def _open(self) -> None:
+        self._ws = await self._transport.ws_connect(self._path)
+
+    async def close(self) -> None:
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _next_text(self) -> str | None:
+        """The next text frame, or ``None`` once the server closed the socket."""
+        while True:
+            msg = await self.ws.receive()
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                return str(msg.data)
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                return bytes(msg.data).decode("utf-8", "replace")
+            if msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+            ):
+                return None
+            if msg.type == aiohttp.WSMsgType.ERROR:
+                raise BackendUnreachableError(
+                    self._transport.endpoint, f"the stream broke ({self.ws.exception()})"
+                )
+
+
+class ExecutionStream(_Socket):
+    """``GET /stream/session/{ref}/execute``: one run, one frame per 0.2 s poll.
+
+    ``async for result in stream`` yields ``ExecutionResult`` (``run_id`` is ``None``:
+    the socket is the run) and ends after ``finished`` or when the server closes.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        ref: str,
+        *,
+        mode: str,
+        code: str,
+        options: BatchOptions | None = None,
+    ) -> None:
+        if mode not in STREAM_MODES:
+            raise InvalidRequestError(
+                f"Invalid streaming execution mode {mode!r}: the stream runs 'query' or "
+                "'batch' (continue and input happen on the same socket)."
+            )
+        super().__init__(transport, f"/stream/session/{ref}/execute")
+        self._first: dict[str, Any] = {
+            "code": code,
+            "mode": mode,
+            "options": options.to_json() if (mode == "batch" and options) else {},
+        }
+        self._done = False
+
+    async def __aenter__(self) -> ExecutionStream:
+        await self._open()
+        await self.ws.send_str(json.dumps(self._first))
+        return self
+
+    def __aiter__(self) -> AsyncIterator[ExecutionResult]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[ExecutionResult]:
+        while not self._done:
+            text = await self._next_text()
+            if text is None:
+                return
+            try:
+                result = ExecutionResult.from_json(json.loads(text))
+            except ValueError:
+                raise ProtocolError(
+                    f"Backend.AI sent a stream frame that is not an execution result: "
+                    f"{text[:200]!r}"
+                ) from None
+            if result.status == "finished":
+                self._done = True
+            yield result
+
+    async def send_input(self, text: str) -> None:
+        """Answer ``waiting-input``: one plain text frame, as the SDK's ``send_str``."""
+        await self.ws.send_str(text)
+
+
+class PtyStream(_Socket):
+    """``GET /stream/session/{ref}/pty``: raw terminal bytes both ways (base64 in JSON)."""
+
+    def __init__(self, transport: Transport, ref: str) -> None:
+        super().__init__(transport, f"/stream/session/{ref}/pty")
+
+    async def __aenter__(self) -> PtyStream:
+        await self._open()
+        return self
+
+    async def write(self, data: bytes | str) -> None:
+        raw = data.encode() if isinstance(data, str) else data
+        await self._send({"type": "stdin", "chars": base64.b64encode(raw).decode("ascii")})
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self._send({"type": "resize", "rows": rows, "cols": cols})
+
+    async def ping(self) -> None:
+        await self._send({"type": "ping"})
+
+    async def restart(self) -> None:
+        await self._send({"type": "restart"})
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(frame))
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._output()
+
+    async def _output(self) -> AsyncIterator[bytes]:
+        while True:
+            text = await self._next_text()
+            if text is None:
+                return
+            try:
+                frame = json.loads(text)
+                if not isinstance(frame, dict) or frame.get("type") != "out":
+                    continue
+                yield base64.b64decode(frame.get("data") or "")
+            except ValueError:
+                raise ProtocolError(
+                    f"Backend.AI sent a bad terminal frame: {text[:200]!r}"
+                ) from None

@@ -1,0 +1,91 @@
+"""Fixtures of the client tests: our client, configured for a live gateway."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from support.gateway import GatewayInfo
+
+from bai_lsp.backendai import APIConfig, BackendAIClient, SessionRef, SessionSpec
+
+GATEWAY_USER = "user@bai-lsp.local"
+
+
+def unique_name(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def config_for(info: GatewayInfo, **overrides: Any) -> APIConfig:
+    """An explicit configuration; ``environ={}`` keeps the tester's BACKEND_* out of it."""
+    values: dict[str, Any] = {
+        "endpoint": info.endpoint,
+        "access_key": info.access_key,
+        "secret_key": info.secret_key,
+        "retry_backoff": 0.01,
+        "poll_interval": 0.2,
+        "environ": {},
+    }
+    values.update(overrides)
+    return APIConfig(**values)
+
+
+def session_config_for(info: GatewayInfo, **overrides: Any) -> APIConfig:
+    """Endpoint type ``session``: the gateway's web login (password = its secret key)."""
+    values: dict[str, Any] = {
+        "endpoint_type": "session",
+        "username": GATEWAY_USER,
+        "password": info.secret_key,
+        "access_key": None,
+        "secret_key": None,
+    }
+    values.update(overrides)
+    return config_for(info, **values)
+
+
+@pytest.fixture
+async def client(gateway: GatewayInfo) -> AsyncIterator[BackendAIClient]:
+    async with BackendAIClient(config_for(gateway)) as c:
+        yield c
+
+
+@pytest.fixture
+async def session_client(gateway: GatewayInfo) -> AsyncIterator[BackendAIClient]:
+    async with BackendAIClient(session_config_for(gateway)) as c:
+        yield c
+
+
+@pytest.fixture(params=["api", "session"])
+async def any_client(
+    request: pytest.FixtureRequest, gateway: GatewayInfo
+) -> AsyncIterator[BackendAIClient]:
+    """The same test through both endpoint types."""
+    config = config_for(gateway) if request.param == "api" else session_config_for(gateway)
+    async with BackendAIClient(config) as c:
+        yield c
+
+
+SessionFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def new_session(client: BackendAIClient) -> AsyncIterator[SessionFactory]:
+    """Create sessions through ``client``; they are destroyed after the test."""
+    made: list[tuple[BackendAIClient, SessionRef]] = []
+
+    async def make(
+        image: str = "python:3.11", *, via: BackendAIClient | None = None, **kw: Any
+    ) -> SessionRef:
+        owner = via or client
+        kw.setdefault("name", unique_name())
+        ref = await owner.get_or_create(SessionSpec(image=image, **kw))
+        made.append((owner, ref))
+        return ref
+
+    yield make
+    for owner, ref in made:
+        with contextlib.suppress(Exception):  # already gone is fine
+            await owner.destroy(ref.ref, forced=True)
