@@ -59,7 +59,22 @@ class Control:
     options: dict[str, Any] | None = None
 
 
+class _Text:
+    """Stream text being gathered in the buffer (joined once, when it is taken out)."""
+
+    __slots__ = ("kind", "parts", "size")
+
+    def __init__(self, kind: str, text: str) -> None:
+        self.kind = kind
+        self.parts = [text]
+        self.size = len(text)
+
+    def record(self) -> ConsoleRecord:
+        return ConsoleRecord(self.kind, "".join(self.parts))
+
+
 Item = ConsoleRecord | Control
+_Stored = ConsoleRecord | Control | _Text
 
 
 class Channel:
@@ -67,7 +82,7 @@ class Channel:
     unless the run is abandoned (see :meth:`abandon`)."""
 
     def __init__(self, maxsize: int = MAX_BUFFERED_RECORDS) -> None:
-        self._items: collections.deque[Item] = collections.deque()
+        self._items: collections.deque[_Stored] = collections.deque()
         self._maxsize = maxsize
         self._abandoned = False
         self._chars = 0
@@ -93,20 +108,23 @@ class Channel:
             return False
         last = self._items[-1]
         if (
-            isinstance(last, ConsoleRecord)
-            and item.type in ("stdout", "stderr")
-            and last.type == item.type
-            and len(last.text) + len(item.text) <= MAX_RECORD_CHARS
+            isinstance(last, _Text)
+            and last.kind == item.type
+            and last.size + len(item.text) <= MAX_RECORD_CHARS
         ):
-            self._items[-1] = ConsoleRecord(item.type, last.text + item.text)
+            last.parts.append(item.text)
+            last.size += len(item.text)
             self._chars += len(item.text)
             return True
         return False
 
     def _append(self, item: Item) -> None:
         if not self._merge(item):
-            self._items.append(item)
-            self._chars += _size(item)
+            stored: _Stored = item
+            if isinstance(item, ConsoleRecord) and item.type in ("stdout", "stderr"):
+                stored = _Text(item.type, item.text)
+            self._items.append(stored)
+            self._chars += _size(stored)
         self._readable.set()
 
     async def put(self, item: Item) -> None:
@@ -124,13 +142,13 @@ class Channel:
     def get_nowait(self) -> Item | None:
         if not self._items:
             return None
-        item = self._items.popleft()
-        self._chars -= _size(item)
+        stored = self._items.popleft()
+        self._chars -= _size(stored)
         if not self._items:
             self._readable.clear()
         if not self._full():
             self._writable.set()
-        return item
+        return stored.record() if isinstance(stored, _Text) else stored
 
     def force(self, item: Item) -> None:
         self._items.append(item)
@@ -147,7 +165,9 @@ class Channel:
         return bool(self._items)
 
 
-def _size(item: Item) -> int:
+def _size(item: _Stored) -> int:
+    if isinstance(item, _Text):
+        return item.size
     if isinstance(item, ConsoleRecord):
         return len(item.text) + len(item.data or "")
     return 0

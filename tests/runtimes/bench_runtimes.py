@@ -1,8 +1,10 @@
-"""Latency benchmark of the runtimes, not a test: run ``python tests/runtimes/bench_latency.py``.
+"""Benchmark of the runtimes, not a test: ``python tests/runtimes/bench_runtimes.py [N]``.
 
-Measures, per query runner, the time from ``execute`` to the first poll that carries output
+Latency, per query runner: the time from ``execute`` to the first poll that carries output
 of a cell that keeps running (``print('x'); sleep``), a whole trivial run, and the time from
-``interrupt`` to ``finished`` of a busy loop. Prints medians and p90 over N rounds as JSON.
+``interrupt`` to ``finished`` of a busy loop (medians and p90 over N rounds). Throughput:
+20 MB of 80-byte lines printed by a python cell and by a batch step, polled with the REST
+window until ``finished`` (MB/s).
 """
 
 from __future__ import annotations
@@ -80,8 +82,40 @@ async def bench(image: str) -> dict[str, dict[str, float]]:
     }
 
 
+FLOOD_MB = 20
+FLOOD = f"for _ in range({FLOOD_MB * 1000 * 1000 // 80}):\n    print('x' * 79)\n"
+
+
+async def throughput() -> dict[str, float]:
+    spec = ImageTable.load(None).resolve("python")
+    assert spec is not None
+    workdir = Path(tempfile.mkdtemp())
+    (workdir / "flood.py").write_text(FLOOD)
+    rt = create_runtime(spec, workdir, {})
+    await rt.start()
+    out: dict[str, float] = {}
+    try:
+        for label, mode, code, options in (
+            ("python_query_mb_s", "query", FLOOD, None),
+            ("python_batch_mb_s", "batch", "", {"exec": "python flood.py"}),
+        ):
+            start = time.perf_counter()
+            result = await rt.execute(mode, None, code, options, 2.0)
+            chars = sum(len(r.text) for r in result.console)
+            while result.status != "finished":
+                result = await rt.execute("continue", result.run_id, "", None, 2.0)
+                chars += sum(len(r.text) for r in result.console)
+            elapsed = time.perf_counter() - start
+            assert chars == FLOOD_MB * 1000 * 1000, chars
+            out[label] = round(FLOOD_MB / elapsed, 1)
+    finally:
+        await rt.shutdown()
+    return out
+
+
 async def main() -> None:
-    results = {image: await bench(image) for image in CASES}
+    results: dict[str, object] = {image: await bench(image) for image in CASES}
+    results["throughput"] = await throughput()
     print(json.dumps({"rounds": ROUNDS, "results": results}, indent=2))
 
 
