@@ -94,6 +94,7 @@ USER_SETTINGS = {
     "workbench.enableExperiments": False,
     "chat.disableAIFeatures": True,
     "editor.minimap.enabled": False,
+    "remote.autoForwardPorts": False,
 }
 
 _LISTENING = re.compile(r"HTTP server listening on (http://127\.0\.0\.1:\d+)")
@@ -343,3 +344,5 @@ def test_status_bar_actions_destroy_the_session(vscode: dict[str, Any]) -> None:
     assert any("Interrupt" in a for a in d["actions"]), d["actions"]
     assert any("Restart Session" in a for a in d["actions"]), d["actions"]
     assert d["finalStatus"].endswith(": terminated")
+    # the user asked for it: no "was terminated" warning
+    assert not d["warnings"], d["warnings"]

@@ -297,9 +297,10 @@ const scenarios = {
       const s = await statusText(page);
       return s && /: terminated$/.test(s) ? s : undefined;
     }, 30000);
-    await page.waitForTimeout(500);
+    await page.waitForTimeout(1000);
     await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-destroy.png') });
-    return { actions, finalStatus: final };
+    const warnings = await page.locator('.notifications-toasts .notification-list-item', { hasText: 'was terminated' }).allInnerTexts();
+    return { actions, finalStatus: final, warnings };
   },
 };
 
