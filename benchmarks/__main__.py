@@ -1,0 +1,224 @@
+"""``python -m benchmarks [--smoke] [--write-docs] [--json FILE]``: the whole comparison.
+
+Runs, one after another on this machine: (a) jupyter_client straight against ipykernel (with
+the gateway's flush interval, and with ipykernel's default for context), (b) the official SDK
+from its own venv against one embedded gateway, (c) bai-lsp over stdio against the same
+gateway. Prints the tables and the PASS/FAIL targets. Exit status: 0 when every scenario
+ran (whatever the verdicts), 1 when a scenario or a stack broke, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from benchmarks import config, docs, scenarios
+from benchmarks.e2e import LspStack
+from benchmarks.gateway import Gateway, clean_env, start_gateway, stop_gateway
+from benchmarks.raw_kernel import RawStack, gateway_flush_interval
+from benchmarks.report import render
+
+REPO = Path(__file__).resolve().parents[1]
+SDK_PYTHON = REPO / ".venv-sdk" / "bin" / "python"
+SDK_DRIVER = Path(__file__).with_name("sdk_driver.py")
+
+
+def log(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _sdk_version() -> str:
+    if not SDK_PYTHON.exists():
+        return "missing (.venv-sdk)"
+    done = subprocess.run(
+        [
+            str(SDK_PYTHON),
+            "-c",
+            "from importlib.metadata import version; print(version('backend.ai-client'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    memory = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "load_before": os.getloadavg(),
+        "commit": commit or "unknown",
+        "versions": {
+            "ipykernel": _version("ipykernel"),
+            "jupyter_client": _version("jupyter_client"),
+            "pyzmq": _version("pyzmq"),
+            "pygls": _version("pygls"),
+            "aiohttp": _version("aiohttp"),
+            "backend.ai-client": _sdk_version(),
+        },
+    }
+
+
+async def run_sdk(gateway: Gateway, sizes: config.Sizes) -> dict[str, Any]:
+    if not SDK_PYTHON.exists():
+        raise RuntimeError(f"{SDK_PYTHON} is missing: run scripts/setup/20-sdk.sh")
+    env = clean_env()
+    for name in list(env):
+        if name.startswith(("VIRTUAL_ENV", "PYTHON")):
+            del env[name]
+    env.update(
+        BACKEND_ENDPOINT=gateway.endpoint,
+        BACKEND_ACCESS_KEY=gateway.access_key,
+        BACKEND_SECRET_KEY=gateway.secret_key,
+        BENCH_GATEWAY_PID=str(gateway.pid),
+        HOME=tempfile.mkdtemp(prefix="bench-sdk-home-"),
+    )
+    process = await asyncio.create_subprocess_exec(
+        str(SDK_PYTHON),
+        str(SDK_DRIVER),
+        json.dumps(dataclasses.asdict(sizes)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=None,  # the driver's progress lines go straight to ours
+        env=env,
+        cwd=str(REPO),
+        start_new_session=True,
+    )
+    stdout, _ = await process.communicate()
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(f"the SDK driver exited with {process.returncode}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+async def run_lsp(gateway: Gateway, sizes: config.Sizes, root: Path) -> dict[str, Any]:
+    folders = sizes.session_creations + 2 + max(sizes.workspace_counts)
+    stack = LspStack(gateway, root, folders)
+    started = await stack.start()
+    try:
+        result = await scenarios.run_all(stack, sizes, log=log)
+    finally:
+        await stack.stop()
+    result["initialize_s"] = started
+    return result
+
+
+async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bai-lsp-bench-") as tmp:
+        root = Path(tmp)
+        if "a" in only:
+            stack = RawStack("a", gateway_flush_interval(), root / "a")
+            results["a"] = await scenarios.run_all(stack, sizes, log=log)
+        if "a-default" in only:
+            stack = RawStack("a-default", None, root / "a-default")
+            results["a-default"] = await scenarios.run_all(
+                stack, sizes, floods=("lines",), concurrency=False, log=log
+            )
+        if only & {"b", "c"}:
+            gateway = await start_gateway(root / "gateway")
+            log(f"gateway at {gateway.endpoint}, pid {gateway.pid}")
+            try:
+                if "b" in only:
+                    try:
+                        results["b"] = await run_sdk(gateway, sizes)
+                    except Exception as exc:
+                        results["b"] = {"stack": "b", "errors": [repr(exc)]}
+                if "c" in only:
+                    try:
+                        results["c"] = await run_lsp(gateway, sizes, root / "c")
+                    except Exception as exc:
+                        results["c"] = {"stack": "c", "errors": [repr(exc)]}
+            finally:
+                if any(r.get("errors") for r in results.values()):
+                    log("gateway log tail:\n" + gateway.log_tail())
+                await stop_gateway(gateway.process)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves it all works")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="write the results into docs/performance.md"
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--only",
+        default="a,a-default,b,c",
+        help="comma-separated stacks to run (a, a-default, b, c); default all",
+    )
+    args = parser.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = only - {"a", "a-default", "b", "c"}
+    if unknown:
+        parser.error(f"unknown stacks: {', '.join(sorted(unknown))}")
+    sizes = config.SMOKE if args.smoke else config.FULL
+    info = machine()
+    log(
+        f"benchmark ({'smoke' if args.smoke else 'full'}) on {info['nproc']} CPUs, load "
+        f"{info['load_before'][0]:.2f}"
+    )
+    began = time.perf_counter()
+    results = asyncio.run(benchmark(sizes, only))
+    info["load_after"] = os.getloadavg()
+    info["minutes"] = (time.perf_counter() - began) / 60
+    table = render(results, sizes.workspace_counts)
+    print(docs.machine_block(info, sizes, smoke=args.smoke))
+    print()
+    print(table)
+    errors = [(name, e) for name, r in results.items() for e in r.get("errors", [])]
+    for name, error in errors:
+        print(f"\nERROR in ({name}): {error}", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1))
+    if args.write_docs:
+        docs.write(REPO / "docs" / "performance.md", info, sizes, table, smoke=args.smoke)
+        log("wrote docs/performance.md")
+    return 1 if errors or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Sizes of every scenario: the full benchmark and the seconds-long ``--smoke`` version.
+
+Standard library only: the official SDK's driver imports it from the SDK's own venv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    #: Sessions created (and destroyed) one after another to time creation.
+    session_creations: int
+    #: Warm-up runs before timing ``print(1)``.
+    warmup: int
+    #: ``print(1)`` runs: run → first output and run → finished.
+    latency_runs: int
+    #: ``print(1); time.sleep(RUNNING_SLEEP)`` runs: first output of a cell still running.
+    running_runs: int
+    #: Bytes of each stdout flood (80-character lines, and one block).
+    flood_bytes: int
+    #: Workspaces running loops at once.
+    workspace_counts: tuple[int, ...]
+    #: Seconds each loop runs.
+    loop_seconds: float
+    #: ``print(1)`` probes taken in one more workspace while the loops are busy.
+    probes: int
+
+
+FULL = Sizes(
+    session_creations=3,
+    warmup=10,
+    latency_runs=200,
+    running_runs=20,
+    flood_bytes=100_000_000,
+    workspace_counts=(1, 10, 50),
+    loop_seconds=10.0,
+    probes=40,
+)
+
+SMOKE = Sizes(
+    session_creations=1,
+    warmup=2,
+    latency_runs=5,
+    running_runs=2,
+    flood_bytes=400_000,
+    workspace_counts=(1, 3),
+    loop_seconds=1.0,
+    probes=3,
+)
+
+#: How long the "running cell" keeps running after its first print (longer than ipykernel's
+#: default 0.2 s flush interval, so that the default shows).
+RUNNING_SLEEP = 0.3
+LINE = 80  # bytes per printed line, newline included
+
+PRINT_1 = "print(1)"
+RUNNING = f"import time\nprint(1)\ntime.sleep({RUNNING_SLEEP})"
+PROBE = PRINT_1
+
+
+def line_flood(total: int) -> str:
+    lines = total // LINE
+    return f"for _ in range({lines}):\n    print({'x' * (LINE - 1)!r})"
+
+
+def block_flood(total: int) -> str:
+    return f"import sys\nsys.stdout.write('x' * {total})\nsys.stdout.flush()"
+
+
+def loop(seconds: float) -> str:
+    """A workspace kept busy: prints 80-character lines as fast as it can for ``seconds``."""
+    return (
+        "import time\n"
+        f"_end = time.monotonic() + {seconds}\n"
+        "while time.monotonic() < _end:\n"
+        "    for _ in range(100):\n"
+        f"        print({'x' * (LINE - 1)!r})"
+    )
+
+
+def line_flood_bytes(total: int) -> int:
+    return (total // LINE) * LINE

@@ -1,0 +1,164 @@
+"""(a) The engine's own limit: jupyter_client talking straight to ipykernel, nothing between.
+
+Kernels start as the gateway's Jupyter runtime starts them (the same output flush interval,
+``bai_lsp.gateway.runtimes.jupyter.KERNEL_FLUSH_INTERVAL``), or with ipykernel's default
+0.2 s flush for context. A run's first output is the first ``stream`` message on iopub; it
+is finished when the kernel reports ``idle`` for it (both replies have then been sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
+
+from bai_lsp.gateway.runtimes.jupyter import KERNEL_FLUSH_INTERVAL
+from benchmarks.scenarios import FirstOutput, RunTiming
+
+READY_TIMEOUT = 120.0
+START_ATTEMPTS = 3
+
+
+def flush_arguments(interval: float | None) -> list[str]:
+    """The ``extra_arguments`` that set ipykernel's stdout/stderr flush interval."""
+    if interval is None:
+        return []
+    snippet = (
+        f"__import__('sys').stdout.flush_interval = {interval}; "
+        f"__import__('sys').stderr.flush_interval = {interval}"
+    )
+    return [f"--IPKernelApp.exec_lines={[snippet]!r}"]
+
+
+class _Pending:
+    def __init__(self, start: float, on_first_output: FirstOutput | None) -> None:
+        self.start = start
+        self.first: float | None = None
+        self.bytes = 0
+        self.messages = 0
+        self.idle = asyncio.Event()
+        self.on_first_output = on_first_output
+
+
+class RawKernel:
+    """One ipykernel and the client reading all of its iopub messages."""
+
+    def __init__(self, flush_interval: float | None, workdir: Path) -> None:
+        self.flush_interval = flush_interval
+        self.workdir = workdir
+        self.km = AsyncKernelManager(kernel_name="python3")
+        self.kc: AsyncKernelClient | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            IPYTHONDIR=str(self.workdir / "ipython"),
+            PYDEVD_DISABLE_FILE_VALIDATION="1",
+            PYTHONUNBUFFERED="1",
+        )
+        self.km.connection_file = str(self.workdir / "kernel.json")
+        with (self.workdir / "kernel.log").open("ab") as log:
+            await self.km.start_kernel(
+                env=env,
+                cwd=str(self.workdir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                extra_arguments=flush_arguments(self.flush_interval),
+            )
+        kc = self.km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=READY_TIMEOUT)
+        self.kc = kc
+        self._reader = asyncio.create_task(self._read_iopub(kc))
+
+    async def _read_iopub(self, kc: AsyncKernelClient) -> None:
+        while True:
+            msg: dict[str, Any] = await kc.get_iopub_msg()
+            pending = self._pending.get(msg.get("parent_header", {}).get("msg_id", ""))
+            if pending is None:
+                continue
+            kind = msg["header"]["msg_type"]
+            if kind == "stream":
+                now = time.perf_counter()
+                text = msg["content"].get("text", "")
+                if msg["content"].get("name") == "stdout":
+                    pending.bytes += len(text.encode())
+                pending.messages += 1
+                if pending.first is None:
+                    pending.first = now - pending.start
+                    if pending.on_first_output is not None:
+                        pending.on_first_output()
+            elif kind == "status" and msg["content"].get("execution_state") == "idle":
+                pending.idle.set()
+
+    async def run(self, code: str, on_first_output: FirstOutput | None = None) -> RunTiming:
+        assert self.kc is not None
+        start = time.perf_counter()
+        msg_id = self.kc.execute(code, store_history=False)
+        pending = _Pending(start, on_first_output)
+        self._pending[msg_id] = pending
+        try:
+            await pending.idle.wait()
+        finally:
+            del self._pending[msg_id]
+        return RunTiming(
+            pending.first, time.perf_counter() - start, pending.bytes, pending.messages
+        )
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self.kc is not None:
+            self.kc.stop_channels()
+        with contextlib.suppress(Exception):
+            await self.km.shutdown_kernel(now=True)
+
+
+class RawStack:
+    """Stack (a): every workspace is a kernel of its own, driven from this process."""
+
+    def __init__(self, name: str, flush_interval: float | None, root: Path) -> None:
+        self.name = name
+        self.flush_interval = flush_interval
+        self._root = root
+        self._count = 0
+
+    def watched_pids(self) -> dict[str, int]:
+        return {}
+
+    async def new_workspace(self, label: str) -> RawKernel:
+        for attempt in range(START_ATTEMPTS):
+            self._count += 1
+            kernel = RawKernel(self.flush_interval, self._root / f"{self._count}-{label}")
+            try:
+                await kernel.start()
+                await kernel.run("pass")
+            except RuntimeError:
+                # "Kernel died before replying to kernel_info": jupyter_client picks free
+                # ports before the kernel binds them, and on a shared machine another
+                # process can take one in between.
+                await kernel.close()
+                if attempt + 1 == START_ATTEMPTS:
+                    raise
+                continue
+            except BaseException:
+                await kernel.close()
+                raise
+            return kernel
+        raise AssertionError("unreachable")
+
+
+def gateway_flush_interval() -> float:
+    return KERNEL_FLUSH_INTERVAL

@@ -1,0 +1,250 @@
+"""The scenarios every stack goes through, written once against a tiny ``Stack`` interface.
+
+Standard library only: the official SDK's driver (``sdk_driver.py``) runs these same
+scenarios inside the SDK's own venv, so (a), (b) and (c) are measured by identical code.
+A stack only has to create workspaces and run code in them, reporting when the first stdout
+arrived, when the run finished, how many stdout bytes and how many messages it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from benchmarks import config
+from benchmarks.procmon import PeakRss
+
+#: Upper bounds so that a broken stack fails the benchmark instead of hanging it.
+SMALL_RUN_TIMEOUT = 120.0
+FLOOD_TIMEOUT = 1200.0
+#: At most this many workspaces are being created at the same time.
+CREATE_PARALLELISM = 4
+
+
+@dataclass
+class RunTiming:
+    """One run, seen from the client. Times are seconds after the run was requested."""
+
+    first_output: float | None
+    finished: float
+    stdout_bytes: int
+    messages: int
+
+
+#: Called once, as soon as a run's first stdout arrives.
+FirstOutput = Callable[[], None]
+
+
+class Workspace(Protocol):
+    async def run(self, code: str, on_first_output: FirstOutput | None = None) -> RunTiming: ...
+
+    async def close(self) -> None: ...
+
+
+class Stack(Protocol):
+    name: str
+
+    def watched_pids(self) -> dict[str, int]:
+        """Processes whose peak RSS is reported during floods (each process alone)."""
+        ...
+
+    async def new_workspace(self, label: str) -> Workspace:
+        """A workspace whose session exists and has run at least one (empty) command."""
+        ...
+
+
+class BenchmarkBroken(RuntimeError):
+    """A stack could not do what a scenario asked (wrong output, no output, a crash)."""
+
+
+def _check_output(timing: RunTiming, expected: int, what: str) -> None:
+    if timing.stdout_bytes != expected:
+        raise BenchmarkBroken(
+            f"{what}: received {timing.stdout_bytes} stdout bytes, expected {expected}"
+        )
+
+
+async def _timed(awaitable: Awaitable[RunTiming], limit: float, what: str) -> RunTiming:
+    try:
+        return await asyncio.wait_for(awaitable, limit)
+    except TimeoutError:
+        raise BenchmarkBroken(f"{what}: no end after {limit:.0f} s") from None
+
+
+async def session_creation(stack: Stack, sizes: config.Sizes) -> list[float]:
+    """Request a session → its first run (``pass``) done, for fresh sessions in a row."""
+    samples = []
+    for i in range(sizes.session_creations):
+        start = time.perf_counter()
+        ws = await stack.new_workspace(f"create{i}")
+        samples.append(time.perf_counter() - start)
+        await ws.close()
+    return samples
+
+
+async def latency(ws: Workspace, code: str, runs: int, warmup: int) -> list[RunTiming]:
+    for _ in range(warmup):
+        await _timed(ws.run(code), SMALL_RUN_TIMEOUT, "warm-up")
+    timings = []
+    for _ in range(runs):
+        timing = await _timed(ws.run(code), SMALL_RUN_TIMEOUT, repr(code))
+        if timing.first_output is None:
+            raise BenchmarkBroken(f"{code!r} printed nothing")
+        timings.append(timing)
+    return timings
+
+
+async def flood(stack: Stack, ws: Workspace, code: str, expected: int) -> dict[str, Any]:
+    async with PeakRss(stack.watched_pids()) as peaks:
+        timing = await _timed(ws.run(code), FLOOD_TIMEOUT, "flood")
+    _check_output(timing, expected, "flood")
+    return {
+        "bytes": timing.stdout_bytes,
+        "seconds": timing.finished,
+        "messages": timing.messages,
+        "peak_rss_mb": peaks.mb,
+    }
+
+
+async def _create_many(stack: Stack, labels: list[str]) -> list[Workspace]:
+    gate = asyncio.Semaphore(CREATE_PARALLELISM)
+
+    async def one(label: str) -> Workspace:
+        async with gate:
+            return await stack.new_workspace(label)
+
+    return list(await asyncio.gather(*(one(label) for label in labels)))
+
+
+async def load(
+    stack: Stack, n: int, sizes: config.Sizes, probe: Workspace, created: list[Workspace]
+) -> dict[str, Any]:
+    """``n`` workspaces run ``config.loop`` at once; ``probe`` runs ``print(1)`` meanwhile.
+
+    ``created`` holds workspaces of earlier (smaller) rounds, reused so that 1, 10 and 50
+    do not create 61 sessions.
+    """
+    if len(created) < n:
+        created.extend(await _create_many(stack, [f"load{i}" for i in range(len(created), n)]))
+    workspaces = created[:n]
+    code = config.loop(sizes.loop_seconds)
+    busy = [asyncio.Event() for _ in workspaces]
+    start = time.perf_counter()
+    tasks = [
+        asyncio.ensure_future(
+            _timed(ws.run(code, busy[i].set), FLOOD_TIMEOUT, f"loop {i}"),
+        )
+        for i, ws in enumerate(workspaces)
+    ]
+    # Probe only while every loop is printing: from the last loop's first output until the
+    # first loop ends.
+    all_busy = asyncio.ensure_future(asyncio.gather(*(event.wait() for event in busy)))
+    waiters: list[asyncio.Future[Any]] = [all_busy, *tasks]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    probes: list[float] = []
+    while all_busy.done() and len(probes) < sizes.probes:
+        if any(task.done() for task in tasks):
+            break
+        timing = await _timed(probe.run(config.PROBE), SMALL_RUN_TIMEOUT, "probe")
+        if timing.first_output is None:
+            raise BenchmarkBroken("the probe's print(1) printed nothing")
+        if not any(task.done() for task in tasks):
+            probes.append(timing.first_output)
+    all_busy.cancel()
+    timings = await asyncio.gather(*tasks)
+    window = time.perf_counter() - start
+    for i, timing in enumerate(timings):
+        if timing.first_output is None:
+            raise BenchmarkBroken(f"loop {i} printed nothing")
+    return {
+        "workspaces": n,
+        "seconds": window,
+        "per_workspace_bytes": [t.stdout_bytes for t in timings],
+        "per_workspace_seconds": [t.finished for t in timings],
+        "loop_first_output_s": [t.first_output for t in timings],
+        "messages": sum(t.messages for t in timings),
+        "probe_s": probes,
+    }
+
+
+async def run_all(
+    stack: Stack,
+    sizes: config.Sizes,
+    *,
+    floods: tuple[str, ...] = ("lines", "block"),
+    concurrency: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Every scenario on one stack; a failing scenario is recorded, the others still run."""
+    result: dict[str, Any] = {"stack": stack.name, "errors": []}
+
+    async def attempt(name: str, body: Callable[[], Awaitable[Any]]) -> Any:
+        log(f"[{stack.name}] {name} ...")
+        began = time.perf_counter()
+        try:
+            value = await body()
+        except Exception as exc:
+            log(f"[{stack.name}] {name} FAILED: {exc!r}")
+            result["errors"].append(f"{name}: {exc!r}\n{traceback.format_exc(limit=4)}")
+            return None
+        log(f"[{stack.name}] {name} done in {time.perf_counter() - began:.1f} s")
+        return value
+
+    result["create_s"] = await attempt("session creation", lambda: session_creation(stack, sizes))
+    main_ws = await attempt("main workspace", lambda: stack.new_workspace("main"))
+    if main_ws is None:
+        return result
+    try:
+        timings = await attempt(
+            "print(1) latency",
+            lambda: latency(main_ws, config.PRINT_1, sizes.latency_runs, sizes.warmup),
+        )
+        if timings:
+            result["first_output_s"] = [t.first_output for t in timings]
+            result["finished_s"] = [t.finished for t in timings]
+        running = await attempt(
+            "running-cell latency", lambda: latency(main_ws, config.RUNNING, sizes.running_runs, 0)
+        )
+        if running:
+            result["running_first_output_s"] = [t.first_output for t in running]
+        if floods:
+            result["floods"] = {}
+        codes = {
+            "lines": (
+                config.line_flood(sizes.flood_bytes),
+                config.line_flood_bytes(sizes.flood_bytes),
+            ),
+            "block": (config.block_flood(sizes.flood_bytes), sizes.flood_bytes),
+        }
+        for kind in floods:
+            code, expected = codes[kind]
+            value = await attempt(
+                f"{kind} flood",
+                lambda code=code, expected=expected: flood(  # type: ignore[misc]
+                    stack, main_ws, code, expected
+                ),
+            )
+            if value is not None:
+                result["floods"][kind] = value
+        if concurrency:
+            result["load"] = {}
+            probe = await attempt("probe workspace", lambda: stack.new_workspace("probe"))
+            created: list[Workspace] = []
+            if probe is not None:
+                for n in sizes.workspace_counts:
+                    value = await attempt(
+                        f"{n} workspaces busy",
+                        lambda n=n: load(stack, n, sizes, probe, created),  # type: ignore[misc]
+                    )
+                    if value is not None:
+                        result["load"][str(n)] = value
+                await probe.close()
+            for ws in created:
+                await ws.close()
+    finally:
+        await main_ws.close()
+    return result
