@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import stat
 import tarfile
 import urllib.parse
@@ -78,11 +79,31 @@ async def upload(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+_FILENAME_STAR_RE = re.compile(
+    r"""(?:^|;)\s*filename\*\s*=\s*(?P<charset>[^']*)'[^']*'(?P<value>[^;\s]+)""", re.I
+)
+_FILENAME_RE = re.compile(
+    r"""(?:^|;)\s*filename\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[^;\s]+))""", re.I
+)
+
+
 def _part_path(part: BodyPartReader) -> str | None:
-    """The path a part names. aiohttp ≥ 3.9 clients percent-encode ``filename`` (``/`` →
-    ``%2F``) without adding ``filename*``, so a percent-encoded name is decoded."""
-    name = part.filename
-    if name and "%" in name:
+    """The path a part names, as the client sent it.
+
+    Read from the raw header because aiohttp's parser drops a leading ``/`` (an absolute
+    path must be judged, not silently made relative). aiohttp ≥ 3.9 clients
+    percent-encode ``filename`` (``/`` → ``%2F``) without adding ``filename*``, so a
+    percent-encoded name is decoded.
+    """
+    header = part.headers.get("Content-Disposition", "")
+    star = _FILENAME_STAR_RE.search(header)
+    if star is not None:
+        return urllib.parse.unquote(star["value"], star["charset"] or "utf-8")
+    plain = _FILENAME_RE.search(header)
+    if plain is None:
+        return part.filename
+    name = plain["token"] if plain["quoted"] is None else re.sub(r"\\(.)", r"\1", plain["quoted"])
+    if "%" in name:
         name = urllib.parse.unquote(name)
     return name
 
