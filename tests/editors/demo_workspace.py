@@ -11,7 +11,7 @@ DEMO = """\
 # %% Greeting
 print("hello from backend.ai")
 print("second line")
-import sys; sys.stderr.write("this is stderr\\n")
+import sys; _ = sys.stderr.write("this is stderr\\n")
 # %% Ask
 name = input("Your name: ")
 import getpass

@@ -24,7 +24,6 @@ import pytest
 from editor_env import (
     EMACS,
     EMACS_PACKAGE,
-    REPO,
     SERVER,
     SETUP_HINT,
     clean_env,
@@ -35,9 +34,6 @@ from editor_env import (
 pytestmark = [pytest.mark.editor]
 
 HERE = Path(__file__).resolve().parent
-# TEMPORARY while the server's Backend.AI client is being built in parallel: the end-to-end
-# scenarios need it; lint and ERT run regardless.
-GATEWAY_READY = (REPO / "bai_lsp" / "backendai" / "client.py").exists()
 
 
 def _emacs() -> str:
@@ -100,8 +96,6 @@ def test_ert(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One batch Emacs running every scenario of drive.el."""
-    if not GATEWAY_READY:
-        pytest.skip("the Backend.AI client (bai_lsp/backendai/client.py) is not built yet")
     emacs = _emacs()
     assert SERVER.exists(), f"bai-lsp not found at {SERVER}"
     base = tmp_path_factory.mktemp("emacs-e2e")
@@ -195,7 +189,8 @@ def test_interrupt_ends_a_loop(session: dict[str, Any]) -> None:
     assert s["saw_ticks"] is True
     assert s["modeline_while_running"] == "BAI busy"
     assert s["run"]["status"] == "interrupted", s["run"]
-    assert s["run"]["exitCode"] == 130
+    # query mode: the kernel's KeyboardInterrupt is the program's exit status (1)
+    assert s["run"]["exitCode"] in (1, 130)
     assert s["modeline_after"] == "BAI idle"
     assert s["after"]["status"] == "finished", s["after"]
     assert "still alive after the interrupt" in s["output"]

@@ -31,11 +31,17 @@
     (insert (json-encode drive-result))))
 
 (defun drive-modeline ()
-  "The BAI part of the demo buffer's mode line as the user sees it."
-  (let ((text (format-mode-line mode-line-format nil nil drive-demo)))
-    (if (string-match "BAI\\(?: [a-z?-]+\\)?\\(?: ([0-9]+ runs)\\)?" text)
-        (match-string 0 text)
-      "")))
+  "The BAI lighter of the demo buffer's mode line.
+`format-mode-line' renders nothing in --batch (no display), so the
+lighter `backendai-minor-mode' registered in `minor-mode-alist' is
+evaluated the way the mode line does: only while the mode is on."
+  (with-current-buffer drive-demo
+    (let ((lighter (cadr (assq 'backendai-minor-mode minor-mode-alist))))
+      (string-trim
+       (cond ((not backendai-minor-mode) "")
+             ((and (consp lighter) (eq (car lighter) :eval)) (eval (cadr lighter) t))
+             ((stringp lighter) lighter)
+             (t (format "%s" lighter)))))))
 
 (defun drive-sample ()
   "Record the mode line when it changed."
@@ -60,6 +66,11 @@
   "Wait for the N-th run to end; return its plist."
   (drive-wait (lambda () (>= (length drive-finished) n)) timeout)
   (nth (1- n) drive-finished))
+
+(defun drive-settled-modeline ()
+  "The mode line once the session went back to idle (it follows runFinished closely)."
+  (drive-wait (lambda () (equal (drive-modeline) "BAI idle")) 5)
+  (drive-modeline))
 
 (defun drive-output ()
   "Lines of the *backendai* buffer."
@@ -123,7 +134,7 @@
                                   (format "%s" (get-text-property (match-beginning 0) 'face))))
               :minor_mode (if (buffer-local-value 'backendai-minor-mode drive-demo) t :json-false)
               :modelines (seq-drop (plist-get drive-result :modelines) before)
-              :modeline_after (drive-modeline)))))
+              :modeline_after (drive-settled-modeline)))))
 
   (drive-scenario "input"
     (let ((before (length (plist-get drive-result :modelines))))
@@ -147,7 +158,7 @@
            (run (progn (call-interactively #'backendai-interrupt)
                        (drive-wait-finished n 30)))
            (stop (- (float-time) t0))
-           (after-modeline (drive-modeline)))
+           (after-modeline (drive-settled-modeline)))
       (drive-goto-line (plist-get drive-lines :after))
       (call-interactively #'backendai-run-line)
       (cl-incf n)

@@ -61,6 +61,14 @@ vim.api.nvim_create_autocmd('User', {
 vim.cmd('edit ' .. vim.fn.fnameescape(env.BAI_DEMO))
 demo_buf = vim.api.nvim_get_current_buf()
 
+--- The statusline once the session went back to idle (it follows runFinished closely).
+local function settled_status()
+  vim.wait(5000, function()
+    return bai.status(demo_buf) == 'BAI idle'
+  end, 20)
+  return bai.status(demo_buf)
+end
+
 --- Wait for the n-th run to finish; returns its result, or an {status = 'error'} table when
 --- the command was refused (an error notification), or nil on timeout.
 local function wait_finished(n, timeout)
@@ -111,7 +119,7 @@ scenario('region', function()
   n = n + 1
   s.run = wait_finished(n, 120000)
   s.output = bai.output_lines(demo_buf)
-  s.statusline_after = bai.status(demo_buf)
+  s.statusline_after = settled_status()
   s.statuses = vim.list_slice(result.statuses, statuses_before + 1)
   s.windows = #vim.api.nvim_tabpage_list_wins(0)
   s.current_buffer_is_demo = vim.api.nvim_get_current_buf() == demo_buf
@@ -159,7 +167,7 @@ scenario('interrupt', function()
   vim.cmd('BackendAI interrupt')
   s.run = wait_finished(n, 30000)
   s.seconds_to_stop = (vim.uv.hrtime() - t0) / 1e9
-  s.statusline_after = bai.status(demo_buf)
+  s.statusline_after = settled_status()
   -- the kernel is still usable: the next cell runs
   vim.api.nvim_win_set_cursor(0, { lines.after, 0 })
   vim.cmd('BackendAI run')
