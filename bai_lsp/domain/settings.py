@@ -45,8 +45,11 @@ DEFAULT_BATCH: dict[str, tuple[str | None, str]] = {
 }
 
 DEFAULT_EXCLUDE: tuple[str, ...] = (
-    ".git/**",
-    "**/.git/**",
+    ".*/**",  # hidden directories: .git, .venv, .idea, .local, caches …
+    "**/.*/**",
+    ".env",  # secrets do not travel to the cluster by default
+    "**/.env",
+    "**/.env.*",
     "node_modules/**",
     "**/node_modules/**",
     ".venv/**",

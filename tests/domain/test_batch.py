@@ -71,3 +71,14 @@ def test_commands_per_language() -> None:
         BatchSettings(build="pip install -r req.txt", exec="python -u {file}"),
     )
     assert (custom.build, custom.exec) == ("pip install -r req.txt", "python -u a.py")
+
+
+def test_secrets_and_hidden_directories_stay_home(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TOKEN=x\n")
+    (tmp_path / ".idea").mkdir()
+    (tmp_path / ".idea" / "workspace.xml").write_text("<x/>")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".env.local").write_text("TOKEN=y\n")
+    (tmp_path / "keep.txt").write_text("ok")
+    plan = select_files(tmp_path, "main.py", "", BatchSettings())
+    assert [name for name, _ in plan.files] == ["main.py", "keep.txt"]

@@ -11,8 +11,7 @@ from lsp.harness import stop_shared_gateway
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "state"
-    directory.mkdir()
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp("state")  # outside the workspace folder
     yield directory
     stop_shared_gateway(directory)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 from lsp.harness import PRIVATE, needs_backend, open_doc, start_server, uri
@@ -79,3 +81,54 @@ async def test_session_named_by_the_user(tmp_path: Path, state_dir: Path) -> Non
         doc = open_doc(h, tmp_path / "a.py", "print(1)\n")
         result = await h.command("backendai.runFile", {"uri": doc})
         assert h.of("backendai/runStarted", result["runId"])[0]["sessionName"] == "my-own-session"
+
+
+async def test_a_session_terminated_remotely_is_recreated_and_the_user_told(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    from bai_lsp.backendai import APIConfig, BackendAIClient
+
+    async with start_server([tmp_path], state_dir=state_dir) as h:  # shared gateway
+        doc = open_doc(h, tmp_path / "a.py", "print('alive')\n")
+        first = await h.command("backendai.runFile", {"uri": doc})
+        name = h.of("backendai/runStarted", first["runId"])[0]["sessionName"]
+        state = json.loads((state_dir / "embedded-gateway.json").read_text())
+        config = APIConfig(
+            endpoint=state["endpoint"],
+            access_key=state["accessKey"],
+            secret_key=state["secretKey"],
+            vfolder_mounts=(),
+        )
+        async with BackendAIClient(config) as other:  # e.g. an admin, or an idle timeout
+            await other.destroy(name, forced=True)
+        second = await h.command("backendai.runFile", {"uri": doc})
+        assert second["status"] == "finished"
+        assert h.output_text(second["runId"]) == "alive\n"
+        told = [m for m in h.messages() if name in m and "lost" in m]
+        assert told and "new session" in told[0]
+        assert f"Session {name} was lost" in h.output_text(second["runId"], "stderr")
+        lost = [s for s in h.of("backendai/sessionStatus") if s["status"] == "terminated"]
+        assert lost and "lost" in lost[0]["message"]
+
+
+async def test_runs_queue_per_session_and_workspaces_run_in_parallel(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    async with start_server([one, two], state_dir=state_dir, init_options=PRIVATE) as h:
+        for folder in (one, two):  # start both sessions first
+            await h.command("backendai.session.start", {"uri": uri(folder)})
+        slow = open_doc(h, one / "slow.py", "import time\ntime.sleep(2)\nprint('slow')\n")
+        after = open_doc(h, one / "after.py", "print('queued')\n")
+        other = open_doc(h, two / "fast.py", "print('fast')\n")
+        first = asyncio.ensure_future(h.command("backendai.runFile", {"uri": slow}))
+        await h.wait_for(lambda: h.of("backendai/runStarted"))
+        queued = asyncio.ensure_future(h.command("backendai.runFile", {"uri": after}))
+        fast = await h.command("backendai.runFile", {"uri": other})
+        assert not first.done()  # the other workspace did not wait for the slow run
+        results = [await first, await queued]
+        finished = [p["runId"] for p in h.of("backendai/runFinished")]
+        assert finished.index(fast["runId"]) < finished.index(results[0]["runId"])
+        assert finished.index(results[0]["runId"]) < finished.index(results[1]["runId"])
