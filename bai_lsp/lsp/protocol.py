@@ -8,6 +8,7 @@ own event classes, re-exported here.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
@@ -148,6 +149,12 @@ def _to_camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+@functools.cache
+def _converter() -> Any:
+    """pygls' converter takes ~15 ms to build: once per process, not once per command."""
+    return default_converter()
+
+
 def parse_args(cls: type[_Args], command: str, arguments: Sequence[Any]) -> _Args:
     """Read a command's single object argument, with an error that names the bad field."""
     if not arguments:
@@ -161,7 +168,7 @@ def parse_args(cls: type[_Args], command: str, arguments: Sequence[Any]) -> _Arg
     if not isinstance(raw, dict):
         raise InvalidParamsError(f"{command} takes one object argument, got {raw!r:.60}.")
     values: dict[str, Any] = {}
-    converter = default_converter()
+    converter = _converter()
     hints = typing.get_type_hints(cls)
     for field in attrs.fields(cls):  # type: ignore[arg-type]
         key = _to_camel(field.name)
