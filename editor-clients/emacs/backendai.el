@@ -474,7 +474,9 @@ The image is shown in graphical frames, else the path of its file."
   (let ((sessions (or (gethash server backendai--statuses)
                       (puthash server (make-hash-table :test #'equal) backendai--statuses))))
     (puthash (or (plist-get params :sessionName) "?") params sessions)
-    (when (and (member (plist-get params :status) '("error" "terminated"))
+    ;; a lost session is news; an "error" status comes with the failing
+    ;; command's own message, so it only shows in the mode line
+    (when (and (equal (plist-get params :status) "terminated")
                (stringp (plist-get params :message)))
       (message "BackendAI: %s: %s" (plist-get params :sessionName)
                (plist-get params :message)))

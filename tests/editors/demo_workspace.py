@@ -42,6 +42,10 @@ LOOP_LINE = 13
 PLOT_LINE = 21
 AFTER_LINE = 25
 
+#: a loopback port nothing listens on (the "other" project's settings point there)
+DEAD_ENDPOINT = "http://127.0.0.1:9"
+DEAD_SECRET = "dead-endpoint-secret-must-not-show"
+
 NAME = "Ada"
 PASSWORD = "s3cret-pw"
 

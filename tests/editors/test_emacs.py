@@ -109,6 +109,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_DEMO": str(demo_file),
             "BAI_RESULT": str(result_file),
             "BAI_MEDIA": str(base / "media"),
+            "BAI_DEMO2": str(demo.make_workspace(base / "other")),
+            "BAI_DEAD_ENDPOINT": demo.DEAD_ENDPOINT,
+            "BAI_DEAD_SECRET": demo.DEAD_SECRET,
             "BAI_LINES": json.dumps(
                 {
                     "greeting": list(demo.GREETING_BODY),
@@ -149,7 +152,11 @@ def _scenario(session: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_driver_ran_cleanly(session: dict[str, Any]) -> None:
     assert session["exit"] == 0, session["stderr"][-3000:]
-    refused = [m for m in session["messages"] if m.startswith("BackendAI:") and "run " not in m]
+    refused = [
+        m
+        for m in session["messages_before_unreachable"]
+        if m.startswith("BackendAI:") and "run " not in m
+    ]
     assert refused == []
 
 
@@ -202,3 +209,14 @@ def test_plot_path_is_shown_without_a_graphical_frame(session: dict[str, Any]) -
     paths = [m.group(1) for line in s["output"] if (m := re.match(r"^\[image/png\] (.+)$", line))]
     assert paths, s["output"]
     assert Path(paths[-1]).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_unreachable_backend_is_explained(session: dict[str, Any]) -> None:
+    s = _scenario(session, "unreachable")
+    assert s["result"]["status"] == "error", s
+    ours = [m for m in s["messages"] if m.startswith("BackendAI:")]
+    assert len(ours) == 1, s["messages"]
+    assert ours[0].startswith("BackendAI: Cannot reach"), ours
+    assert demo.DEAD_ENDPOINT in ours[0]
+    assert all(demo.DEAD_SECRET not in m for m in s["messages"])
+    assert s["modeline"] == "BAI error"

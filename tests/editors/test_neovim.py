@@ -69,6 +69,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_DEMO": str(demo_file),
             "BAI_RESULT": str(result_file),
             "BAI_MEDIA": str(base / "media"),
+            "BAI_DEMO2": str(demo.make_workspace(base / "other")),
+            "BAI_DEAD_ENDPOINT": demo.DEAD_ENDPOINT,
+            "BAI_DEAD_SECRET": demo.DEAD_SECRET,
             "BAI_NAME": demo.NAME,
             "BAI_PASSWORD": demo.PASSWORD,
             "BAI_LINES": json.dumps(
@@ -112,8 +115,7 @@ def _scenario(session: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_driver_ran_cleanly(session: dict[str, Any]) -> None:
     assert session["exit"] == 0, session["stderr"][-3000:]
-    errors = [n["msg"] for n in session["notifications"] if n["level"] == 4]
-    assert errors == []
+    assert session["errors_before_unreachable"] == []
 
 
 def test_region_fills_the_output_buffer(session: dict[str, Any]) -> None:
@@ -177,3 +179,14 @@ def test_checkhealth_sees_the_running_server(session: dict[str, Any]) -> None:
     assert "options are valid" in text
     assert "version:" in text
     assert re.search(r"session bai-proj-[0-9a-f]{8}: idle", text), text
+
+
+def test_unreachable_backend_is_explained(session: dict[str, Any]) -> None:
+    s = _scenario(session, "unreachable")
+    errors = [n["msg"] for n in s["notifications"] if n["level"] == 4]
+    assert len(s["notifications"]) == 1, s["notifications"]
+    assert errors, s["notifications"]
+    assert errors[0].startswith("BackendAI: Cannot reach"), errors
+    assert demo.DEAD_ENDPOINT in errors[0], errors
+    assert all(demo.DEAD_SECRET not in n["msg"] for n in s["notifications"])
+    assert s["statusline"] == "BAI error"

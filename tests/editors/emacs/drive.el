@@ -173,9 +173,28 @@ evaluated the way the mode line does: only while the mode is on."
     (list :run (drive-wait-finished n 60) :output (drive-output))))
 
 (setq drive-result (plist-put drive-result :final_modeline (drive-modeline)))
+(setq drive-result (plist-put drive-result :messages_before_unreachable
+                              (plist-get drive-result :messages)))
+
+;; a second project whose settings point at a backend that is not there
+(let ((main drive-demo))
+  (drive-scenario "unreachable"
+    (setq backendai-settings (list :endpoint (getenv "BAI_DEAD_ENDPOINT")
+                                   :accessKey "AKIADEADENDPOINT0000"
+                                   :secretKey (getenv "BAI_DEAD_SECRET")
+                                   :onExit "destroy"))
+    (setq drive-demo (find-file (getenv "BAI_DEMO2")))
+    (let ((before (length (plist-get drive-result :messages)))
+          (runs (length drive-finished)))
+      (call-interactively #'backendai-run-line)
+      (drive-wait (lambda () (> (length drive-finished) runs)) 60)
+      (list :result (nth runs drive-finished)
+            :messages (seq-drop (plist-get drive-result :messages) before)
+            :modeline (drive-modeline))))
+  (setq drive-demo main))
 (drive-save)
-(let ((server (with-current-buffer drive-demo (backendai--server-of-buffer))))
-  (when server
+(dolist (server (hash-table-keys backendai--statuses))
+  (when (jsonrpc-running-p server)
     (ignore-errors (eglot-shutdown server))))
 (kill-emacs 0)
 

@@ -197,6 +197,37 @@ scenario('health', function()
 end)
 
 result.final_statusline = bai.status(demo_buf)
+result.errors_before_unreachable = vim.tbl_filter(function(m)
+  return m.level == vim.log.levels.ERROR
+end, result.notifications)
+
+-- 6. a second project whose settings point at a backend that is not there
+scenario('unreachable', function()
+  local s = {}
+  result.scenarios.unreachable = s
+  assert(bai.setup({
+    cmd = { env.BAI_LSP },
+    settings = {
+      endpoint = env.BAI_DEAD_ENDPOINT,
+      accessKey = 'AKIADEADENDPOINT0000',
+      secretKey = env.BAI_DEAD_SECRET,
+      onExit = 'destroy',
+    },
+  }))
+  vim.cmd('edit ' .. vim.fn.fnameescape(env.BAI_DEMO2))
+  local before = #result.notifications
+  vim.cmd('BackendAI run')
+  vim.wait(60000, function()
+    for i = before + 1, #result.notifications do
+      if result.notifications[i].level == vim.log.levels.ERROR then
+        return true
+      end
+    end
+    return false
+  end, 50)
+  s.notifications = vim.list_slice(result.notifications, before + 1)
+  s.statusline = bai.status(0)
+end)
 save()
 for _, client in ipairs(vim.lsp.get_clients({ name = 'backendai' })) do
   client:stop()

@@ -128,7 +128,9 @@ function M.handlers()
     end,
     ['backendai/sessionStatus'] = function(_, p, _)
       status.update(p)
-      if (p.status == 'error' or p.status == 'terminated') and type(p.message) == 'string' then
+      -- a lost session is news; an `error` status comes with the failing command's own
+      -- error message, so it only shows in the statusline
+      if p.status == 'terminated' and type(p.message) == 'string' then
         vim.notify(('BackendAI: %s: %s'):format(p.sessionName or '?', p.message), vim.log.levels.WARN)
       end
     end,
