@@ -265,6 +265,8 @@ class BackendAIClient:
             if status == SessionStatus.RUNNING:
                 return status
             if status in SessionStatus.FAILED:
+                if detail is None:
+                    detail = await self._failure_detail(ref.ref)
                 raise _start_failed(ref.name, status, detail)
             if status == SessionStatus.TIMEOUT or (
                 deadline is not None and loop.time() >= deadline
@@ -280,9 +282,15 @@ class BackendAIClient:
                     ref.name, SessionStatus.TERMINATED, "it disappeared while starting"
                 ) from None
             status = str(info.get("status") or "")
-            raw_detail = info.get("statusInfo")
-            detail = str(raw_detail) if raw_detail not in (None, "None", "") else None
+            detail = _status_detail(info)
             reporter(status)
+
+    async def _failure_detail(self, ref: str) -> str | None:
+        """Why a session failed, from its info (best effort: it may be gone already)."""
+        try:
+            return _status_detail(await self.session_info(ref))
+        except Exception:
+            return None
 
     async def session_info(self, ref: str) -> dict[str, Any]:
         """``GET /session/{ref}``: status, image, resource use, …"""
@@ -536,6 +544,17 @@ def _result_of(reply: Reply) -> ExecutionResult:
         return ExecutionResult.from_json(result)
     except ValueError:
         raise ProtocolError(f"the execute answer has no valid result: {body!r}") from None
+
+
+def _status_detail(info: dict[str, Any]) -> str | None:
+    """``statusInfo`` plus the error of ``statusData`` when there is one."""
+    raw = info.get("statusInfo")
+    detail = str(raw) if raw not in (None, "None", "") else None
+    data = info.get("statusData")
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and error.get("repr"):
+        detail = f"{detail}: {error['repr']}" if detail else str(error["repr"])
+    return detail
 
 
 def _start_failed(name: str, status: str, detail: str | None) -> SessionStartError:

@@ -137,7 +137,8 @@ class AuthenticationError(BackendAPIError):
 
     def _message(self) -> str:
         ctx = self.context
-        reason = self.detail()
+        # The manager's title is generic ("Credential/signature mismatch."); msg says which.
+        reason = _clause(self.problem.msg or "") or self.detail()
         if ctx is not None and ctx.endpoint_type == "session":
             who = f"user {ctx.username!r}" if ctx.username else "the login"
             return (
@@ -172,8 +173,9 @@ class ClockSkewError(BadRequestError):
 
     def _message(self) -> str:
         ctx = self.context
+        reason = _clause(self.problem.msg or "") or self.detail()
         base = (
-            f"Backend.AI rejected the request's time ({self.detail()}): the server only "
+            f"Backend.AI rejected the request's time ({reason}): the server only "
             "accepts requests dated within 15 minutes of its own clock."
         )
         if ctx is not None and ctx.sent_at is not None and ctx.server_date is not None:

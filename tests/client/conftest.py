@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
 from support.gateway import GatewayInfo
 
 from bai_lsp.backendai import APIConfig, BackendAIClient, SessionRef, SessionSpec
+from bai_lsp.wire.execute import BatchOptions, ExecutionResult, RunStatus
 
 GATEWAY_USER = "user@bai-lsp.local"
 
@@ -89,3 +90,52 @@ async def new_session(client: BackendAIClient) -> AsyncIterator[SessionFactory]:
     for owner, ref in made:
         with contextlib.suppress(Exception):  # already gone is fine
             await owner.destroy(ref.ref, forced=True)
+
+
+async def run_rest(
+    client: BackendAIClient,
+    ref: str,
+    code: str,
+    *,
+    mode: str = "query",
+    options: BatchOptions | None = None,
+    inputs: Sequence[str] = (),
+) -> list[ExecutionResult]:
+    """Poll a run to its end as the SDK's ``exec_loop`` does (continue, input)."""
+    answers = list(inputs)
+    results = [await client.execute(ref, mode=mode, code=code, options=options)]
+    run_id = results[0].run_id
+    assert run_id
+    while results[-1].status not in RunStatus.TERMINAL:
+        last = results[-1]
+        if last.status == RunStatus.WAITING_INPUT:
+            nxt = await client.execute(ref, mode="input", code=answers.pop(0), run_id=run_id)
+        else:
+            nxt = await client.execute(ref, mode="continue", run_id=run_id)
+        assert nxt.run_id == run_id
+        results.append(nxt)
+    return results
+
+
+async def run_stream(
+    client: BackendAIClient,
+    ref: str,
+    code: str,
+    *,
+    mode: str = "query",
+    options: BatchOptions | None = None,
+    inputs: Sequence[str] = (),
+) -> list[ExecutionResult]:
+    """The same run over the WebSocket."""
+    answers = list(inputs)
+    frames: list[ExecutionResult] = []
+    async with client.stream_execute(ref, mode=mode, code=code, options=options) as stream:
+        async for frame in stream:
+            frames.append(frame)
+            if frame.status == RunStatus.WAITING_INPUT:
+                await stream.send_input(answers.pop(0))
+    return frames
+
+
+def text_of(results: Sequence[ExecutionResult]) -> str:
+    return "".join(r.text for result in results for r in result.console)

@@ -100,7 +100,7 @@ def test_clock_skew_message_says_by_how_much() -> None:
     exc = from_response(400, body, ctx)
     assert isinstance(exc, errors.ClockSkewError)
     assert exc.user_message == (
-        "Backend.AI rejected the request's time (Invalid API parameters: Date/time sync "
+        "Backend.AI rejected the request's time (Date/time sync "
         "error): the server only accepts requests dated within 15 minutes of its own clock. "
         "This computer's clock is 2 h behind the server's. Fix the system clock (enable NTP "
         "time sync) and try again."
