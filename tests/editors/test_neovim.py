@@ -174,6 +174,16 @@ def test_plot_is_saved_as_png(session: dict[str, Any]) -> None:
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_sessions_and_restart(session: dict[str, Any]) -> None:
+    s = _scenario(session, "restart")
+    listed = "\n".join(n["msg"] for n in s["sessions"])
+    assert re.search(r"bai-proj-[0-9a-f]{8}\s+\S+\s+python", listed), listed
+    assert re.match(r"^BackendAI: restarted bai-proj-[0-9a-f]{8}: ", s["restart"][0]["msg"])
+    assert s["run"]["status"] == "finished", s["run"]
+    # the loop's `i` is gone: the kernel is fresh
+    assert s["output"][-2] == "False", s["output"][-4:]
+
+
 def test_checkhealth_sees_the_running_server(session: dict[str, Any]) -> None:
     text = "\n".join(_scenario(session, "health")["text"])
     assert "options are valid" in text

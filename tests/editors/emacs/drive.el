@@ -166,6 +166,25 @@ evaluated the way the mode line does: only while the mode is on."
             :run run :seconds_to_stop stop :modeline_after after-modeline
             :after (drive-wait-finished n 30) :output (drive-output))))
 
+  (drive-scenario "restart"
+    (let ((before (length (plist-get drive-result :messages))))
+      (call-interactively #'backendai-sessions)
+      (drive-wait (lambda () (> (length (plist-get drive-result :messages)) before)) 30)
+      (let ((sessions (seq-drop (plist-get drive-result :messages) before)))
+        (setq before (length (plist-get drive-result :messages)))
+        (call-interactively #'backendai-restart)
+        (drive-wait (lambda () (> (length (plist-get drive-result :messages)) before)) 60)
+        (let ((restart (seq-drop (plist-get drive-result :messages) before)))
+          ;; `i' was defined by the loop cell; after a restart it is gone
+          (goto-char (point-max))
+          (insert "print(\"i\" in dir())")
+          (call-interactively #'backendai-run-line)
+          (cl-incf n)
+          (prog1 (list :sessions sessions :restart restart
+                       :run (drive-wait-finished n 60) :output (drive-output))
+            (delete-region (line-beginning-position) (point-max))
+            (set-buffer-modified-p nil))))))
+
   (drive-scenario "media"
     (drive-goto-line (plist-get drive-lines :plot))
     (call-interactively #'backendai-run-cell)
@@ -173,8 +192,9 @@ evaluated the way the mode line does: only while the mode is on."
     (list :run (drive-wait-finished n 60) :output (drive-output))))
 
 (setq drive-result (plist-put drive-result :final_modeline (drive-modeline)))
-(setq drive-result (plist-put drive-result :messages_before_unreachable
-                              (plist-get drive-result :messages)))
+(setq drive-result (plist-put drive-result :errors_before_unreachable
+                              (vconcat (seq-filter (lambda (r) (equal (plist-get r :status) "error"))
+                                                   drive-finished))))
 
 ;; a second project whose settings point at a backend that is not there
 (let ((main drive-demo))

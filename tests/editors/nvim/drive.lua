@@ -48,10 +48,20 @@ vim.api.nvim_create_autocmd('User', {
 })
 
 local demo_buf
+-- the component in a real statusline, evaluated as Neovim draws it for the demo's window
+vim.o.statusline = '%f %= %{v:lua.require("backendai").status()}'
+local function statusline()
+  local win = demo_buf and vim.fn.bufwinid(demo_buf) or -1
+  if win == -1 then
+    return ''
+  end
+  local text = vim.api.nvim_eval_statusline(vim.o.statusline, { winid = win, maxwidth = 200 }).str
+  return (text:match('(BAI.-)%s*$') or '')
+end
 vim.api.nvim_create_autocmd('User', {
   pattern = 'BackendAIStatus',
   callback = function()
-    local text = demo_buf and bai.status(demo_buf) or ''
+    local text = statusline()
     if result.statuses[#result.statuses] ~= text then
       result.statuses[#result.statuses + 1] = text
     end
@@ -64,9 +74,9 @@ demo_buf = vim.api.nvim_get_current_buf()
 --- The statusline once the session went back to idle (it follows runFinished closely).
 local function settled_status()
   vim.wait(5000, function()
-    return bai.status(demo_buf) == 'BAI idle'
+    return statusline() == 'BAI idle'
   end, 20)
-  return bai.status(demo_buf)
+  return statusline()
 end
 
 --- Wait for the n-th run to finish; returns its result, or an {status = 'error'} table when
@@ -162,7 +172,7 @@ scenario('interrupt', function()
       or #result.notifications > notes_before
   end, 50)
   s.saw_ticks = output_text():find('tick 3', 1, true) ~= nil
-  s.statusline_while_running = bai.status(demo_buf)
+  s.statusline_while_running = statusline()
   local t0 = vim.uv.hrtime()
   vim.cmd('BackendAI interrupt')
   s.run = wait_finished(n, 30000)
@@ -187,7 +197,32 @@ scenario('media', function()
   s.output = bai.output_lines(demo_buf)
 end)
 
--- 5. :checkhealth backendai with the server running
+-- 5. :BackendAI sessions lists the session; :BackendAI restart gives a fresh kernel
+scenario('restart', function()
+  local s = {}
+  result.scenarios.restart = s
+  local before = #result.notifications
+  vim.cmd('BackendAI sessions')
+  vim.wait(30000, function()
+    return #result.notifications > before
+  end, 50)
+  s.sessions = vim.list_slice(result.notifications, before + 1)
+  before = #result.notifications
+  vim.cmd('BackendAI restart')
+  vim.wait(60000, function()
+    return #result.notifications > before
+  end, 50)
+  s.restart = vim.list_slice(result.notifications, before + 1)
+  -- `i` was defined by the loop cell; after a restart it is gone
+  vim.api.nvim_buf_set_lines(demo_buf, -1, -1, false, { 'print("i" in dir())' })
+  vim.cmd('$BackendAI run')
+  n = n + 1
+  s.run = wait_finished(n, 60000)
+  s.output = bai.output_lines(demo_buf)
+  vim.api.nvim_buf_set_lines(demo_buf, -2, -1, false, {})
+end)
+
+-- 6. :checkhealth backendai with the server running
 scenario('health', function()
   local s = {}
   result.scenarios.health = s
@@ -196,12 +231,12 @@ scenario('health', function()
   vim.cmd('bwipeout!')
 end)
 
-result.final_statusline = bai.status(demo_buf)
+result.final_statusline = statusline()
 result.errors_before_unreachable = vim.tbl_filter(function(m)
   return m.level == vim.log.levels.ERROR
 end, result.notifications)
 
--- 6. a second project whose settings point at a backend that is not there
+-- 7. a second project whose settings point at a backend that is not there
 scenario('unreachable', function()
   local s = {}
   result.scenarios.unreachable = s

@@ -242,7 +242,7 @@ end
 ---@param on_done fun(err: any, result: table|nil)|nil
 function M.sessions(on_done)
   local bufnr = target_buffer()
-  execute(bufnr, 'backendai.session.list', {}, on_done, function(result)
+  execute(bufnr, 'backendai.session.list', vim.empty_dict(), on_done, function(result)
     notify('sessions:\n' .. table.concat(M.format_sessions(result), '\n'))
   end)
 end
