@@ -241,6 +241,29 @@
         (let ((err (should-error (funcall cmd) :type 'user-error)))
           (should (string-match-p "go to a source buffer" (cadr err))))))))
 
+(ert-deftest backendai-test-eglot-setup-registers-the-server ()
+  (let ((eglot-server-programs nil)
+        (backendai-server-command '("/opt/bai/bin/bai-lsp" "-v")))
+    (backendai-eglot-setup)
+    (should (equal '(backendai-server "/opt/bai/bin/bai-lsp" "-v")
+                   (cdr (assoc backendai-modes eglot-server-programs))))))
+
+(ert-deftest backendai-test-capabilities-declare-input ()
+  ;; a real connection object (to `cat'): its capabilities are eglot's own plus
+  ;; experimental.backendai.input, and the settings go out as initializationOptions
+  (let* ((proc (make-process :name "backendai-test-cat" :command '("cat")
+                             :connection-type 'pipe :noquery t))
+         (server (make-instance 'backendai-server :name "test" :process proc))
+         (backendai-settings '(:image "python" :resources (:cpu 2))))
+    (setf (eglot--project server) (cons 'transient temporary-file-directory))
+    (unwind-protect
+        (let ((caps (eglot-client-capabilities server)))
+          (should (equal '(:backendai (:input t)) (plist-get caps :experimental)))
+          (should (plist-get caps :workspace))
+          (should (equal '(:backendai (:image "python" :resources (:cpu 2)))
+                         (eglot-initialization-options server))))
+      (jsonrpc-shutdown server t))))
+
 (ert-deftest backendai-test-mode-line-is-empty-without-server ()
   (with-temp-buffer
     (should (equal "" (backendai-mode-line)))))

@@ -6,7 +6,6 @@
 ;; Version: 0.1.0
 ;; Package-Requires: ((emacs "28.1") (eglot "1.9") (jsonrpc "1.0.14"))
 ;; Keywords: tools, processes
-;; URL: https://github.com/bai-lsp/bai-lsp
 ;; SPDX-License-Identifier: MIT
 
 ;; This file is not part of GNU Emacs.
