@@ -6,6 +6,7 @@ Run with .venv-sdk/bin/python; prints one JSON document on stdout.
     sdkcall.py destroy NAME...             → {"destroyed": [NAME...]}
     sdkcall.py pages STATUS PAGE_SIZE      → {"pages": [{"offset", "total_count", "items"}]}
     sdkcall.py info REF                    → {"info": {...}} or {"error": {"status", "type"}}
+    sdkcall.py find STATUS ID FIELD...     → {"item": {FIELD...} or null} from the GraphQL list
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uuid
 from typing import Any
 
 from ai.backend.client.exceptions import BackendAPIError
+from ai.backend.client.output.types import FieldSpec
 from ai.backend.client.session import AsyncSession
 
 #: Concurrent creations; enough to be quick without starving a 2-core machine.
@@ -73,6 +75,22 @@ async def info(ref: str) -> dict[str, Any]:
             return {"error": {"status": exc.status, "type": exc.data.get("type")}}
 
 
+async def find(status: str, session_id: str, fields: list[str]) -> dict[str, Any]:
+    specs = [FieldSpec(name) for name in ("id", *fields)]
+    async with AsyncSession() as api:
+        offset = 0
+        while True:
+            result = await api.ComputeSession.paginated_list(
+                status=status, fields=specs, page_offset=offset, page_size=100
+            )
+            for item in result.items:
+                if item["id"] == session_id:
+                    return {"item": item}
+            offset += len(result.items)
+            if not result.items or offset >= result.total_count:
+                return {"item": None}
+
+
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "create":
@@ -83,6 +101,8 @@ def main(argv: list[str]) -> None:
         out = pages(args[0], int(args[1]))
     elif command == "info":
         out = info(args[0])
+    elif command == "find":
+        out = find(args[0], args[1], args[2:])
     else:
         raise SystemExit(f"unknown command {command!r}")
     print(json.dumps(asyncio.run(out), default=str))

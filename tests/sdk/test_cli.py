@@ -1,0 +1,184 @@
+"""The official SDK's command line (``backend.ai`` 23.9.10) against the embedded gateway:
+``run`` in query and batch mode (Python and C, uploading files, --build/--exec), ``ps``, ``rm``.
+
+``backend.ai run`` always uses the streaming execute WebSocket; its progress lines go to
+stderr, the program's own output to stdout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import SdkRunner
+
+pytestmark = [pytest.mark.sdk, pytest.mark.slow]
+
+NOT_FOUND = {"error": {"status": 404, "type": "https://api.backend.ai/probs/object-not-found"}}
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_run_inline_code_in_query_mode(sdk: SdkRunner) -> None:
+    out = sdk.cli("run", "--rm", "-t", "cli-inline", "python", "-c", "print(6 * 7)").check()
+    assert out.stdout == "42\n", out.describe()
+    assert "Session cli-inline is ready" in out.stderr
+    assert "Execution finished. (exit code = 0)" in out.stderr
+    assert "Cleaned up the session." in out.stderr
+    assert sdk.call("info", "cli-inline") == NOT_FOUND
+
+
+def test_run_query_mode_answers_input(sdk: SdkRunner) -> None:
+    code = 'n = int(input("how many? "))\nprint("*" * n)'
+    out = sdk.cli("run", "--rm", "-t", "cli-input", "python", "-c", code, stdin="5\n").check()
+    assert "how many? " in out.stdout
+    assert "*****\n" in out.stdout
+
+
+def test_run_python_file_uses_main_py_by_default(sdk: SdkRunner) -> None:
+    _write(sdk.workdir, {"main.py": "import sys\nprint('main.py ran with', sys.argv[1:])\n"})
+    out = sdk.cli("run", "--rm", "-t", "cli-pyfile", "python:3.9-ubuntu20.04", "main.py").check()
+    assert "main.py ran with []" in out.stdout, out.describe()
+    assert "Uploading done." in out.stderr
+    assert "Execution finished. (exit code = 0)" in out.stderr
+
+
+def test_run_python_batch_with_build_and_exec(sdk: SdkRunner) -> None:
+    _write(
+        sdk.workdir,
+        {
+            "gen.py": "open('data/words.txt', 'w').write('built')\nprint('build step ran')\n",
+            "data/.keep": "",
+            "main.py": (
+                "import sys\n"
+                "words = open('data/words.txt').read()\n"
+                "print(f'exec got {sys.argv[1:]} and {words!r}')\n"
+            ),
+        },
+    )
+    out = sdk.cli(
+        "run",
+        "--rm",
+        "-t",
+        "cli-pybatch",
+        "--build",
+        "python gen.py",
+        "--exec",
+        "python main.py one two",
+        "python",
+        "gen.py",
+        "main.py",
+        "data/.keep",
+    ).check()
+    assert "build step ran" in out.stdout, out.describe()
+    assert "exec got ['one', 'two'] and 'built'" in out.stdout
+    assert "Build finished. (exit code = 0)" in out.stderr
+    assert "Execution finished. (exit code = 0)" in out.stderr
+
+
+C_FILES = {
+    "hello.c": (
+        "#include <stdio.h>\n"
+        '#include "lib/greet.h"\n'
+        "int main(int argc, char **argv) {\n"
+        "    char name[64];\n"
+        '    printf("%s\\n", greet(argc > 1 ? argv[1] : "nobody"));\n'
+        '    printf("your name? ");\n'
+        '    if (scanf("%63s", name) == 1) printf("%s\\n", greet(name));\n'
+        "    return 3;\n"
+        "}\n"
+    ),
+    "lib/greet.h": "const char *greet(const char *who);\n",
+    "lib/greet.c": (
+        "#include <stdio.h>\n"
+        "static char buf[128];\n"
+        "const char *greet(const char *who) {\n"
+        '    snprintf(buf, sizeof buf, "Hello, %s!", who);\n'
+        "    return buf;\n"
+        "}\n"
+    ),
+}
+
+
+def test_run_c_batch_compiles_uploaded_files_and_answers_scanf(sdk: SdkRunner) -> None:
+    _write(sdk.workdir, C_FILES)
+    out = sdk.cli(
+        "run",
+        "--rm",
+        "-t",
+        "cli-cbatch",
+        "--build",
+        "gcc -Wall -o hello hello.c lib/greet.c",
+        "--exec",
+        "./hello world",
+        "c",
+        "hello.c",
+        "lib/greet.c",
+        "lib/greet.h",
+        stdin="Carol\n",
+    ).check()
+    assert "Hello, world!" in out.stdout, out.describe()
+    assert "your name? " in out.stdout
+    assert "Hello, Carol!" in out.stdout
+    assert "Build finished. (exit code = 0)" in out.stderr
+    assert "Execution finished. (exit code = 3)" in out.stderr
+
+
+def test_run_c_batch_build_failure_skips_exec(sdk: SdkRunner) -> None:
+    _write(sdk.workdir, {"broken.c": "int main(void) { return undefined_name; }\n"})
+    out = sdk.cli(
+        "run",
+        "--rm",
+        "-t",
+        "cli-cbroken",
+        "--build",
+        "gcc -o broken broken.c",
+        "--exec",
+        "./broken",
+        "gcc",
+        "broken.c",
+    ).check()
+    assert "undefined_name" in out.stderr, out.describe()
+    assert "Build finished. (exit code = 1)" in out.stderr
+    assert "Execution finished. (exit code = 127)" in out.stderr
+
+
+def test_ps_lists_running_sessions_and_rm_ends_one(sdk: SdkRunner) -> None:
+    names = ("cli-kept", "cli-other")
+    for name in names:
+        sdk.cli("run", "-t", name, "python", "-c", "x = 1").check()
+    try:
+        table = sdk.cli("ps").check()
+        assert all(name in table.stdout for name in names), table.describe()
+        listed = sdk.cli("--output", "json", "ps").check().json()
+        status = {item["name"]: item["status"] for item in listed["items"]}
+        assert status["cli-kept"] == status["cli-other"] == "RUNNING"
+
+        removed = sdk.cli("rm", "cli-kept").check()
+        assert "Done." in removed.stderr
+        assert sdk.call("info", "cli-kept") == NOT_FOUND
+        after = sdk.cli("ps").check()
+        assert "cli-other" in after.stdout and "cli-kept" not in after.stdout, after.describe()
+        again = sdk.cli("rm", "cli-kept")
+        assert again.returncode != 0
+        assert "No such session" in again.stdout + again.stderr, again.describe()
+    finally:
+        sdk.cli("rm", *names)
+
+
+def test_run_with_an_unknown_image_names_the_available_ones(sdk: SdkRunner) -> None:
+    out = sdk.cli("run", "--rm", "-t", "cli-badimage", "fortran77", "-c", "x")
+    text = out.stdout + out.stderr
+    assert "fortran77" in text, out.describe()
+    assert "python" in text
+
+
+def test_ps_on_an_empty_gateway(fresh_sdk: SdkRunner) -> None:
+    data = fresh_sdk.cli("--output", "json", "ps").check().json()
+    assert data == {"count": 0, "total_count": 0, "items": []}
