@@ -31,12 +31,18 @@ async def hello(request: web.Request) -> web.Response:
     return web.json_response({"version": versions.V7, "manager": versions.MANAGER_23_09})
 
 
+async def announcement(request: web.Request) -> web.Response:
+    """``GET /manager/announcement``: the CLI asks on every start; there is none locally."""
+    return web.json_response({"enabled": False, "message": ""})
+
+
 def _api_routes(app: web.Application, prefix: str) -> None:
     session_api.add_routes(app, prefix)
     files.add_routes(app, prefix)
     streams.add_routes(app, prefix)
     r = app.router
     r.add_get(prefix + "/events/session", events.session_events)
+    r.add_get(prefix + "/manager/announcement", announcement)
     r.add_post(prefix + "/admin/gql", gql.handle)
     r.add_post(prefix + "/admin/graphql", gql.handle)
 
