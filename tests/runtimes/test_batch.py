@@ -138,7 +138,7 @@ async def test_interrupt_stops_a_batch_step(make_rt: MakeRt) -> None:
     result = first
     while result.status != "finished":
         result = await rt.execute("continue", first.run_id, "", None, 2.0)
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 10, "stopped by the interrupt, not by the end of sleep"
     assert result.exit_code == 130
 
 

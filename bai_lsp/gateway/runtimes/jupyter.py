@@ -42,7 +42,7 @@ RESTART_AFTER = 5.0
 LIVENESS_INTERVAL = 0.5
 KERNEL_READY_TIMEOUT = 60.0
 #: A completion request waits this long for a busy kernel.
-COMPLETE_TIMEOUT = 5.0
+COMPLETE_TIMEOUT = 10.0
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
@@ -134,7 +134,11 @@ class JupyterEngine:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=self._log_file,
                 stderr=self._log_file,
-                extra_arguments=[f"--IPKernelApp.exec_lines={[snippet]!r}"],
+                extra_arguments=[
+                    f"--IPKernelApp.exec_lines={[snippet]!r}",
+                    # jedi's first completion can take seconds; IPython's own is instant.
+                    "--IPCompleter.use_jedi=False",
+                ],
             )
         except Exception as exc:
             raise RuntimeFailure(f"the python kernel did not start: {exc}") from exc
@@ -344,7 +348,7 @@ class JupyterEngine:
         await self._connect()
 
     async def complete(self, code: str, cursor: int) -> list[str]:
-        """The kernel's completions at ``cursor`` (``[]`` if it is busy for 5 s)."""
+        """The kernel's completions at ``cursor`` (``[]`` if it stays busy for 10 s)."""
         kc = self.kc
         if kc is None:
             return []
@@ -357,8 +361,18 @@ class JupyterEngine:
             return []
         finally:
             self._shell_waiters.pop(msg_id, None)
-        matches = reply.get("content", {}).get("matches") or []
-        return [str(m) for m in matches]
+        content = reply.get("content", {})
+        matches = [str(m) for m in content.get("matches") or []]
+        # The kernel replaces code[cursor_start:cursor]; a client of /complete only gets
+        # strings, so give it whole dotted names ("os.path", not ".path" or "path").
+        start = content.get("cursor_start", cursor)
+        word_start = cursor
+        while word_start > 0 and (code[word_start - 1].isalnum() or code[word_start - 1] in "_."):
+            word_start -= 1
+        if isinstance(start, int) and word_start <= start <= cursor:
+            prefix = code[word_start:start]
+            matches = [prefix + m for m in matches]
+        return list(dict.fromkeys(matches))
 
     async def shutdown(self) -> None:
         self._closed = True

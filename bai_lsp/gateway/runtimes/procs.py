@@ -112,8 +112,32 @@ async def spawn(
 ) -> asyncio.subprocess.Process:
     """Start ``argv`` in a new session; standard streams default to ``/dev/null``, never ours.
 
-    Wait for it with :func:`wait_exit`, not ``Process.wait()``.
+    Wait for it with :func:`wait_exit`, not ``Process.wait()``. Cancelling the caller while
+    the process is being set up does not interrupt the set-up (asyncio would then wait for
+    pipes that a grandchild may hold forever); the new process tree is killed instead.
     """
+    starting = asyncio.ensure_future(
+        _spawn(argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, pass_fds=pass_fds)
+    )
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            proc = await starting
+            await kill_tree([proc.pid])
+        raise
+
+
+async def _spawn(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: int | None,
+    stdout: int | None,
+    stderr: int | None,
+    pass_fds: tuple[int, ...],
+) -> asyncio.subprocess.Process:
     loop = asyncio.get_running_loop()
     protocol_holder: list[_ExitAwareProtocol] = []
 
