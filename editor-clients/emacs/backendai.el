@@ -21,8 +21,9 @@
 ;; lighter shows the session's status (idle, busy, input?).
 ;;
 ;; bai-lsp is an ordinary eglot server: M-x backendai-run-line starts
-;; it for the current buffer when needed (eglot allows one server per
-;; buffer, so a buffer another eglot server manages cannot use it).
+;; it for the current buffer when needed.  eglot gives a buffer one
+;; server, so in a buffer another eglot server manages bai-lsp runs as
+;; a side connection of the project (see `backendai-side-connection').
 ;; `backendai-eglot-setup' registers it in `eglot-server-programs' for
 ;; `backendai-modes' so that M-x eglot picks it.
 ;;
@@ -183,12 +184,19 @@ server refused it is (:status \"error\" :message MESSAGE).")
 
 ;;;; Mode line
 
+(defvar-local backendai--side-server nil
+  "The side connection this buffer's text was opened on, if any.")
+
 (defun backendai--server-of-buffer (&optional buffer)
-  "The live bai-lsp server managing BUFFER (default: the current one), or nil."
+  "The live bai-lsp server of BUFFER (default: the current one), or nil.
+That is the eglot server managing it, or the side connection used
+when another eglot server manages it."
   (with-current-buffer (or buffer (current-buffer))
     (let ((server (ignore-errors (eglot-current-server))))
-      (and server (cl-typep server 'backendai-server)
-           (jsonrpc-running-p server) server))))
+      (cond ((and server (cl-typep server 'backendai-server) (jsonrpc-running-p server))
+             server)
+            ((and backendai--side-server (jsonrpc-running-p backendai--side-server))
+             backendai--side-server)))))
 
 (defun backendai-status-of (server)
   "The most pressing session status of SERVER, a string, or nil."
@@ -539,17 +547,25 @@ the run's output (only the newline for a password)."
   (let ((args (help-function-arglist 'eglot--connect t)))
     (and (listp args) (memq 'language-ids args) t)))
 
-(defun backendai--start ()
-  "Start bai-lsp for the current buffer with eglot and return the server."
+(defun backendai--check-startable ()
+  "Signal a `user-error' when bai-lsp cannot be started for this buffer."
   (unless buffer-file-name
     (user-error "BackendAI: save the buffer to a file first: runs are addressed by file"))
   (unless (executable-find (car backendai-server-command))
     (user-error "BackendAI: the server command %S was not found: install bai-lsp \
 \(pip install bai-lsp) or set `backendai-server-command'"
-                (car backendai-server-command)))
+                (car backendai-server-command))))
+
+(defun backendai--project ()
+  "The project of the current buffer (its folder when it has none)."
+  (or (project-current)
+      (cons 'transient (file-name-directory buffer-file-name))))
+
+(defun backendai--start ()
+  "Start bai-lsp for the current buffer with eglot and return the server."
+  (backendai--check-startable)
   (let* ((eglot-sync-connect t)
-         (project (or (project-current)
-                      (cons 'transient (file-name-directory buffer-file-name))))
+         (project (backendai--project))
          (lang (backendai--language-id))
          (server (eglot (list major-mode) project 'backendai-server
                         backendai-server-command
@@ -566,15 +582,81 @@ the run's output (only the newline for a password)."
           (user-error "BackendAI: the latest run's file is not open"))
     (current-buffer)))
 
+(defcustom backendai-side-connection t
+  "When non-nil, buffers another eglot server manages still run code.
+eglot gives a buffer one server; for a buffer managed by, say,
+pyright, bai-lsp then runs as a second connection of the project
+that eglot attaches to no buffer, and this package sends it the
+buffer's text itself before each command."
+  :type 'boolean)
+
+(defconst backendai--side-mode 'backendai-side-connection
+  "The managed-mode name of side connections: no buffer has it.")
+
+(defvar backendai--side-servers (make-hash-table :test #'equal)
+  "Project root → the side connection to bai-lsp for that project.")
+
+(defvar-local backendai--side-version nil
+  "Version of this buffer's text last sent to its side connection.")
+
+(defun backendai--side-start ()
+  "The side connection for the current buffer's project, started when needed."
+  (backendai--check-startable)
+  (let* ((project (backendai--project))
+         (root (project-root project))
+         (server (gethash root backendai--side-servers)))
+    (unless (and server (jsonrpc-running-p server))
+      (let ((eglot-sync-connect t)
+            (lang (backendai--language-id)))
+        (setq server (eglot--connect (list backendai--side-mode) project 'backendai-server
+                                     backendai-server-command
+                                     (if (backendai--eglot-wants-language-ids)
+                                         (list lang)
+                                       lang))))
+      (unless (and server (jsonrpc-running-p server))
+        (user-error "BackendAI: bai-lsp did not start (see the *EGLOT ... stderr* buffer)"))
+      (puthash root server backendai--side-servers))
+    server))
+
+(defun backendai--side-close ()
+  "Tell the side connection that this buffer is gone."
+  (when (and backendai--side-server (jsonrpc-running-p backendai--side-server)
+             buffer-file-name)
+    (jsonrpc-notify backendai--side-server :textDocument/didClose
+                    (list :textDocument (list :uri (backendai--uri))))))
+
+(defun backendai--side-sync (server)
+  "Send the current buffer's text to the side connection SERVER."
+  (let ((uri (backendai--uri))
+        (text (save-restriction (widen)
+                                (buffer-substring-no-properties (point-min) (point-max)))))
+    (if (and backendai--side-version (eq backendai--side-server server))
+        (jsonrpc-notify server :textDocument/didChange
+                        (list :textDocument (list :uri uri
+                                                  :version (cl-incf backendai--side-version))
+                              :contentChanges (vector (list :text text))))
+      (setq backendai--side-version 0
+            backendai--side-server server)
+      (jsonrpc-notify server :textDocument/didOpen
+                      (list :textDocument (list :uri uri :languageId (backendai--language-id)
+                                                :version 0 :text text)))
+      (add-hook 'kill-buffer-hook #'backendai--side-close nil t)
+      (backendai-minor-mode 1))))
+
 (defun backendai-current-server ()
   "The bai-lsp server of the current buffer, started when needed."
-  (or (backendai--server-of-buffer)
+  (or (let ((managed (ignore-errors (eglot-current-server))))
+        (and managed (cl-typep managed 'backendai-server) (jsonrpc-running-p managed)
+             managed))
       (let ((other (ignore-errors (eglot-current-server))))
-        (when (and other (jsonrpc-running-p other))
-          (user-error "BackendAI: this buffer is managed by another eglot server (%s); \
-eglot allows one server per buffer, see `backendai-eglot-setup'"
-                      (jsonrpc-name other)))
-        (backendai--start))))
+        (cond ((not (and other (jsonrpc-running-p other)))
+               (backendai--start))
+              (backendai-side-connection
+               (backendai--side-start))
+              (t
+               (user-error "BackendAI: this buffer is managed by another eglot server (%s); \
+eglot allows one server per buffer: set `backendai-side-connection'"
+                           (jsonrpc-name other)))))))
 
 (defun backendai--uri ()
   "The current buffer's document URI."
@@ -593,7 +675,9 @@ ON-RESULT is called with the result.  Errors are shown as messages."
         (buffer (current-buffer)))
     (when buffer-file-name
       ;; send pending edits now so the server runs what is on screen
-      (eglot--signal-textDocument/didChange))
+      (if (eq server (ignore-errors (eglot-current-server)))
+          (eglot--signal-textDocument/didChange)
+        (backendai--side-sync server)))
     (jsonrpc-async-request
      server :workspace/executeCommand
      (list :command command :arguments (vector argument))

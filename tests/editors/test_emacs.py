@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_RESULT": str(result_file),
             "BAI_MEDIA": str(base / "media"),
             "BAI_DEMO2": str(demo.make_workspace(base / "other")),
+            "BAI_DEMO3": str(demo.make_workspace(base / "side")),
+            "BAI_PYTHON": sys.executable,
+            "BAI_OTHER_SERVER": str(HERE / "emacs" / "other_server.py"),
             "BAI_DEAD_ENDPOINT": demo.DEAD_ENDPOINT,
             "BAI_DEAD_SECRET": demo.DEAD_SECRET,
             "BAI_LINES": json.dumps(
@@ -214,6 +218,15 @@ def test_plot_path_is_shown_without_a_graphical_frame(session: dict[str, Any]) -
     paths = [m.group(1) for line in s["output"] if (m := re.match(r"^\[image/png\] (.+)$", line))]
     assert paths, s["output"]
     assert Path(paths[-1]).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_runs_in_a_buffer_another_eglot_server_manages(session: dict[str, Any]) -> None:
+    s = _scenario(session, "alongside")
+    assert s["other_is_eglot_server"] is True, s["other_name"]
+    assert s["run"]["status"] == "finished", s["run"]
+    assert "hello from backend.ai" in s["output"]
+    assert re.match(r"^▶ .*side/demo\.py · bai-side-[0-9a-f]{8} · ", s["output"][-3]), s["output"]
+    assert s["modeline"] == "BAI idle"
 
 
 def test_unreachable_backend_is_explained(session: dict[str, Any]) -> None:

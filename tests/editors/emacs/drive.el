@@ -196,6 +196,26 @@ evaluated the way the mode line does: only while the mode is on."
                               (vconcat (seq-filter (lambda (r) (equal (plist-get r :status) "error"))
                                                    drive-finished))))
 
+;; a buffer another eglot server manages: bai-lsp runs as a side connection
+(let ((main drive-demo))
+  (drive-scenario "alongside"
+    (setq drive-demo (find-file (getenv "BAI_DEMO3")))
+    (let* ((eglot-sync-connect t)
+           (other (eglot (list major-mode) (project-current) 'eglot-lsp-server
+                         (list (getenv "BAI_PYTHON") (getenv "BAI_OTHER_SERVER"))
+                         (if (backendai--eglot-wants-language-ids) '("python") "python")))
+           (runs (length drive-finished)))
+      (drive-goto-line (aref (plist-get drive-lines :greeting) 0))
+      (call-interactively #'backendai-run-line)
+      (let ((run (progn (drive-wait (lambda () (> (length drive-finished) runs)) 120)
+                        (nth runs drive-finished))))
+        (list :other_is_eglot_server (if (eq (eglot-current-server) other) t :json-false)
+              :other_name (jsonrpc-name other)
+              :run run
+              :output (drive-output)
+              :modeline (drive-settled-modeline)))))
+  (setq drive-demo main))
+
 ;; a second project whose settings point at a backend that is not there
 (let ((main drive-demo))
   (drive-scenario "unreachable"
