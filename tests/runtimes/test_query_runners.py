@@ -48,7 +48,7 @@ async def test_bash_interrupt_keeps_the_shell(make_rt: MakeRt, drive: Drive) -> 
     rt = await make_rt("bash")
     await drive(rt, "query", "kept=yes")
     elapsed, result, _ = await _interrupt_and_finish(rt, "while :; do :; done")
-    assert elapsed < 1.0 and result.exit_code == 130
+    assert elapsed < 3.0 and result.exit_code == 130
     assert (await drive(rt, "query", "echo $kept")).text() == "yes\n"
 
 
@@ -82,7 +82,7 @@ async def test_node_error_and_interrupt(make_rt: MakeRt, drive: Drive) -> None:
     assert t.final.exit_code == 1 and "Error: boom" in t.text("stderr")
     assert "[eval]" not in t.text("stderr"), "the driver's frames are hidden"
     elapsed, result, stderr = await _interrupt_and_finish(rt, "while (true) {}")
-    assert elapsed < 1.0 and result.exit_code == 1 and "interrupted" in stderr
+    assert elapsed < 3.0 and result.exit_code == 1 and "interrupted" in stderr
     assert (await drive(rt, "query", "1 + 1")).text() == "2\n"
 
 
