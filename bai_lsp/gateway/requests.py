@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -208,6 +209,10 @@ def parse_create(body: Mapping[str, Any], access_key: str) -> CreateSpec:
         max_wait_seconds=max_wait,
         reuse_if_exists=f.boolean("reuseIfExists", True),
     )
+    if spec.callback_url is not None:
+        parsed = urllib.parse.urlsplit(spec.callback_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            f.errors["callback_url"] = "must be an http(s) URL"
     f.check()
     if spec.cluster_size > 1:
         raise GatewayError(

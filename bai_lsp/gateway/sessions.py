@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import aiohttp
 import attrs
 
 from bai_lsp.gateway import paths
@@ -71,6 +72,18 @@ STARTING = frozenset({PENDING, SCHEDULED, PREPARING})
 #: Dead sessions kept for the GraphQL listing and ``/logs``.
 DEAD_KEPT = 1000
 LOG_LINES_KEPT = 2000
+BOOTSTRAP_LOG_CHARS = 64 * 1024
+#: Lifecycle events a ``callback_url`` hears about (§9), by their webhook names.
+WEBHOOK_EVENTS = {
+    "session_enqueued": "enqueued",
+    "session_scheduled": "scheduled",
+    "session_started": "started",
+    "session_terminated": "terminated",
+    "session_cancelled": "cancelled",
+    "session_success": "success",
+    "session_failure": "failure",
+}
+WEBHOOK_TIMEOUT = 10.0
 
 ADVISORY_NOTE = (
     "Requested resources are recorded and reported, but on the local gateway they are "
@@ -188,6 +201,9 @@ class SessionRegistry:
         self._create_lock = asyncio.Lock()
         self._idle_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._webhooks: set[asyncio.Task[None]] = set()
+        self._last_webhook: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._http: aiohttp.ClientSession | None = None
 
     @property
     def sessions_root(self) -> Path:
@@ -300,6 +316,8 @@ class SessionRegistry:
             runtime = create_runtime(session.image, session.workdir, environ)
             session.runtime = runtime
             await runtime.start()
+            if session.spec.bootstrap_script:
+                await self._bootstrap(session, runtime)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -323,6 +341,23 @@ class SessionRegistry:
         session.started.set()
         if session.spec.session_type == "batch":
             asyncio.create_task(self._run_batch_job(session))  # noqa: RUF006
+
+    async def _bootstrap(self, session: Session, runtime: Runtime) -> None:
+        """Run ``bootstrap.sh`` before the session counts as started, as the agent does."""
+        run_id = "bootstrap-" + uuid.uuid4().hex
+        output: list[str] = []
+        result = await runtime.execute("batch", run_id, "", {"exec": "bash bootstrap.sh"}, 30.0)
+        while True:
+            output += [
+                text for kind, text in (r.to_json() for r in result.console) if kind != "media"
+            ]
+            if result.status in ("finished", "exec-timeout"):
+                break
+            result = await runtime.execute("continue", run_id, "", None, 30.0)
+        text = "".join(output)
+        if len(text) > BOOTSTRAP_LOG_CHARS:
+            text = text[:BOOTSTRAP_LOG_CHARS] + "\n[bootstrap output truncated]\n"
+        session.log(f"bootstrap.sh exited with {result.exit_code}" + (f":\n{text}" if text else ""))
 
     def _prepare_folder(
         self, session: Session, mounts: list[tuple[str, PurePosixPath]]
@@ -481,6 +516,10 @@ class SessionRegistry:
             *(self.destroy(s, forced=True, reason="server-shutdown") for s in live),
             return_exceptions=True,
         )
+        if self._webhooks:
+            await asyncio.wait(self._webhooks, timeout=WEBHOOK_TIMEOUT)
+        if self._http is not None:
+            await self._http.close()
 
     # ---------------------------------------------------------------- idle
 
@@ -533,6 +572,42 @@ class SessionRegistry:
                 kernel_id=str(session.kernel_id),
             )
         )
+        hook = WEBHOOK_EVENTS.get(name)
+        if hook is not None and session.spec.callback_url:
+            previous = self._last_webhook.get(session.id)
+            task = asyncio.get_running_loop().create_task(
+                self._call_webhook(session, hook, previous)
+            )
+            self._last_webhook[session.id] = task
+            self._webhooks.add(task)
+            task.add_done_callback(self._webhooks.discard)
+
+    async def _call_webhook(
+        self, session: Session, event: str, previous: asyncio.Task[None] | None
+    ) -> None:
+        """POST one event, after the session's previous one (so they arrive in order)."""
+        if previous is not None:
+            await asyncio.wait({previous})
+        if self._last_webhook.get(session.id) is asyncio.current_task() and not session.is_live:
+            self._last_webhook.pop(session.id, None)
+        url = session.spec.callback_url
+        if url is None:
+            return
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT))
+        body = {
+            "type": "session_lifecycle",
+            "event": event,
+            "session_id": str(session.id),
+            "when": utcnow().isoformat(),
+        }
+        try:
+            async with self._http.post(url, json=body, allow_redirects=False) as response:
+                if response.status >= 400:
+                    session.log(f"callback_url answered {response.status} to {event}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # The URL may carry a token: log only that it failed and why.
+            session.log(f"callback_url unreachable for {event}: {type(exc).__name__}")
 
     def _forget_old_dead(self) -> None:
         dead = [s for s in self.sessions.values() if not s.is_live]

@@ -99,3 +99,83 @@ async def test_destroy_while_preparing_needs_forced(client: SignedClient) -> Non
     assert body["stats"]["status"] in ("cancelled", "terminated")
     status, body = await client.call("GET", f"/session/{name}")
     assert_problem(status, body, 404, "object-not-found")
+
+
+async def test_bootstrap_script_runs_before_running(client: SignedClient) -> None:
+    name = unique_name("boot")
+    body = await create_session(
+        client, "bash", name, bootstrap_script="echo prepared > ready.txt\necho boot-out"
+    )
+    assert body["status"] == "RUNNING"
+    assert await poll_to_end(client, name, "cat ready.txt") == "prepared\n"
+    _, logs = await client.call("GET", f"/session/{name}/logs")
+    assert "bootstrap.sh exited with 0" in logs["result"]["logs"]
+    assert "boot-out" in logs["result"]["logs"]
+
+
+async def test_max_wait_seconds_reports_timeout_and_session_keeps_starting(
+    client: SignedClient,
+) -> None:
+    name = unique_name("slow")
+    status, body = await client.call(
+        "POST",
+        "/session",
+        json_body={
+            "name": name,
+            "image": "bash",
+            "maxWaitSeconds": 1,
+            "bootstrap_script": "sleep 3",
+        },
+    )
+    assert status == 201 and body["status"] == "TIMEOUT" and body["created"] is True
+    _, info = await client.call("GET", f"/session/{name}")
+    assert info["status"] == "PREPARING"
+    for _ in range(100):
+        _, info = await client.call("GET", f"/session/{name}")
+        if info["status"] == "RUNNING":
+            break
+        await asyncio.sleep(0.1)
+    assert info["status"] == "RUNNING"
+
+
+async def test_callback_url_receives_lifecycle_webhooks(client: SignedClient) -> None:
+    from aiohttp import web
+
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        name = unique_name("hook")
+        created = await create_session(
+            client, "c", name, callback_url=f"http://127.0.0.1:{port}/hook"
+        )
+        await client.call("DELETE", f"/session/{name}")
+        for _ in range(100):
+            if any(r["event"] == "terminated" for r in received):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert [r["event"] for r in received] == ["enqueued", "scheduled", "started", "terminated"]
+    assert {r["session_id"] for r in received} == {created["sessionId"]}
+    assert all(r["type"] == "session_lifecycle" for r in received)
+
+
+async def test_bad_callback_url_is_refused(client: SignedClient) -> None:
+    status, body = await client.call(
+        "POST",
+        "/session",
+        json_body={"name": unique_name(), "image": "c", "callback_url": "file:///etc/passwd"},
+    )
+    assert_problem(status, body, 400, "invalid-api-params")
+    assert "callback_url" in body["data"]
