@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
+from aiohttp import web
 from support.gateway import GatewayInfo
 
 from bai_lsp.backendai import APIConfig, BackendAIClient, SessionRef, SessionSpec
 from bai_lsp.wire.execute import BatchOptions, ExecutionResult, RunStatus
+
+from .recorder import Recorder, Server
 
 GATEWAY_USER = "user@bai-lsp.local"
 
@@ -139,3 +142,18 @@ async def run_stream(
 
 def text_of(results: Sequence[ExecutionResult]) -> str:
     return "".join(r.text for result in results for r in result.console)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    """Start recording servers (``await server(answer)``); all stop after the test."""
+    started: list[Recorder] = []
+
+    async def start(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Recorder:
+        recorder = await Recorder(answer).start()
+        started.append(recorder)
+        return recorder
+
+    yield start
+    for recorder in started:
+        await recorder.stop()
