@@ -347,3 +347,12 @@ async def test_shutdown_during_a_cell_ends_its_run(python_rt: SessionRuntime) ->
         await waiting
     engine: Any = python_rt.query
     assert engine.km is None, "no kernel was started again during shutdown"
+
+
+async def test_kernel_runs_the_gateways_interpreter(
+    python_rt: SessionRuntime, drive: Drive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    t = await drive(python_rt, "query", "import sys\nprint(sys.executable)")
+    assert t.text().strip() == sys.executable

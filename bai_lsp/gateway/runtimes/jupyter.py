@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from bai_lsp.gateway.runtimes.base import RuntimeFailure
@@ -49,6 +52,24 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _FLUSH_SNIPPET = (
     "__import__('sys').stdout.flush_interval = {0}; __import__('sys').stderr.flush_interval = {0}"
 )
+
+
+KERNEL_NAME = "bai-lsp-python"
+
+
+def _own_kernel_spec(state_dir: Path) -> KernelSpecManager:
+    """A kernel spec of our own (the gateway's interpreter), so that a ``python3`` spec the
+    user installed elsewhere never decides which Python runs the session."""
+    spec_dir = state_dir / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python (bai-lsp)",
+        "language": "python",
+        "interrupt_mode": "signal",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return KernelSpecManager(kernel_dirs=[str(state_dir / "kernels")], ensure_native_kernel=False)
 
 
 def strip_ansi(text: str) -> str:
@@ -123,7 +144,10 @@ class JupyterEngine:
         self.env.setdefault("IPYTHONDIR", str(self.state_dir / "ipython"))
         self.env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         self.env.setdefault("PYTHONUNBUFFERED", "1")
-        km = AsyncKernelManager(kernel_name="python3")
+        km = AsyncKernelManager(
+            kernel_name=KERNEL_NAME,
+            kernel_spec_manager=await asyncio.to_thread(_own_kernel_spec, self.state_dir),
+        )
         km.connection_file = str(self.state_dir / "kernel.json")
         self._log_file = await asyncio.to_thread(open, self.state_dir / "kernel.log", "ab")
         snippet = _FLUSH_SNIPPET.format(KERNEL_FLUSH_INTERVAL)
