@@ -350,7 +350,7 @@ async def test_shutdown_during_a_cell_ends_its_run(python_rt: SessionRuntime) ->
 
 
 async def test_kernel_runs_the_gateways_interpreter(
-    python_rt: SessionRuntime, drive: Drive, monkeypatch: pytest.MonkeyPatch
+    python_rt: SessionRuntime, drive: Drive
 ) -> None:
     import sys
 
