@@ -66,20 +66,21 @@ def translate(exc: BaseException, endpoint: str) -> DomainError:
         return exc
     errors = _client_module("errors")
 
+    # The client's user_message is already a whole sentence naming the endpoint (see
+    # docs/client.md); only the editor-side setting names are added here.
     if isinstance(exc, errors.BackendUnreachableError):
         return BackendUnreachableError(
-            f"Cannot reach Backend.AI at {endpoint}: {exc.user_message}. Check the endpoint "
-            "setting (backendai.endpoint / BACKEND_ENDPOINT) and your network."
+            f"{exc.user_message}. Check the endpoint setting (backendai.endpoint / "
+            "BACKEND_ENDPOINT) and your network."
         )
     if isinstance(exc, errors.AuthenticationError):
         return CredentialsRefusedError(
-            f"Backend.AI at {endpoint} refused the credentials: {exc.user_message}. Check "
-            "backendai.accessKey/secretKey (or BACKEND_ACCESS_KEY/BACKEND_SECRET_KEY)."
+            f"{exc.user_message} (editor settings: backendai.accessKey / backendai.secretKey)"
         )
     if isinstance(exc, errors.NotFoundError):
-        return NoSessionError(f"Backend.AI: {exc.user_message}")
+        return NoSessionError(exc.user_message)
     if isinstance(exc, errors.BackendAIError):
-        return BackendError(f"Backend.AI: {exc.user_message}")
+        return BackendError(exc.user_message)
     if isinstance(exc, OSError | TimeoutError):
         return BackendUnreachableError(f"Cannot reach Backend.AI at {endpoint}: {exc}.")
     return BackendError(f"Backend.AI request failed ({type(exc).__name__}).")
