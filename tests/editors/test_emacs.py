@@ -212,6 +212,15 @@ def test_sessions_and_restart(session: dict[str, Any]) -> None:
     assert s["output"][-2] == "False", s["output"][-4:]
 
 
+def test_a_flood_streams_completely_into_a_capped_buffer(session: dict[str, Any]) -> None:
+    s = _scenario(session, "flood")
+    assert s["run"]["status"] == "finished", s["run"]
+    assert s["tail"][:2] == ["line 29998", "line 29999"], s["tail"]
+    assert s["tail"][2].startswith("■ finished · exit 0")
+    # backendai-output-max-lines (10000): the oldest lines went
+    assert 9990 <= s["line_count"] <= 10001
+
+
 def test_plot_path_is_shown_without_a_graphical_frame(session: dict[str, Any]) -> None:
     s = _scenario(session, "media")
     assert s["run"]["status"] == "finished", s["run"]

@@ -184,6 +184,14 @@ def test_sessions_and_restart(session: dict[str, Any]) -> None:
     assert s["output"][-2] == "False", s["output"][-4:]
 
 
+def test_a_flood_streams_completely_into_a_capped_buffer(session: dict[str, Any]) -> None:
+    s = _scenario(session, "flood")
+    assert s["run"]["status"] == "finished", s["run"]
+    assert s["tail"][:2] == ["line 29998", "line 29999"], s["tail"]
+    assert s["tail"][2].startswith("■ finished · exit 0")
+    assert s["line_count"] == 10000  # output.max_lines: the oldest lines went
+
+
 def test_checkhealth_sees_the_running_server(session: dict[str, Any]) -> None:
     text = "\n".join(_scenario(session, "health")["text"])
     assert "options are valid" in text

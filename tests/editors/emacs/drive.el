@@ -185,6 +185,17 @@ evaluated the way the mode line does: only while the mode is on."
             (delete-region (line-beginning-position) (point-max))
             (set-buffer-modified-p nil))))))
 
+  (drive-scenario "flood"
+    (goto-char (point-max))
+    (insert "for k in range(30000): print(\"line\", k)")
+    (call-interactively #'backendai-run-line)
+    (cl-incf n)
+    (prog1 (let ((run (drive-wait-finished n 120))
+                 (out (drive-output)))
+             (list :run run :line_count (length out) :tail (last out 3)))
+      (delete-region (line-beginning-position) (point-max))
+      (set-buffer-modified-p nil)))
+
   (drive-scenario "media"
     (drive-goto-line (plist-get drive-lines :plot))
     (call-interactively #'backendai-run-cell)

@@ -222,6 +222,22 @@ scenario('restart', function()
   vim.api.nvim_buf_set_lines(demo_buf, -2, -1, false, {})
 end)
 
+-- 5b. a flood: 30000 lines as fast as the kernel prints them
+scenario('flood', function()
+  local s = {}
+  result.scenarios.flood = s
+  vim.api.nvim_buf_set_lines(demo_buf, -1, -1, false, { 'for k in range(30000): print("line", k)' })
+  local t0 = vim.uv.hrtime()
+  vim.cmd('$BackendAI run')
+  n = n + 1
+  s.run = wait_finished(n, 120000)
+  s.seconds = (vim.uv.hrtime() - t0) / 1e9
+  local out = bai.output_lines(demo_buf)
+  s.line_count = #out
+  s.tail = vim.list_slice(out, #out - 2)
+  vim.api.nvim_buf_set_lines(demo_buf, -2, -1, false, {})
+end)
+
 -- 6. :checkhealth backendai with the server running
 scenario('health', function()
   local s = {}
