@@ -24,9 +24,9 @@ import bai_lsp.gateway.state as state
 from bai_lsp.gateway.config import GatewayConfig
 from bai_lsp.gateway.errors import file_not_found, invalid_params
 from bai_lsp.gateway.paths import Confinement, relative_part
-from bai_lsp.gateway.requests import read_json
 from bai_lsp.gateway.session_api import registry_of, session_of
 from bai_lsp.gateway.sessions import Session
+from bai_lsp.gateway.validation import read_json
 
 MAX_UPLOAD_FILES = 20
 MAX_UPLOAD_FILE_SIZE = 1024 * 1024

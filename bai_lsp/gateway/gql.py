@@ -23,8 +23,8 @@ import bai_lsp.gateway.state as state
 from bai_lsp.gateway.auth import access_key_of
 from bai_lsp.gateway.config import GatewayConfig
 from bai_lsp.gateway.errors import invalid_params
-from bai_lsp.gateway.requests import read_json
 from bai_lsp.gateway.sessions import ALL_STATUSES, RUNNING, Session, SessionRegistry
+from bai_lsp.gateway.validation import read_json
 
 SDL = """
 scalar JSONString

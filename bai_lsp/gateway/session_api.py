@@ -12,7 +12,6 @@ from aiohttp import web
 from bai_lsp.gateway import state
 from bai_lsp.gateway.auth import access_key_of
 from bai_lsp.gateway.errors import GatewayError, invalid_params, kernel_failure
-from bai_lsp.gateway.requests import parse_create, query_flag, read_json
 from bai_lsp.gateway.runtimes import (
     REST_FLUSH_TIMEOUT,
     ExecutionRequestError,
@@ -26,6 +25,7 @@ from bai_lsp.gateway.sessions import (
     Session,
     SessionRegistry,
 )
+from bai_lsp.gateway.validation import parse_create, query_flag, read_json
 from bai_lsp.wire.execute import EXEC_MODES, ExecutionResult, RunStatus
 from bai_lsp.wire.problems import Problem
 

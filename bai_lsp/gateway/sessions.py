@@ -202,6 +202,7 @@ class SessionRegistry:
         self._idle_task: asyncio.Task[None] | None = None
         self._closing = False
         self._webhooks: set[asyncio.Task[None]] = set()
+        self._jobs: set[asyncio.Task[None]] = set()
         self._last_webhook: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._http: aiohttp.ClientSession | None = None
 
@@ -288,15 +289,15 @@ class SessionRegistry:
                     "destroy some first",
                 )
             mounts = paths.validate_mounts(spec.mounts, spec.mount_map)
+            session_id = uuid.uuid4()
             session = Session(
-                id=uuid.uuid4(),
+                id=session_id,
                 kernel_id=uuid.uuid4(),
                 access_key=access_key,
                 spec=spec,
                 image=image,
-                workdir=self.sessions_root / "",
+                workdir=self.sessions_root / str(session_id),
             )
-            session.workdir = self.sessions_root / str(session.id)
             self.sessions[session.id] = session
         session.log(f"session {spec.name} created with image {spec.image}")
         self._emit(session, "session_enqueued", "")
@@ -340,7 +341,9 @@ class SessionRegistry:
         self._emit(session, "session_started", "")
         session.started.set()
         if session.spec.session_type == "batch":
-            asyncio.create_task(self._run_batch_job(session))  # noqa: RUF006
+            job = asyncio.create_task(self._run_batch_job(session))
+            self._jobs.add(job)
+            job.add_done_callback(self._jobs.discard)
 
     async def _bootstrap(self, session: Session, runtime: Runtime) -> None:
         """Run ``bootstrap.sh`` before the session counts as started, as the agent does."""

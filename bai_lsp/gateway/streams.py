@@ -31,6 +31,7 @@ MAX_MESSAGE = 16 * 1024 * 1024
 #: How long an abandoned run is polled after the interrupt before the gateway gives up.
 DRAIN_SECONDS = 10.0
 DEFAULT_ROWS, DEFAULT_COLS = 24, 80
+FIRST_FRAME_TIMEOUT = 60.0
 
 
 def _track(session: Session, ws: web.WebSocketResponse) -> Any:
@@ -121,7 +122,13 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
     closer = _track(session, ws)
     session.busy += 1
     try:
-        first = await ws.receive()
+        try:
+            first = await ws.receive(timeout=FIRST_FRAME_TIMEOUT)
+        except TimeoutError:
+            await ws.send_json(
+                _error_frame(invalid_params("no request frame within 60 s of connecting"))
+            )
+            return ws
         if first.type != WSMsgType.TEXT:
             return ws
         try:
