@@ -127,12 +127,16 @@ async def test_png_from_ipython_display(python_rt: SessionRuntime, drive: Drive)
     assert _png_bytes(media[0][1]).startswith(b"\x89PNG\r\n\x1a\n")
 
 
-async def test_matplotlib_inline_figure_is_a_png(python_rt: SessionRuntime, drive: Drive) -> None:
+async def test_matplotlib_inline_figure_is_a_png(
+    python_rt: SessionRuntime, drive: Drive, workdir: Path
+) -> None:
     code = "import matplotlib.pyplot as plt\nplt.plot([1, 2], [2, 1])\nplt.show()"
     t = await drive(python_rt, "query", code)
     assert t.final.exit_code == 0, t.text("stderr")
     assert [m for m, _ in t.media()] == ["image/png"]
     assert _png_bytes(t.media()[0][1]).startswith(b"\x89PNG")
+    # matplotlib's font cache is shared between sessions, not dropped into the user's folder.
+    assert sorted(p.name for p in workdir.iterdir()) == []
 
 
 async def test_svg_is_raw_text(python_rt: SessionRuntime, drive: Drive) -> None:

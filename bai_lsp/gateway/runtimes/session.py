@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -63,12 +64,31 @@ def make_query_engine(
     return None
 
 
+def shared_cache_dir(name: str) -> Path:
+    """A cache shared by all sessions of this user (outside every session folder)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bai-lsp" / name
+
+
+def runner_environ() -> dict[str, str]:
+    """What every session process gets on top of the clean environment.
+
+    matplotlib builds a font cache under ``$HOME`` on first import (seconds); HOME is the
+    session folder, so without a shared ``MPLCONFIGDIR`` every new session would pay that
+    again and find ``.cache``/``.config`` litter in its folder.
+    """
+    mpl = shared_cache_dir("matplotlib")
+    with contextlib.suppress(OSError):
+        mpl.mkdir(parents=True, exist_ok=True)
+    return {"PYTHONUNBUFFERED": "1", "MPLCONFIGDIR": str(mpl)}
+
+
 class SessionRuntime:
     def __init__(self, image: ImageSpec, workdir: Path, environ: Mapping[str, str]) -> None:
         self.image = image
         self.workdir = Path(workdir)
         requested = {**image.environ, **environ}
-        self.env = clean_environ(self.workdir, requested, extra={"PYTHONUNBUFFERED": "1"})
+        self.env = clean_environ(self.workdir, requested, extra=runner_environ())
         self.state_dir = Path(tempfile.mkdtemp(prefix="bai-lsp-runtime-"))
         self.board = RunBoard()
         self.tracker = ProcessTracker()
