@@ -50,12 +50,29 @@ NAME = "Ada"
 PASSWORD = "s3cret-pw"
 
 
+#: run with run_file in batch mode: it reads a workspace file the upload must have sent
+BATCH_DEMO = """\
+import sys
+from pathlib import Path
+print("batch says:", Path("data/greeting.txt").read_text().strip())
+print("argv:", sys.argv[0])
+"""
+BATCH_GREETING = "uploaded with the workspace"
+
+#: one line, two statements: a charwise selection runs only the second
+CHARWISE_LINE = 'print("first statement"); print("second statement")'
+CHARWISE_START = CHARWISE_LINE.index("print", 1)
+
+
 def make_workspace(root: Path) -> Path:
     """A workspace folder (with a .git marker) holding demo.py; returns the file."""
     root.mkdir(parents=True, exist_ok=True)
     (root / ".git").mkdir(exist_ok=True)
     demo = root / "demo.py"
     demo.write_text(DEMO)
+    (root / "batch_demo.py").write_text(BATCH_DEMO)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "greeting.txt").write_text(BATCH_GREETING + "\n")
     lines = DEMO.splitlines()
     assert lines[ASK_LINE - 1].startswith("name = input")
     assert lines[LOOP_LINE - 1].startswith("while True")

@@ -116,6 +116,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_OTHER_SERVER": str(HERE / "emacs" / "other_server.py"),
             "BAI_DEAD_ENDPOINT": demo.DEAD_ENDPOINT,
             "BAI_DEAD_SECRET": demo.DEAD_SECRET,
+            "BAI_CHARWISE_LINE": demo.CHARWISE_LINE,
+            "BAI_CHARWISE_START": str(demo.CHARWISE_START),
             "BAI_LINES": json.dumps(
                 {
                     "greeting": list(demo.GREETING_BODY),
@@ -219,6 +221,23 @@ def test_a_flood_streams_completely_into_a_capped_buffer(session: dict[str, Any]
     assert s["tail"][2].startswith("■ finished · exit 0")
     # backendai-output-max-lines (10000): the oldest lines went
     assert 9990 <= s["line_count"] <= 10001
+
+
+def test_part_of_a_line_runs_only_the_region(session: dict[str, Any]) -> None:
+    s = _scenario(session, "partial-region")
+    assert s["run"]["status"] == "finished", s["run"]
+    assert s["tail"][1] == "second statement", s["tail"]  # not "first statement"
+    assert s["tail"][2].startswith("■ finished · exit 0")
+
+
+def test_run_file_batch_uploads_the_workspace(session: dict[str, Any]) -> None:
+    s = _scenario(session, "batch")
+    assert s["run"]["status"] == "finished", s["run"]
+    out = s["output"]
+    header = max(i for i, line in enumerate(out) if line.startswith("▶ "))
+    assert re.match(r"^▶ .*batch_demo\.py \(batch\) · bai-proj-[0-9a-f]{8} · ", out[header]), out
+    assert f"batch says: {demo.BATCH_GREETING}" in out[header:]
+    assert out[-1].startswith("■ finished · exit 0"), out[header:]
 
 
 def test_plot_path_is_shown_without_a_graphical_frame(session: dict[str, Any]) -> None:

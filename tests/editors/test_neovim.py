@@ -72,6 +72,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_DEMO2": str(demo.make_workspace(base / "other")),
             "BAI_DEAD_ENDPOINT": demo.DEAD_ENDPOINT,
             "BAI_DEAD_SECRET": demo.DEAD_SECRET,
+            "BAI_CHARWISE_LINE": demo.CHARWISE_LINE,
+            "BAI_CHARWISE_START": str(demo.CHARWISE_START),
             "BAI_NAME": demo.NAME,
             "BAI_PASSWORD": demo.PASSWORD,
             "BAI_LINES": json.dumps(
@@ -190,6 +192,23 @@ def test_a_flood_streams_completely_into_a_capped_buffer(session: dict[str, Any]
     assert s["tail"][:2] == ["line 29998", "line 29999"], s["tail"]
     assert s["tail"][2].startswith("■ finished · exit 0")
     assert s["line_count"] == 10000  # output.max_lines: the oldest lines went
+
+
+def test_charwise_selection_runs_only_the_selected_text(session: dict[str, Any]) -> None:
+    s = _scenario(session, "charwise")
+    assert s["run"]["status"] == "finished", s["run"]
+    assert s["tail"][1] == "second statement", s["tail"]  # not "first statement"
+    assert s["tail"][2].startswith("■ finished · exit 0")
+
+
+def test_run_file_batch_uploads_the_workspace(session: dict[str, Any]) -> None:
+    s = _scenario(session, "batch")
+    assert s["run"]["status"] == "finished", s["run"]
+    out = s["output"]
+    header = max(i for i, line in enumerate(out) if line.startswith("▶ "))
+    assert re.match(r"^▶ batch_demo\.py \(batch\) · bai-proj-[0-9a-f]{8} · ", out[header]), out
+    assert f"batch says: {demo.BATCH_GREETING}" in out[header:]
+    assert out[-1].startswith("■ finished · exit 0"), out[header:]
 
 
 def test_checkhealth_sees_the_running_server(session: dict[str, Any]) -> None:

@@ -196,6 +196,31 @@ evaluated the way the mode line does: only while the mode is on."
       (delete-region (line-beginning-position) (point-max))
       (set-buffer-modified-p nil)))
 
+  (drive-scenario "partial-region"
+    ;; a region of part of a line runs only those characters
+    (goto-char (point-max))
+    (insert (getenv "BAI_CHARWISE_LINE"))
+    (let ((start (+ (line-beginning-position)
+                    (string-to-number (getenv "BAI_CHARWISE_START")))))
+      (push-mark start t t)
+      (goto-char (line-end-position))
+      (call-interactively #'backendai-run-region)
+      (deactivate-mark)
+      (cl-incf n)
+      (prog1 (list :run (drive-wait-finished n 60) :tail (last (drive-output) 3))
+        (delete-region (line-beginning-position) (point-max))
+        (set-buffer-modified-p nil))))
+
+  (drive-scenario "batch"
+    ;; C-u M-x backendai-run-file: upload the workspace, run `python batch_demo.py'
+    (with-current-buffer (find-file (expand-file-name "batch_demo.py"
+                                                      (file-name-directory (getenv "BAI_DEMO"))))
+      (let ((current-prefix-arg '(4)))
+        (call-interactively #'backendai-run-file))
+      (cl-incf n)
+      (prog1 (list :run (drive-wait-finished n 120) :output (drive-output))
+        (switch-to-buffer drive-demo))))
+
   (drive-scenario "media"
     (drive-goto-line (plist-get drive-lines :plot))
     (call-interactively #'backendai-run-cell)

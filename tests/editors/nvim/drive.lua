@@ -238,6 +238,36 @@ scenario('flood', function()
   vim.api.nvim_buf_set_lines(demo_buf, -2, -1, false, {})
 end)
 
+-- 5c. a charwise visual selection runs only the selected characters
+scenario('charwise', function()
+  local s = {}
+  result.scenarios.charwise = s
+  vim.api.nvim_buf_set_lines(demo_buf, -1, -1, false, { env.BAI_CHARWISE_LINE })
+  local last = vim.api.nvim_buf_line_count(demo_buf)
+  vim.api.nvim_win_set_cursor(0, { last, tonumber(env.BAI_CHARWISE_START) })
+  vim.cmd('normal! v$')
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<Esc>', true, false, true), 'x', false)
+  vim.cmd("'<,'>BackendAI run")
+  n = n + 1
+  s.run = wait_finished(n, 60000)
+  local out = bai.output_lines(demo_buf)
+  s.tail = vim.list_slice(out, #out - 2)
+  vim.api.nvim_buf_set_lines(demo_buf, -2, -1, false, {})
+end)
+
+-- 5d. :BackendAI run_file batch uploads the workspace and runs `python batch_demo.py`
+scenario('batch', function()
+  local s = {}
+  result.scenarios.batch = s
+  vim.cmd('edit ' .. vim.fn.fnameescape(vim.fs.dirname(env.BAI_DEMO) .. '/batch_demo.py'))
+  vim.cmd('BackendAI run_file batch')
+  n = n + 1
+  s.run = wait_finished(n, 120000)
+  local out = bai.output_lines(0)
+  s.output = out
+  vim.cmd('buffer ' .. demo_buf)
+end)
+
 -- 6. :checkhealth backendai with the server running
 scenario('health', function()
   local s = {}
