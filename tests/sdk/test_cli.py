@@ -36,9 +36,52 @@ def test_run_inline_code_in_query_mode(sdk: SdkRunner) -> None:
 
 def test_run_query_mode_answers_input(sdk: SdkRunner) -> None:
     code = 'n = int(input("how many? "))\nprint("*" * n)'
-    out = sdk.cli("run", "--rm", "-t", "cli-input", "python", "-c", code, stdin="5\n").check()
+    image = "cr.backend.ai/stable/python:3.9-ubuntu20.04"  # a registry-qualified name works
+    out = sdk.cli("run", "--rm", "-t", "cli-input", image, "-c", code, stdin="5\n").check()
     assert "how many? " in out.stdout
     assert "*****\n" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("image", "code"),
+    [
+        ("bash", 'echo $((6 * 7)); read n; echo "hi $n"'),
+        ("node", "console.log(6 * 7); console.log('hi Zed')"),
+        ("c", '#include <stdio.h>\nint main(void) { printf("%d\\nhi Zed\\n", 6 * 7); }'),
+    ],
+)
+def test_run_inline_code_on_other_images(sdk: SdkRunner, image: str, code: str) -> None:
+    out = sdk.cli("run", "--rm", image, "-c", code, stdin="Zed\n").check()
+    assert out.stdout == "42\nhi Zed\n", out.describe()
+    assert "Execution finished. (exit code = 0)" in out.stderr
+
+
+def test_run_with_environment_mount_and_resources(sdk: SdkRunner) -> None:
+    vfolder = sdk.data_dir / "vfolders" / "cli-vol"
+    vfolder.mkdir(parents=True, exist_ok=True)
+    (vfolder / "note.txt").write_text("kept in a vfolder")
+    code = (
+        "import os\n"
+        "print(os.environ['GREETING'])\n"
+        "print(open('cli-vol/note.txt').read())\n"
+        "_ = open('cli-vol/from-session.txt', 'w').write('written by the session')\n"
+    )
+    out = sdk.cli(
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi there",
+        "-m",
+        "cli-vol",
+        "-r",
+        "cpu=2",
+        "python",
+        "-c",
+        code,
+    ).check()
+    assert out.stdout == "hi there\nkept in a vfolder\n", out.describe()
+    # The vfolder outlives the session: what the session wrote is there.
+    assert (vfolder / "from-session.txt").read_text() == "written by the session"
 
 
 def test_run_python_file_uses_main_py_by_default(sdk: SdkRunner) -> None:
