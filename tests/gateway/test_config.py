@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ OTHER_SECRET = "other-secret-key-for-the-second-keypair"
 CONFIG = f"""
 [gateway]
 max_sessions = 3
+sse_ping_interval = 0.2
 
 [[gateway.keypairs]]
 access_key = "{OTHER_ACCESS}"
@@ -125,10 +127,19 @@ def test_default_images_file_in_data_dir(tmp_path: Path) -> None:
     data.mkdir(parents=True)
     (data / "images.toml").write_text('[images."mybash"]\nruntime = "bash"\n')
     with running_gateway(tmp_path / "gw") as info:
-        import asyncio
 
         async def check() -> None:
             async with SignedClient(info.endpoint, info.access_key, info.secret_key) as me:
                 assert (await create_session(me, "mybash", "from-data-dir"))["status"] == "RUNNING"
 
         asyncio.run(check())
+
+
+async def test_event_stream_sends_ping_comments(configured: GatewayInfo) -> None:
+    async with (
+        SignedClient(configured.endpoint, configured.access_key, configured.secret_key) as me,
+        me.get_stream("/events/session") as response,
+    ):
+        assert response.status == 200
+        first = await asyncio.wait_for(response.content.readline(), 10)
+        assert first == b": ping\r\n"

@@ -15,12 +15,12 @@ SH_SESSION = "gw-exec-bash"
 
 
 async def py(client: SignedClient) -> str:
-    await create_session(client, "python:3.11-ubuntu", PY_SESSION)
+    await create_session(client, "python:3.11-ubuntu", PY_SESSION, keep=True)
     return PY_SESSION
 
 
 async def sh(client: SignedClient) -> str:
-    await create_session(client, "bash", SH_SESSION)
+    await create_session(client, "bash", SH_SESSION, keep=True)
     return SH_SESSION
 
 

@@ -30,7 +30,7 @@ async def frames_until_close(ws: Any, on_waiting: Any = None) -> list[dict[str, 
 
 
 async def test_streamed_query_with_input_then_close(client: SignedClient) -> None:
-    created = await create_session(client, "python:3.11", PY_SESSION)
+    created = await create_session(client, "python:3.11", PY_SESSION, keep=True)
     async with client.ws(f"/stream/session/{created['sessionId']}/execute") as ws:
         await ws.send_str(
             json.dumps(
@@ -83,7 +83,7 @@ async def test_invalid_first_frame_gets_an_in_band_error(client: SignedClient) -
 
 
 async def test_disconnect_mid_run_interrupts_the_kernel(client: SignedClient) -> None:
-    await create_session(client, "python:3.11", PY_SESSION)
+    await create_session(client, "python:3.11", PY_SESSION, keep=True)
     async with client.ws(f"/stream/session/{PY_SESSION}/execute") as ws:
         await ws.send_str(
             json.dumps({"mode": "query", "code": "import time\nwhile True: time.sleep(0.01)"})
