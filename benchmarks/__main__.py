@@ -190,12 +190,33 @@ def main(argv: list[str] | None = None) -> int:
         default="a,a-default,b,c",
         help="comma-separated stacks to run (a, a-default, b, c); default all",
     )
+    parser.add_argument(
+        "--workspaces",
+        help="override the workspace counts, e.g. 1,10 (smaller runs while developing)",
+    )
+    parser.add_argument("--flood-mb", type=float, help="override the flood size in MB")
+    parser.add_argument("--runs", type=int, help="override the number of print(1) runs")
+    parser.add_argument("--loop-seconds", type=float, help="override how long each loop runs")
     args = parser.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - {"a", "a-default", "b", "c"}
     if unknown:
         parser.error(f"unknown stacks: {', '.join(sorted(unknown))}")
     sizes = config.SMOKE if args.smoke else config.FULL
+    try:
+        if args.workspaces:
+            counts = tuple(int(n) for n in args.workspaces.split(","))
+            if not counts or min(counts) < 1:
+                raise ValueError(args.workspaces)
+            sizes = dataclasses.replace(sizes, workspace_counts=counts)
+    except ValueError:
+        parser.error(f"--workspaces takes positive integers separated by commas: {args.workspaces}")
+    if args.flood_mb is not None:
+        sizes = dataclasses.replace(sizes, flood_bytes=int(args.flood_mb * 1_000_000))
+    if args.runs is not None:
+        sizes = dataclasses.replace(sizes, latency_runs=args.runs)
+    if args.loop_seconds is not None:
+        sizes = dataclasses.replace(sizes, loop_seconds=args.loop_seconds)
     info = machine()
     log(
         f"benchmark ({'smoke' if args.smoke else 'full'}) on {info['nproc']} CPUs, load "

@@ -136,7 +136,8 @@ class RawStack:
         self._count = 0
 
     def watched_pids(self) -> dict[str, int]:
-        return {}
+        # jupyter_client runs in this process: it plays the gateway's part in (a).
+        return {"gateway": os.getpid()}
 
     async def new_workspace(self, label: str) -> RawKernel:
         for attempt in range(START_ATTEMPTS):

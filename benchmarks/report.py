@@ -57,11 +57,13 @@ def _msgs_per_s(flood: dict[str, Any] | None) -> float | None:
     return float(flood["messages"]) / float(flood["seconds"])
 
 
-def _peak(result: dict[str, Any], kind: str, process: str) -> float | None:
+def _peak(
+    result: dict[str, Any], kind: str, process: str, what: str = "peak_rss_mb"
+) -> float | None:
     flood = _flood(result, kind)
     if not flood:
         return None
-    value = flood.get("peak_rss_mb", {}).get(process)
+    value = flood.get(what, {}).get(process)
     return float(value) if value is not None else None
 
 
@@ -95,6 +97,10 @@ def _load_metric(result: dict[str, Any], n: int, what: str) -> float | None:
         return _ms(load["loop_first_output_s"], 99)
     if what == "msgs":
         return load["messages"] / load["seconds"]
+    if what.startswith(("cpu_cores:", "peak_rss_mb:")):
+        key, process = what.split(":", 1)
+        value = load.get(key, {}).get(process)
+        return float(value) if value is not None else None
     raise ValueError(what)
 
 
@@ -149,10 +155,20 @@ def rows(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int]) ->
                 digits=0,
             ),
             Row(
-                f"{title} peak RSS gateway (MB)",
+                f"{title} peak RSS gateway (a: the jupyter_client process) (MB)",
                 "MB",
                 each(lambda r, k=kind: _peak(r, k, "gateway")),  # type: ignore[misc]
                 digits=0,
+            ),
+            Row(
+                f"{title} CPU of bai-lsp (cores)",
+                "",
+                each(lambda r, k=kind: _peak(r, k, "bai-lsp", "cpu_cores")),  # type: ignore[misc]
+            ),
+            Row(
+                f"{title} CPU of the gateway (a: jupyter_client process) (cores)",
+                "",
+                each(lambda r, k=kind: _peak(r, k, "gateway", "cpu_cores")),  # type: ignore[misc]
             ),
         ]
     for n in workspace_counts:
@@ -165,6 +181,22 @@ def rows(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int]) ->
             ("probe_p50", "probe print(1) first output p50 (ms)", "ms", False, 2),
             ("probe_p99", "probe print(1) first output p99 (ms)", "ms", False, 2),
             ("probes", "probes taken", "", True, 0),
+            ("cpu_cores:bai-lsp", "CPU of bai-lsp (cores)", "", False, 2),
+            (
+                "cpu_cores:gateway",
+                "CPU of the gateway (a: jupyter_client process) (cores)",
+                "",
+                False,
+                2,
+            ),
+            ("peak_rss_mb:bai-lsp", "peak RSS bai-lsp (MB)", "MB", False, 0),
+            (
+                "peak_rss_mb:gateway",
+                "peak RSS gateway (a: jupyter_client process) (MB)",
+                "MB",
+                False,
+                0,
+            ),
         ):
             out.append(
                 Row(

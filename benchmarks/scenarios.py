@@ -107,6 +107,7 @@ async def flood(stack: Stack, ws: Workspace, code: str, expected: int) -> dict[s
         "seconds": timing.finished,
         "messages": timing.messages,
         "peak_rss_mb": peaks.mb,
+        "cpu_cores": peaks.cpu,
     }
 
 
@@ -132,31 +133,32 @@ async def load(
         created.extend(await _create_many(stack, [f"load{i}" for i in range(len(created), n)]))
     workspaces = created[:n]
     code = config.loop(sizes.loop_seconds)
-    busy = [asyncio.Event() for _ in workspaces]
-    start = time.perf_counter()
-    tasks = [
-        asyncio.ensure_future(
-            _timed(ws.run(code, busy[i].set), FLOOD_TIMEOUT, f"loop {i}"),
-        )
-        for i, ws in enumerate(workspaces)
-    ]
-    # Probe only while every loop is printing: from the last loop's first output until the
-    # first loop ends.
-    all_busy = asyncio.ensure_future(asyncio.gather(*(event.wait() for event in busy)))
-    waiters: list[asyncio.Future[Any]] = [all_busy, *tasks]
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    probes: list[float] = []
-    while all_busy.done() and len(probes) < sizes.probes:
-        if any(task.done() for task in tasks):
-            break
-        timing = await _timed(probe.run(config.PROBE), SMALL_RUN_TIMEOUT, "probe")
-        if timing.first_output is None:
-            raise BenchmarkBroken("the probe's print(1) printed nothing")
-        if not any(task.done() for task in tasks):
-            probes.append(timing.first_output)
-    all_busy.cancel()
-    timings = await asyncio.gather(*tasks)
-    window = time.perf_counter() - start
+    async with PeakRss(stack.watched_pids()) as watch:
+        busy = [asyncio.Event() for _ in workspaces]
+        start = time.perf_counter()
+        tasks = [
+            asyncio.ensure_future(
+                _timed(ws.run(code, busy[i].set), FLOOD_TIMEOUT, f"loop {i}"),
+            )
+            for i, ws in enumerate(workspaces)
+        ]
+        # Probe only while every loop is printing: from the last loop's first output until the
+        # first loop ends.
+        all_busy = asyncio.ensure_future(asyncio.gather(*(event.wait() for event in busy)))
+        waiters: list[asyncio.Future[Any]] = [all_busy, *tasks]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        probes: list[float] = []
+        while all_busy.done() and len(probes) < sizes.probes:
+            if any(task.done() for task in tasks):
+                break
+            timing = await _timed(probe.run(config.PROBE), SMALL_RUN_TIMEOUT, "probe")
+            if timing.first_output is None:
+                raise BenchmarkBroken("the probe's print(1) printed nothing")
+            if not any(task.done() for task in tasks):
+                probes.append(timing.first_output)
+        all_busy.cancel()
+        timings = await asyncio.gather(*tasks)
+        window = time.perf_counter() - start
     for i, timing in enumerate(timings):
         if timing.first_output is None:
             raise BenchmarkBroken(f"loop {i} printed nothing")
@@ -168,6 +170,8 @@ async def load(
         "loop_first_output_s": [t.first_output for t in timings],
         "messages": sum(t.messages for t in timings),
         "probe_s": probes,
+        "peak_rss_mb": watch.mb,
+        "cpu_cores": watch.cpu,
     }
 
 
