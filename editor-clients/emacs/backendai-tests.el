@@ -79,6 +79,11 @@
       (should buffer-read-only)
       (should (derived-mode-p 'backendai-output-mode)))))
 
+(ert-deftest backendai-test-header-names-files-relative-to-the-project ()
+  (should (equal "sub/a.py" (backendai--relative "file:///tmp/ws/sub/a.py" "/tmp/ws/")))
+  (should (equal "/elsewhere/b.py" (backendai--relative "file:///elsewhere/b.py" "/tmp/ws/")))
+  (should (equal "?" (backendai--relative nil "/tmp/ws/"))))
+
 (ert-deftest backendai-test-carriage-return-rewrites-the-line ()
   (backendai-tests--fresh
     (dolist (pct '(0 25 50 75 100))

@@ -396,11 +396,19 @@ The image is shown in graphical frames, else the path of its file."
                                            mime (error-message-string err))
                                    'backendai-failure))))
 
-(defun backendai--relative (uri)
-  "A short name for the document URI."
-  (if (stringp uri)
-      (abbreviate-file-name (backendai--uri-to-path uri))
-    "?"))
+(defun backendai--relative (uri &optional root)
+  "A short name for the document URI: relative to ROOT when it is inside."
+  (if (not (stringp uri))
+      "?"
+    (let ((path (backendai--uri-to-path uri)))
+      (if (and root (string-prefix-p (file-name-as-directory (expand-file-name root))
+                                     (expand-file-name path)))
+          (file-relative-name path root)
+        (abbreviate-file-name path)))))
+
+(defun backendai--root-of (server)
+  "The project root SERVER serves, or nil."
+  (ignore-errors (project-root (eglot--project server))))
 
 ;;;; Notification and request handlers (plain functions, easy to test)
 
@@ -413,7 +421,7 @@ The image is shown in graphical frames, else the path of its file."
     (backendai--with-output
       (backendai--insert-line
        (format "▶ %s%s · %s · %s"
-               (backendai--relative (plist-get params :uri))
+               (backendai--relative (plist-get params :uri) (backendai--root-of server))
                (if (equal (plist-get params :mode) "batch") " (batch)" "")
                (or (plist-get params :sessionName) "?") run-id)
        'backendai-header))
