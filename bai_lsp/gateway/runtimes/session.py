@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from bai_lsp.gateway.runtimes.base import ExecutionRequestError, Pty
+from bai_lsp.gateway.runtimes.base import ExecutionRequestError, Pty, Runtime
 from bai_lsp.gateway.runtimes.batch import BatchEngine, BatchSteps
 from bai_lsp.gateway.runtimes.images import ImageSpec
 from bai_lsp.gateway.runtimes.procs import ProcessTracker, clean_environ
@@ -245,3 +245,8 @@ def cursor_offset(code: str, options: dict[str, Any] | None) -> int:
 
 def create_runtime(image: ImageSpec, workdir: Path, environ: Mapping[str, str]) -> SessionRuntime:
     return SessionRuntime(image, workdir, environ)
+
+
+def _conforms(runtime: SessionRuntime, pty: _TrackedPty) -> tuple[Runtime, Pty]:
+    """Checked by mypy: the classes implement the seam's protocols."""
+    return runtime, pty
