@@ -98,3 +98,14 @@ async def test_c_snippets_compile_and_run(make_rt: MakeRt, drive: Drive) -> None
         rt, "query", 'int n; printf("n? "); scanf("%d", &n); printf("%d\\n", n + 1);', inputs=["41"]
     )
     assert "waiting-input" in t.statuses and t.text() == "n? 42\n"
+
+
+async def test_bash_survives_redirecting_its_own_output(
+    make_rt: MakeRt, drive: Drive, workdir: Path
+) -> None:
+    rt = await make_rt("bash")
+    t = await drive(rt, "query", "exec >log.txt; echo to-file")
+    assert t.final.exit_code == 0 and t.text() == ""
+    assert (workdir / "log.txt").read_text() == "to-file\n"
+    t = await drive(rt, "query", "echo still-here >&2")
+    assert t.text("stderr") == "still-here\n" and t.final.exit_code == 0

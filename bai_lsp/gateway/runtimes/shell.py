@@ -3,6 +3,8 @@
 Each snippet is ``eval``'d inside a function, so variables, functions and the current
 directory persist between runs. SIGINT (interrupt) makes the function return 130 through a
 trap instead of killing the shell, which also stops builtin loops like ``while :; do :; done``.
+The end markers go to duplicates of the original stdout/stderr, so a snippet that redirects
+the shell's own output (``exec >log``) does not lose its end.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import shutil
 from bai_lsp.gateway.runtimes.repl import PersistentRepl
 
 _DRIVER = r"""
+exec {__bai_out}>&1 {__bai_err}>&2
 __bai_run() { eval "$1"; }
 trap 'return 130 2>/dev/null' INT
 while IFS= read -r -d '' __bai_code <&{fd}; do
   __bai_run "$__bai_code"
   __bai_status=$?
-  printf '\036BAI-END-{token}-%d\036' "$__bai_status"
-  printf '\036BAI-END-{token}-0\036' >&2
+  printf '\036BAI-END-{token}-%d\036' "$__bai_status" >&$__bai_out
+  printf '\036BAI-END-{token}-0\036' >&$__bai_err
 done
 """
 
