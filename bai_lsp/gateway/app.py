@@ -62,6 +62,7 @@ def build_app(config: GatewayConfig) -> web.Application:
     _api_routes(app, "/func")
     weblogin.add_routes(app)
     app.on_response_prepare.append(add_server_headers)
+    app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     return app
 
@@ -72,6 +73,10 @@ def _limits(config: GatewayConfig) -> Callable[[str], int]:
         return pair.rate_limit if pair is not None else DEFAULT_RATE_LIMIT
 
     return limit
+
+
+async def _on_startup(app: web.Application) -> None:
+    await app[state.REGISTRY].open()
 
 
 async def _on_shutdown(app: web.Application) -> None:

@@ -35,6 +35,7 @@ from bai_lsp.gateway.errors import (
 )
 from bai_lsp.gateway.events import EventHub, SessionEvent
 from bai_lsp.gateway.runtimes import ImageSpec, Runtime, create_runtime
+from bai_lsp.gateway.scratch import ScratchRoot
 from bai_lsp.wire.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -202,13 +203,14 @@ class SessionRegistry:
         self._idle_task: asyncio.Task[None] | None = None
         self._closing = False
         self._webhooks: set[asyncio.Task[None]] = set()
+        self.scratch = ScratchRoot(config.data_dir / "sessions")
         self._jobs: set[asyncio.Task[None]] = set()
         self._last_webhook: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._http: aiohttp.ClientSession | None = None
 
     @property
     def sessions_root(self) -> Path:
-        return self.config.data_dir / "sessions"
+        return self.scratch.root
 
     @property
     def vfolder_root(self) -> Path:
@@ -523,6 +525,11 @@ class SessionRegistry:
             await asyncio.wait(self._webhooks, timeout=WEBHOOK_TIMEOUT)
         if self._http is not None:
             await self._http.close()
+        await asyncio.to_thread(self.scratch.release)
+
+    async def open(self) -> None:
+        """Claim this gateway's scratch folder (and sweep those of dead gateways)."""
+        await asyncio.to_thread(self.scratch.acquire)
 
     # ---------------------------------------------------------------- idle
 

@@ -188,3 +188,21 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_folders_of_a_killed_gateway_are_swept_by_the_next(tmp_path: Path) -> None:
+    first = start_gateway(tmp_path)
+    try:
+        async with SignedClient(first.endpoint, first.access_key, first.secret_key) as client:
+            await create_session(client, "bash", "left-behind")
+        leftover = first.data_dir / "sessions" / f"gw-{first.process.pid}"
+        assert any(leftover.iterdir())
+    finally:
+        os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait(10)
+    assert leftover.exists()
+    with running_gateway(tmp_path) as second:
+        assert not leftover.exists()
+        mine = second.data_dir / "sessions" / f"gw-{second.process.pid}"
+        assert mine.is_dir()
+    assert not mine.exists()
