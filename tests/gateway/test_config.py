@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from support.gateway import GatewayInfo, running_gateway
 from support.signed import SignedClient
@@ -14,6 +16,15 @@ from .conftest import assert_problem, create_session
 
 OTHER_ACCESS = "AKIAOTHERUSER0000000"
 OTHER_SECRET = "other-secret-key-for-the-second-keypair"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SERVICE_PORT = _free_port()
 
 CONFIG = f"""
 [gateway]
@@ -29,7 +40,7 @@ user = "other@example.com"
 runtime = "bash"
 language = "bash"
 environ = {{ TOOLS_FLAVOUR = "lab" }}
-service_ports = [{{ name = "web", protocol = "http", port = 18080 }}]
+service_ports = [{{ name = "web", protocol = "http", port = {{port}} }}]
 """
 
 
@@ -37,7 +48,7 @@ service_ports = [{{ name = "web", protocol = "http", port = 18080 }}]
 def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayInfo]:
     root = tmp_path_factory.mktemp("configured")
     config = root / "gateway.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG.replace("{port}", str(SERVICE_PORT)))
     with running_gateway(root / "gw", args=["--config", str(config)]) as info:
         yield info
 
@@ -81,7 +92,9 @@ async def test_configured_image_and_its_service_ports(configured: GatewayInfo) -
         configured.endpoint, configured.access_key, configured.secret_key
     ) as me:
         created = await create_session(me, "lab/tools", "tools-1")
-        assert created["servicePorts"] == [{"name": "web", "protocol": "http", "ports": [18080]}]
+        assert created["servicePorts"] == [
+            {"name": "web", "protocol": "http", "ports": [SERVICE_PORT]}
+        ]
         assert await me.call("GET", "/stream/session/tools-1/apps") == (
             200,
             created["servicePorts"],
@@ -143,3 +156,34 @@ async def test_event_stream_sends_ping_comments(configured: GatewayInfo) -> None
         assert response.status == 200
         first = await asyncio.wait_for(response.content.readline(), 10)
         assert first == b": ping\r\n"
+
+
+async def test_tcpproxy_tunnels_to_a_declared_service(configured: GatewayInfo) -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"echo:" + await reader.read(100))
+        await writer.drain()
+        writer.close()
+
+    async with SignedClient(
+        configured.endpoint, configured.access_key, configured.secret_key
+    ) as me:
+        await create_session(me, "lab/tools", "tools-proxy")
+        try:
+            async with me.ws("/stream/session/tools-proxy/tcpproxy", {"app": "web"}) as ws:
+                msg = await ws.receive()  # nothing listens yet: try again later
+                assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1013
+            server = await asyncio.start_server(echo, "127.0.0.1", SERVICE_PORT)
+            async with (
+                server,
+                me.ws("/stream/session/tools-proxy/tcpproxy", {"app": "web"}) as ws,
+            ):
+                await ws.send_bytes(b"ping")
+                msg = await ws.receive()
+                assert msg.type == aiohttp.WSMsgType.BINARY and msg.data == b"echo:ping"
+            try:
+                async with me.ws("/stream/session/tools-proxy/tcpproxy", {"app": "ssh"}):
+                    raise AssertionError("tunnel to an undeclared app")
+            except aiohttp.WSServerHandshakeError as exc:
+                assert exc.status == 404
+        finally:
+            await me.call("DELETE", "/session/tools-proxy")
