@@ -360,3 +360,13 @@ async def test_kernel_runs_the_gateways_interpreter(
 
     t = await drive(python_rt, "query", "import sys\nprint(sys.executable)")
     assert t.text().strip() == sys.executable
+
+
+async def test_interrupt_while_idle_spares_background_processes(
+    python_rt: SessionRuntime, drive: Drive
+) -> None:
+    t = await drive(python_rt, "query", "import subprocess\np = subprocess.Popen(['sleep', '300'])")
+    await python_rt.interrupt()
+    await asyncio.sleep(0.3)
+    t = await drive(python_rt, "query", "print(p.poll())")
+    assert t.text() == "None\n"

@@ -321,10 +321,13 @@ class JupyterEngine:
     # -- control -------------------------------------------------------------------------
 
     async def interrupt(self) -> None:
-        if self.km is None:
+        # Only a running cell is interrupted: SIGINT goes to the kernel's whole process
+        # group, and an idle kernel's background children (a server started from a cell)
+        # must not die of a stray interrupt.
+        cell = self._cell
+        if self.km is None or cell is None:
             return
         await self.km.interrupt_kernel()
-        cell = self._cell
         if cell is not None:
             task = asyncio.create_task(self._escalate(cell), name="kernel-interrupt-escalation")
             self._background.add(task)
