@@ -61,12 +61,21 @@ def rpc_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(handler)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        protocol = getattr(args[0], "protocol", None) if args else None
+        tasks = getattr(protocol, "command_tasks", None)
+        request_id = getattr(protocol, "msg_id", None)
+        task = asyncio.current_task()
+        if isinstance(tasks, dict) and request_id is not None and task is not None:
+            tasks[request_id] = task  # so $/cancelRequest reaches this task
         try:
             return await handler(*args, **kwargs)
         except (JsonRpcException, asyncio.CancelledError):
             raise
         except Exception as exc:
             raise to_rpc_error(exc) from None
+        finally:
+            if isinstance(tasks, dict):
+                tasks.pop(request_id, None)
 
     return wrapper
 

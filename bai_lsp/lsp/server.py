@@ -18,6 +18,7 @@ from lsprotocol import types
 from pygls import uris
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from bai_lsp import __version__
 from bai_lsp.domain.documents import language_for_path
@@ -130,11 +131,29 @@ class LspFrontend:
                 self._ls.work_done_progress.tokens.pop(token, None)
 
 
+class BaiProtocol(LanguageServerProtocol):
+    """pygls runs a command as an inner task of the ``executeCommand`` request, and its
+    ``$/cancelRequest`` only cancels the outer future; this also cancels the command's task
+    (so a cancelled run is interrupted instead of running on unseen)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.command_tasks: dict[Any, asyncio.Task[Any]] = {}
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        super()._handle_cancel_notification(msg_id)
+        task = self.command_tasks.pop(msg_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+
 class BaiLanguageServer(LanguageServer):
     """The bai-lsp server: owns the domain ``Engine``; ``LspFrontend`` is its voice."""
 
+    protocol: BaiProtocol
+
     def __init__(self, state_dir: Path | None = None) -> None:
-        super().__init__("bai-lsp", __version__)
+        super().__init__("bai-lsp", __version__, protocol_cls=BaiProtocol)
         self.frontend = LspFrontend(self)
         self.engine = Engine(self.frontend, state_dir=state_dir)
 

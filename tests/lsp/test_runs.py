@@ -7,6 +7,10 @@ import base64
 import time
 from pathlib import Path
 
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
 from lsp.harness import PRIVATE, Harness, needs_backend, open_doc, rng, start_server
 
 # A 1x1 red PNG.
@@ -209,3 +213,26 @@ async def test_output_past_the_budget_is_kept_in_a_file(tmp_path: Path, state_di
         path = Path(finished["outputFile"])
         assert path.read_text() == "".join(f"{i:05d}" + "x" * 20 + "\n" for i in range(1000))
         assert str(path) in notice
+
+
+async def test_cancelling_the_request_interrupts_the_run(tmp_path: Path, state_dir: Path) -> None:
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        doc = open_doc(h, tmp_path / "loop.py", "print('go', flush=True)\nwhile True:\n    pass\n")
+        future = h.client.protocol.send_request(
+            types.WORKSPACE_EXECUTE_COMMAND,
+            types.ExecuteCommandParams(command="backendai.runFile", arguments=[{"uri": doc}]),
+            msg_id="run-to-cancel",
+        )
+        await h.wait_for(
+            lambda: (
+                h.output_text(h.of("backendai/runStarted")[0]["runId"])
+                if h.of("backendai/runStarted")
+                else ""
+            )
+        )
+        h.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="run-to-cancel"))
+        with pytest.raises(JsonRpcException) as caught:
+            await asyncio.wait_for(asyncio.wrap_future(future), 10)
+        assert caught.value.code == -32800
+        finished = await h.wait_for(lambda: h.of("backendai/runFinished"))
+        assert finished[0]["status"] == "interrupted"
