@@ -22,7 +22,7 @@ class Sizes:
     flood_bytes: int
     #: Workspaces running loops at once.
     workspace_counts: tuple[int, ...]
-    #: Seconds each loop runs.
+    #: Seconds of probing once every loop is printing (the loops then stop).
     loop_seconds: float
     #: ``print(1)`` probes taken in one more workspace while the loops are busy.
     probes: int
@@ -36,7 +36,7 @@ FULL = Sizes(
     flood_bytes=100_000_000,
     workspace_counts=(1, 10, 50),
     loop_seconds=10.0,
-    probes=40,
+    probes=30,
 )
 
 SMOKE = Sizes(
@@ -69,12 +69,17 @@ def block_flood(total: int) -> str:
     return f"import sys\nsys.stdout.write('x' * {total})\nsys.stdout.flush()"
 
 
-def loop(seconds: float) -> str:
-    """A workspace kept busy: prints 80-character lines as fast as it can for ``seconds``."""
+#: A loop ends on its own after this long even if nobody stops it (a benchmark killed midway).
+LOOP_SAFETY_SECONDS = 900
+
+
+def loop(stop_file: str) -> str:
+    """A workspace kept busy: prints 80-character lines as fast as it can until ``stop_file``
+    exists (all kernels run on this machine, whichever stack drives them)."""
     return (
-        "import time\n"
-        f"_end = time.monotonic() + {seconds}\n"
-        "while time.monotonic() < _end:\n"
+        "import os, time\n"
+        f"_end = time.monotonic() + {LOOP_SAFETY_SECONDS}\n"
+        f"while not os.path.exists({stop_file!r}) and time.monotonic() < _end:\n"
         "    for _ in range(100):\n"
         f"        print({'x' * (LINE - 1)!r})"
     )

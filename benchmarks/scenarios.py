@@ -9,10 +9,13 @@ arrived, when the run finished, how many stdout bytes and how many messages it r
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from benchmarks import config
@@ -23,6 +26,10 @@ SMALL_RUN_TIMEOUT = 120.0
 FLOOD_TIMEOUT = 1200.0
 #: At most this many workspaces are being created at the same time.
 CREATE_PARALLELISM = 4
+#: Every loop must have printed within this many seconds of being started.
+LOAD_START_TIMEOUT = 300.0
+#: The probe window ends at ``loop_seconds`` times this even if fewer probes were taken.
+PROBE_WINDOW_LIMIT = 3
 
 
 @dataclass
@@ -126,45 +133,64 @@ async def load(
 ) -> dict[str, Any]:
     """``n`` workspaces run ``config.loop`` at once; ``probe`` runs ``print(1)`` meanwhile.
 
-    ``created`` holds workspaces of earlier (smaller) rounds, reused so that 1, 10 and 50
-    do not create 61 sessions.
+    The probe starts once every loop has printed and goes on for ``sizes.loop_seconds`` (and
+    at least ``sizes.probes`` probes, within ``PROBE_WINDOW_LIMIT`` times that); then the
+    loops are told to stop. ``created`` holds workspaces of earlier (smaller) rounds, reused
+    so that 1, 10 and 50 do not create 61 sessions.
     """
     if len(created) < n:
         created.extend(await _create_many(stack, [f"load{i}" for i in range(len(created), n)]))
     workspaces = created[:n]
-    code = config.loop(sizes.loop_seconds)
-    async with PeakRss(stack.watched_pids()) as watch:
-        busy = [asyncio.Event() for _ in workspaces]
-        start = time.perf_counter()
-        tasks = [
-            asyncio.ensure_future(
-                _timed(ws.run(code, busy[i].set), FLOOD_TIMEOUT, f"loop {i}"),
+    stop_dir = Path(tempfile.mkdtemp(prefix="bench-loop-"))
+    stop_file = stop_dir / "stop"
+    code = config.loop(str(stop_file))
+    probes: list[float] = []
+    try:
+        async with PeakRss(stack.watched_pids()) as watch:
+            busy = [asyncio.Event() for _ in workspaces]
+            start = time.perf_counter()
+            tasks = [
+                asyncio.ensure_future(
+                    _timed(ws.run(code, busy[i].set), FLOOD_TIMEOUT, f"loop {i}"),
+                )
+                for i, ws in enumerate(workspaces)
+            ]
+            all_busy = asyncio.ensure_future(asyncio.gather(*(e.wait() for e in busy)))
+            waiters: list[asyncio.Future[Any]] = [all_busy, *tasks]
+            await asyncio.wait(
+                waiters, timeout=LOAD_START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
             )
-            for i, ws in enumerate(workspaces)
-        ]
-        # Probe only while every loop is printing: from the last loop's first output until the
-        # first loop ends.
-        all_busy = asyncio.ensure_future(asyncio.gather(*(event.wait() for event in busy)))
-        waiters: list[asyncio.Future[Any]] = [all_busy, *tasks]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        probes: list[float] = []
-        while all_busy.done() and len(probes) < sizes.probes:
-            if any(task.done() for task in tasks):
-                break
-            timing = await _timed(probe.run(config.PROBE), SMALL_RUN_TIMEOUT, "probe")
-            if timing.first_output is None:
-                raise BenchmarkBroken("the probe's print(1) printed nothing")
-            if not any(task.done() for task in tasks):
+            if not all_busy.done():
+                all_busy.cancel()
+                stop_file.touch()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise BenchmarkBroken(
+                    f"only {sum(e.is_set() for e in busy)} of {n} loops printed within "
+                    f"{LOAD_START_TIMEOUT:.0f} s"
+                )
+            window = time.perf_counter()
+            while not any(task.done() for task in tasks):
+                elapsed = time.perf_counter() - window
+                if elapsed >= sizes.loop_seconds * PROBE_WINDOW_LIMIT:
+                    break
+                if elapsed >= sizes.loop_seconds and len(probes) >= sizes.probes:
+                    break
+                timing = await _timed(probe.run(config.PROBE), SMALL_RUN_TIMEOUT, "probe")
+                if timing.first_output is None:
+                    raise BenchmarkBroken("the probe's print(1) printed nothing")
                 probes.append(timing.first_output)
-        all_busy.cancel()
-        timings = await asyncio.gather(*tasks)
-        window = time.perf_counter() - start
+            stop_file.touch()
+            timings = await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - start
+    finally:
+        stop_file.touch()
+        shutil.rmtree(stop_dir, ignore_errors=True)
     for i, timing in enumerate(timings):
         if timing.first_output is None:
             raise BenchmarkBroken(f"loop {i} printed nothing")
     return {
         "workspaces": n,
-        "seconds": window,
+        "seconds": elapsed,
         "per_workspace_bytes": [t.stdout_bytes for t in timings],
         "per_workspace_seconds": [t.finished for t in timings],
         "loop_first_output_s": [t.first_output for t in timings],
