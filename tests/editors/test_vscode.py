@@ -176,7 +176,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def vscode(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Any]]:
     missing = _missing()
     if missing:
         pytest.fail(
@@ -193,14 +195,18 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     (workspace / "demo.py").write_text(DEMO)
     settings_dir = base / "user-data" / "User"
     settings_dir.mkdir(parents=True)
-    settings = {
-        **USER_SETTINGS,
+    (settings_dir / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
+    # code-server is a remote window: machine-scoped settings live in the remote ("Machine")
+    # settings, like with Remote-SSH; VS Code ignores them in the local user settings there
+    machine_dir = base / "user-data" / "Machine"
+    machine_dir.mkdir(parents=True)
+    machine = {
         "backendai.server.path": str(SERVER),
         "backendai.server.args": ["-v", "--log-file", str(ARTIFACTS / "bai-lsp.log")],
         # a private embedded gateway that dies with the server, so nothing outlives the test
         "backendai.onExit": "destroy",
     }
-    (settings_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+    (machine_dir / "settings.json").write_text(json.dumps(machine, indent=2))
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKEND_")}
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         env[var] = str(base / var.lower())
@@ -216,7 +222,16 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "results": str(results_file),
         "chromium": str(CHROMIUM),
     }
-    if not BACKEND:
+    if BACKEND:
+        # a gateway of the test's own, configured like a remote cluster for "credentials"
+        gw = request.getfixturevalue("gateway")
+        config["settingsFile"] = str(machine_dir / "settings.json")
+        config["gateway"] = {
+            "endpoint": gw.endpoint,
+            "accessKey": gw.access_key,
+            "secretKey": gw.secret_key,
+        }
+    else:
         config["scenarios"] = ["activate"]
     if os.environ.get("BAI_VSCODE_SCENARIOS"):  # e.g. "activate,selection" while debugging
         config["scenarios"] = os.environ["BAI_VSCODE_SCENARIOS"].split(",")
@@ -234,9 +249,10 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     finally:
         _stop(proc)
         shutil.copy(base / "code-server.log", ARTIFACTS / "code-server.log")
-        for exthost in (base / "user-data" / "logs").glob("*/window*/exthost/*"):
+        for exthost in (base / "user-data" / "logs").glob("*/exthost*"):
             if exthost.is_dir():
-                shutil.copytree(exthost, ARTIFACTS / "exthost" / exthost.name, dirs_exist_ok=True)
+                shutil.copytree(exthost, ARTIFACTS / exthost.name, dirs_exist_ok=True)
+        shutil.copy(machine_dir / "settings.json", ARTIFACTS / "machine-settings.json")
     driver_text = (ARTIFACTS / "driver.log").read_text(errors="replace")
     if not results_file.exists():
         pytest.fail(f"the Playwright driver crashed (exit {driver.returncode}):\n{driver_text}")
@@ -346,3 +362,17 @@ def test_status_bar_actions_destroy_the_session(vscode: dict[str, Any]) -> None:
     assert d["finalStatus"].endswith(": terminated")
     # the user asked for it: no "was terminated" warning
     assert not d["warnings"], d["warnings"]
+
+
+def test_keypair_secret_asked_once_refused_then_fixed(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "credentials")
+    assert d["askedMasked"], "the secret key prompt must be a password box"
+    # what the user reads when the backend refuses the keypair, and the way out
+    assert "Set Secret Key" in d["refusal"]
+    assert re.search(r"refus|denied|credential|signature|access key", d["refusal"], re.I), d
+    assert "not-the-secret-key" not in d["refusal"]
+    assert d["refusalToasts"] == 1, "the user should read the refusal once"
+    # with the right secret the current line (nothing selected) runs on that endpoint
+    assert d["status"] == "finished"
+    assert d["text"].strip() == "done"
+    assert d["finalStatus"].endswith(": idle")

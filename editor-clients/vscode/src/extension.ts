@@ -242,6 +242,7 @@ class Extension implements vscode.Disposable {
     if (!e.affectsConfiguration(SECTION)) {
       return;
     }
+    this.log.info('Backend.AI settings changed');
     if (e.affectsConfiguration(`${SECTION}.view`)) {
       this.output.updateConfig();
     }
@@ -394,6 +395,7 @@ class Extension implements vscode.Disposable {
     if (e.code === REQUEST_CANCELLED) {
       return;
     }
+    this.commandErrorAt = Date.now();
     const text = `Backend.AI: ${e.message}`;
     if (e.code === ErrorCodes.noSession) {
       void vscode.window.showInformationMessage(text);
@@ -488,6 +490,8 @@ class Extension implements vscode.Disposable {
   private lastStatus = new Map<string, string>();
   /** When the user last destroyed a session: its "terminated" needs no warning. */
   private destroyRequestedAt = 0;
+  /** When a command error was last shown. */
+  private commandErrorAt = 0;
 
   private onSessionStatus(p: SessionStatusParams): void {
     this.status.update(p);
@@ -498,13 +502,23 @@ class Extension implements vscode.Disposable {
     if (requested) {
       this.destroyRequestedAt = 0;
     }
-    if (!requested && before !== p.status && (p.status === 'error' || (p.status === 'terminated' && before && before !== 'terminated'))) {
-      const text = `Backend.AI session ${p.sessionName} ${p.status === 'error' ? 'failed' : 'was terminated'}${p.message ? `: ${p.message}` : '.'}`;
-      void vscode.window.showWarningMessage(text, 'Restart Session').then((c) => {
-        if (c) {
-          void this.sessionCommand(Commands.sessionRestart, vscode.Uri.parse(key), false);
+    if (requested || before === p.status) {
+      return;
+    }
+    if (p.status === 'error' || (p.status === 'terminated' && before && before !== 'terminated')) {
+      // a failing command shows the same reason right after this notification: wait for it
+      // and stay quiet if it came, so the user reads it once
+      setTimeout(() => {
+        if (p.status === 'error' && Date.now() - this.commandErrorAt < 10000) {
+          return;
         }
-      });
+        const text = `Backend.AI session ${p.sessionName} ${p.status === 'error' ? 'failed' : 'was terminated'}${p.message ? `: ${p.message}` : '.'}`;
+        void vscode.window.showWarningMessage(text, 'Restart Session').then((c) => {
+          if (c) {
+            void this.sessionCommand(Commands.sessionRestart, vscode.Uri.parse(key), false);
+          }
+        });
+      }, 1500);
     }
   }
 
