@@ -361,23 +361,23 @@ class BackendAIClient:
             if not _FIELD_RE.match(field):
                 raise InvalidRequestError(f"Invalid session field {field!r}.")
         with_filter = versions.parse(self.api_version) >= versions.parse(_GQL_SINCE)
-        params = "$limit:Int!, $offset:Int!, $status:String, $access_key:String"
-        args = "limit:$limit, offset:$offset, status:$status, access_key:$access_key"
-        variables: dict[str, Any] = {
-            "status": status,
-            "access_key": access_key,
-            "limit": limit,
-            "offset": offset,
+        variables: dict[str, tuple[Any, str]] = {
+            "status": (status, "String"),
+            "access_key": (access_key, "String"),
+            "filter": (filter, "String"),
+            "order": (order, "String"),
         }
-        if with_filter:
-            params += ", $filter:String, $order:String"
-            args += ", filter:$filter, order:$order"
-            variables.update(filter=filter, order=order)
-        query = (
-            f"query({params}) {{ compute_session_list({args}) "
-            f"{{ items {{ {' '.join(fields)} }} total_count }} }}"
-        )
-        data = await self._graphql(query, variables, with_filter)
+        if not with_filter:
+            if filter is not None or order is not None:
+                raise InvalidRequestError(
+                    f"Filtering and ordering sessions needs API {_GQL_SINCE} or later; the "
+                    f"server speaks {self.api_version}."
+                )
+            del variables["filter"], variables["order"]
+        query = _paginated_query("compute_session_list", variables, fields)
+        values = {key: value for key, (value, _) in variables.items()}
+        values.update(limit=limit, offset=offset)
+        data = await self._graphql(query, values, with_filter)
         page = data.get("compute_session_list") if isinstance(data, dict) else None
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise ProtocolError(f"compute_session_list answered {page!r}.")
@@ -429,7 +429,7 @@ class BackendAIClient:
             batch = list(files[start : start + MAX_UPLOAD_FILES])
 
             def form(batch: list[tuple[str, bytes]] = batch) -> aiohttp.FormData:
-                data = aiohttp.FormData(quote_fields=False)
+                data = aiohttp.FormData()  # quotes file names as the SDK does: sub%2Fb.txt
                 for path, content in batch:
                     data.add_field(
                         "src", content, filename=path, content_type="application/octet-stream"
@@ -531,10 +531,30 @@ class BackendAIClient:
         return PtyStream(self._transport, _check_ref(ref))
 
     def session_events(
-        self, name: str = "*", *, session_id: str | None = None
+        self, name: str = "*", *, session_id: str | None = None, scope: str = "*"
     ) -> AsyncIterator[SessionEvent]:
-        """Lifecycle events (``session_started``, ``session_terminated``, …) as they happen."""
-        return session_events(self._transport, name, session_id=session_id)
+        """Lifecycle events (``session_started``, ``session_terminated``, …) as they happen.
+
+        ``scope`` is ``*``, ``session`` or ``kernel`` (which events of the session).
+        """
+        return session_events(self._transport, name, session_id=session_id, scope=scope)
+
+
+def _paginated_query(
+    root: str, variables: dict[str, tuple[Any, str]], fields: Sequence[str]
+) -> str:
+    """The SDK's paginated GraphQL query text, character for character."""
+    decls = ", ".join(f"${key}: {kind}" for key, (_, kind) in variables.items())
+    args = ", ".join(f"{key}:${key}" for key in variables)
+    return (
+        f"query($limit:Int!, $offset:Int!, {decls}) {{\n"
+        f"  {root}(\n"
+        f"      limit:$limit, offset:$offset, {args}) {{\n"
+        f"    items {{ {' '.join(fields)} }}\n"
+        "    total_count\n"
+        "  }\n"
+        "}"
+    )
 
 
 def _result_of(reply: Reply) -> ExecutionResult:

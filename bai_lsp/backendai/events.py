@@ -133,6 +133,7 @@ async def session_events(
     scope: str = "*",
 ) -> AsyncIterator[SessionEvent]:
     """Lifecycle events of one session (by name or id) or of all the caller's (``*``)."""
+    # The SDK's listen_events(): the id when known, else the name; then the scope.
     params: dict[str, str] = {}
     if session_id:
         params["sessionId"] = session_id
@@ -140,7 +141,6 @@ async def session_events(
         params["sessionName"] = name
     if group != "*":
         params["group"] = group
-    if scope != "*":
-        params["scope"] = scope
+    params["scope"] = scope
     async for message in stream_events(transport, "/events/session", params):
         yield SessionEvent.from_sse(message.event, message.data)

@@ -103,7 +103,11 @@ async def test_sse_reconnects_on_eof_with_a_fresh_signature(server: Server) -> N
     assert connections[0]["Authorization"] != connections[1]["Authorization"]
     for headers in connections:
         assert srv.signed_ok(
-            {"method": "GET", "raw_path": "/events/session?sessionName=s1", "headers": headers},
+            {
+                "method": "GET",
+                "raw_path": "/events/session?sessionName=s1&scope=*",
+                "headers": headers,
+            },
             "application/octet-stream",
         )
 
@@ -126,7 +130,7 @@ async def test_sse_gives_up_when_the_server_is_gone(server: Server) -> None:
         await srv.stop()
         with pytest.raises(BackendUnreachableError, match="connection refused"):
             await events.__anext__()
-    assert srv.seen[-1]["raw_path"] == "/events/session?sessionId=abc"
+    assert srv.seen[-1]["raw_path"] == "/events/session?sessionId=abc&scope=*"
 
 
 # --- session mode: a login that expires ---------------------------------------------------

@@ -192,7 +192,7 @@ async def test_each_kind_of_request_has_the_sdks_headers(server: Server) -> None
     assert srv.signed_ok(execute, "application/json")
 
     assert upload["headers"]["Content-Type"].startswith("multipart/form-data; boundary=")
-    assert b'name="src"; filename="a/b.txt"' in upload["body"]
+    assert b'name="src"; filename="a%2Fb.txt"' in upload["body"]  # quoted, as the SDK
     assert b"Content-Type: application/octet-stream" in upload["body"]
     assert srv.signed_ok(upload, "multipart/form-data")
 
@@ -202,7 +202,7 @@ async def test_each_kind_of_request_has_the_sdks_headers(server: Server) -> None
         assert "Content-Type" not in stream_req["headers"]
         assert srv.signed_ok(stream_req, "application/octet-stream")
     assert ws["raw_path"] == "/stream/session/mysess/execute"
-    assert sse["raw_path"] == "/events/session?sessionName=mysess"
+    assert sse["raw_path"] == "/events/session?sessionName=mysess&scope=*"
 
 
 @pytest.mark.parametrize(
@@ -374,3 +374,28 @@ async def test_unreachable_lists_every_endpoint() -> None:
         with pytest.raises(BackendUnreachableError):
             async with client.stream_execute("s1", mode="query", code="1"):
                 pass
+
+
+async def test_old_managers_get_the_old_graphql_path(server: Server) -> None:
+    from bai_lsp.backendai import InvalidRequestError
+
+    async def old(request: web.Request) -> web.StreamResponse:
+        if request.path == "/":
+            return hello("v6.20200815")
+        body = await request.json()
+        assert "filter" not in body["variables"] and "$filter" not in body["query"]
+        return web.json_response(
+            {"data": {"compute_session_list": {"items": [{"id": "x"}], "total_count": 1}}}
+        )
+
+    srv = await server(old)
+    async with BackendAIClient(config_for(srv.url)) as client:
+        page = await client.list_sessions(fields=("id",))
+        assert (page.total_count, page.items) == (1, [{"id": "x"}])
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.list_sessions(order="name")
+    assert caught.value.user_message == (
+        "Filtering and ordering sessions needs API v6.20210815 or later; the server speaks "
+        "v6.20200815."
+    )
+    assert srv.seen[1]["raw_path"] == "/admin/graphql"
