@@ -7,11 +7,16 @@ stderr, the program's own output to stdout.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import SdkRunner
+from .conftest import SDK_CLI, SdkRunner
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -213,6 +218,58 @@ def test_ps_lists_running_sessions_and_rm_ends_one(sdk: SdkRunner) -> None:
         assert "No such session" in again.stdout + again.stderr, again.describe()
     finally:
         sdk.cli("rm", *names)
+
+
+def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
+    name = "cli-files"
+    code = "x = 1\n_ = open('made.txt', 'w').write('made by code')"
+    sdk.cli("run", "-t", name, "python", "-c", code).check()
+    # `backend.ai events` follows the session's lifecycle over server-sent events.
+    events_log = sdk.workdir / "events.log"
+    with events_log.open("w") as sink:
+        events = subprocess.Popen(
+            [str(SDK_CLI), "events", name],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=sdk.env(),
+            cwd=sdk.workdir,
+            start_new_session=True,
+        )
+    try:
+        _write(sdk.workdir, {"a.txt": "alpha\n", "sub/b.txt": "beta\n"})
+        up = sdk.cli("session", "upload", name, "a.txt", "sub/b.txt").check()
+        assert "Uploaded." in up.stdout + up.stderr, up.describe()
+        listing = sdk.cli("session", "ls", name).check()
+        for entry in ("a.txt", "made.txt", "sub"):
+            assert entry in listing.stdout, listing.describe()
+        dest = sdk.workdir / "downloaded"
+        dest.mkdir()
+        sdk.cli("session", "download", "--dest", str(dest), name, "made.txt", "sub/b.txt").check()
+        assert (dest / "made.txt").read_text() == "made by code"
+        assert (dest / "b.txt").read_text() == "beta\n"
+        logs = sdk.cli("session", "logs", name).check()
+        assert "End of logs." in logs.stderr, logs.describe()
+
+        sdk.cli("restart", name).check()
+        after = sdk.cli("run", "-t", name, "python", "-c", "print('x' in globals())").check()
+        assert "Reusing session cli-files" in after.stderr
+        assert after.stdout == "False\n", "restart must give a fresh kernel"
+        assert (dest / "made.txt").exists()
+    finally:
+        sdk.cli("rm", name)
+        # The event stream never ends by itself (the SDK reconnects): wait for the
+        # termination event, then stop the follower.
+        deadline = time.monotonic() + 30
+        while "session_terminated" not in events_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(events.pid, signal.SIGTERM)
+        events.wait(timeout=10)
+    out = events_log.read_text()
+    seen = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith("session_"))
+    assert "session_terminated" in seen, out
+    terminated = json.loads(seen["session_terminated"])
+    assert terminated["sessionName"] == name
+    assert terminated["reason"] == "user-requested"
 
 
 def test_run_with_an_unknown_image_names_the_available_ones(sdk: SdkRunner) -> None:
