@@ -15,8 +15,9 @@ import re
 import stat
 import tarfile
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, MultipartWriter, web
 
@@ -28,10 +29,21 @@ from bai_lsp.gateway.session_api import registry_of, session_of
 from bai_lsp.gateway.sessions import Session
 from bai_lsp.gateway.validation import read_json
 
+T = TypeVar("T")
+
 MAX_UPLOAD_FILES = 20
 MAX_UPLOAD_FILE_SIZE = 1024 * 1024
 MAX_DOWNLOAD_FILES = 5
 CHUNK = 64 * 1024
+
+
+async def _disk(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking file work in a thread; an OS error becomes a 400 naming it."""
+    try:
+        return await asyncio.to_thread(func, *args)
+    except OSError as exc:
+        where = f" ({Path(exc.filename).name})" if exc.filename else ""
+        raise invalid_params(f"File operation failed: {exc.strerror or exc}{where}") from None
 
 
 async def _ready(request: web.Request) -> Session:
@@ -73,7 +85,7 @@ async def upload(request: web.Request) -> web.Response:
             if len(data) >= MAX_UPLOAD_FILE_SIZE:
                 raise invalid_params("Too large file")
         received.append((filename, bytes(data)))
-    await asyncio.to_thread(_write_all, session.confinement, received)
+    await _disk(_write_all, session.confinement, received)
     session.log(f"uploaded {len(received)} file(s)")
     session.touch()
     return web.Response(status=204)
@@ -144,7 +156,7 @@ async def download(request: web.Request) -> web.Response:
     files = await _requested_files(request)
     confinement = session.confinement
     max_bytes = _config(request).max_download_bytes
-    archives = await asyncio.to_thread(_archives, confinement, files, max_bytes)
+    archives = await _disk(_archives, confinement, files, max_bytes)
     writer = MultipartWriter("mixed")
     for data in archives:
         writer.append(data, {"Content-Type": "application/x-tar", "Content-Encoding": "identity"})
@@ -197,7 +209,7 @@ async def download_single(request: web.Request) -> web.Response:
     if not isinstance(path, str) or not path:
         raise invalid_params("Input validation error", {"file": "is required"})
     max_bytes = _config(request).max_download_bytes
-    data = await asyncio.to_thread(_read_single, session.confinement, path, max_bytes)
+    data = await _disk(_read_single, session.confinement, path, max_bytes)
     return web.Response(body=data, content_type="application/octet-stream")
 
 
@@ -221,7 +233,7 @@ async def list_files(request: web.Request) -> web.Response:
         path = "."
     if not isinstance(path, str) or not path:
         raise invalid_params("Input validation error", {"path": "must be a path string"})
-    real, entries = await asyncio.to_thread(_list, session.confinement, path)
+    real, entries = await _disk(_list, session.confinement, path)
     return web.json_response(
         {
             "files": json.dumps(entries),

@@ -62,6 +62,8 @@ class Confinement:
         rel = relative_part(path)
         candidate = self.workdir / rel
         real = Path(os.path.realpath(candidate))
+        if real.is_symlink():
+            raise PathEscape(path, "is a symlink loop")
         if not self.inside(real):
             raise PathEscape(path, "leads outside the session folder through a symlink")
         return real

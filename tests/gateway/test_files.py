@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,24 @@ async def test_bad_mounts_are_refused(client: SignedClient, config: dict[str, An
     )
     assert_problem(status, body, 400, "invalid-api-params")
     assert any(k.startswith("config.") for k in body["data"])
+
+
+async def test_os_errors_are_400_not_500(client: SignedClient, sess: str) -> None:
+    await shell(client, sess, "ln -s loop loop; echo x > plain.txt; mkdir locked; chmod 000 locked")
+    status, body = await upload(client, sess, ("plain.txt/inside.txt", b"x"))
+    assert_problem(status, body, 400, "invalid-api-params")
+    status, body = await upload(client, sess, ("loop", b"x"))
+    assert_problem(status, body, 400, "invalid-api-params")
+    status, body = await client.call(
+        "GET", f"/session/{sess}/files", json_body={"path": "plain.txt"}
+    )
+    assert_problem(status, body, 400, "invalid-api-params")
+    status, body = await upload(client, sess, ("pkg", b"x"), ("pkg/x", b"y"))
+    assert_problem(status, body, 400, "invalid-api-params")
+    if os.geteuid() != 0:  # root ignores permissions
+        status, body = await client.call(
+            "GET", f"/session/{sess}/files", json_body={"path": "locked"}
+        )
+        assert_problem(status, body, 400, "invalid-api-params")
+        assert "Permission denied" in body["msg"]
+    await shell(client, sess, "chmod 755 locked")
