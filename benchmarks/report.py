@@ -110,6 +110,11 @@ def rows(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int]) ->
 
     out = [
         Row(
+            "language server spawn → initialize answer (s)",
+            "s",
+            each(lambda r: r.get("initialize_s")),
+        ),
+        Row(
             "session creation → first run done, median (s)",
             "s",
             each(lambda r: percentile(r["create_s"], 50) if r.get("create_s") else None),
@@ -316,4 +321,12 @@ def render(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int]) 
             f"{'≤' if target.at_most else '≥'} {fmt(target.limit)} | {target.verdict} | "
             f"{target.detail} |"
         )
+    failures = [
+        (name, error.splitlines()[0])
+        for name in STACKS
+        for error in results.get(name, {}).get("errors", [])
+    ]
+    if failures:
+        lines += ["", "Scenarios that could not be measured (their rows read n/a):", ""]
+        lines += [f"* ({name}) {first.replace('|', '/')}" for name, first in failures]
     return "\n".join(lines)
