@@ -73,6 +73,8 @@ STARTING = frozenset({PENDING, SCHEDULED, PREPARING})
 #: Dead sessions kept for the GraphQL listing and ``/logs``.
 DEAD_KEPT = 1000
 LOG_LINES_KEPT = 2000
+#: The ``statusInfo`` of sessions ended because the gateway stops.
+SERVER_SHUTDOWN = "server-shutdown"
 BOOTSTRAP_LOG_CHARS = 64 * 1024
 #: Lifecycle events a ``callback_url`` hears about (§9), by their webhook names.
 WEBHOOK_EVENTS = {
@@ -153,7 +155,7 @@ class Session:
     lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     start_task: asyncio.Task[None] | None = None
     #: Callbacks that end this session's open streams when it terminates.
-    closers: set[Callable[[], None]] = attrs.field(factory=set)
+    closers: set[Callable[[str], None]] = attrs.field(factory=set)
 
     @property
     def name(self) -> str:
@@ -438,7 +440,7 @@ class SessionRegistry:
             self._set_status(session, TERMINATING, why)
             self._emit(session, "session_terminating", why)
             self._emit(session, "kernel_terminating", why)
-            await self._teardown(session)
+            await self._teardown(session, why)
             self._set_status(session, TERMINATED, why)
             session.terminated_at = utcnow()
             session.log(f"session terminated ({why})")
@@ -453,7 +455,7 @@ class SessionRegistry:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self._teardown(session)
+        await self._teardown(session, why)
         self._set_status(session, CANCELLED, why)
         session.terminated_at = utcnow()
         session.started.set()
@@ -463,10 +465,10 @@ class SessionRegistry:
         self._forget_old_dead()
         return {"status": "cancelled"}
 
-    async def _teardown(self, session: Session) -> None:
+    async def _teardown(self, session: Session, why: str) -> None:
         for close in list(session.closers):
             with contextlib.suppress(Exception):
-                close()
+                close(why)
         session.closers.clear()
         if session.runtime is not None:
             try:
@@ -518,7 +520,7 @@ class SessionRegistry:
                 await self._idle_task
         live = [s for s in self.sessions.values() if s.is_live]
         await asyncio.gather(
-            *(self.destroy(s, forced=True, reason="server-shutdown") for s in live),
+            *(self.destroy(s, forced=True, reason=SERVER_SHUTDOWN) for s in live),
             return_exceptions=True,
         )
         if self._webhooks:

@@ -21,7 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bai_lsp.gateway.errors import GatewayError, invalid_params
 from bai_lsp.gateway.runtimes import STREAM_FLUSH_TIMEOUT, ExecutionRequestError, Pty
 from bai_lsp.gateway.session_api import registry_of, run_poll, session_of
-from bai_lsp.gateway.sessions import Session, SessionRegistry
+from bai_lsp.gateway.sessions import SERVER_SHUTDOWN, Session, SessionRegistry
 from bai_lsp.wire.execute import RunStatus
 from bai_lsp.wire.problems import Problem
 
@@ -34,17 +34,35 @@ DEFAULT_ROWS, DEFAULT_COLS = 24, 80
 FIRST_FRAME_TIMEOUT = 60.0
 
 
-def _track(session: Session, ws: web.WebSocketResponse) -> Any:
-    """Close ``ws`` when the session terminates; returns the closer to unregister."""
+def _track(session: Session, ws: web.WebSocketResponse, *, execute: bool = False) -> Any:
+    """Close ``ws`` when the session terminates; returns the closer to unregister.
 
-    def closer() -> None:
-        if not ws.closed:
-            asyncio.get_running_loop().create_task(
-                ws.close(code=WSCloseCode.GOING_AWAY, message=b"session terminated")
-            )
+    An execute stream first gets the manager's last frame: ``server-restarting`` when the
+    gateway stops, an ``error`` naming the reason when the session was terminated.
+    """
+
+    async def close(why: str) -> None:
+        if ws.closed:
+            return
+        if execute:
+            if why == SERVER_SHUTDOWN:
+                frame = {"status": "server-restarting", "msg": "The gateway is shutting down."}
+            else:
+                frame = {"status": "error", "msg": f"BackendError: session terminated ({why})"}
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json(frame)
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"session terminated")
+
+    def closer(why: str) -> None:
+        task = asyncio.get_running_loop().create_task(close(why))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
 
     session.closers.add(closer)
     return closer
+
+
+_closing: set[asyncio.Task[None]] = set()
 
 
 def _error_frame(exc: GatewayError) -> dict[str, Any]:
@@ -119,7 +137,7 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
     registry = registry_of(request)
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
-    closer = _track(session, ws)
+    closer = _track(session, ws, execute=True)
     session.busy += 1
     try:
         try:

@@ -172,3 +172,33 @@ async def _drain(ws: Any) -> bool:
     async for _msg in ws:
         pass
     return True
+
+
+async def test_destroy_during_a_streamed_run_ends_it_with_an_error_frame(
+    client: SignedClient,
+) -> None:
+    name = unique_name()
+    await create_session(client, "bash", name)
+    async with client.ws(f"/stream/session/{name}/execute") as ws:
+        await ws.send_str(json.dumps({"mode": "query", "code": "sleep 60"}))
+        assert json.loads((await ws.receive()).data)["status"] == "continued"
+        await client.call("DELETE", f"/session/{name}")
+        frames = await asyncio.wait_for(frames_until_close(ws), 15)
+    assert frames[-1] == {
+        "status": "error",
+        "msg": "BackendError: session terminated (user-requested)",
+    }
+
+
+async def test_gateway_shutdown_sends_server_restarting(tmp_path: Any) -> None:
+    from support.gateway import running_gateway
+
+    with running_gateway(tmp_path) as info:
+        async with SignedClient(info.endpoint, info.access_key, info.secret_key) as own:
+            await create_session(own, "bash", "until-shutdown")
+            async with own.ws("/stream/session/until-shutdown/execute") as ws:
+                await ws.send_str(json.dumps({"mode": "query", "code": "sleep 60"}))
+                assert json.loads((await ws.receive()).data)["status"] == "continued"
+                info.process.terminate()
+                frames = await asyncio.wait_for(frames_until_close(ws), 15)
+    assert frames[-1]["status"] == "server-restarting"
