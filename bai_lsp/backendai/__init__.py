@@ -22,6 +22,7 @@ from bai_lsp.backendai.errors import (
     ProtocolError,
     QuotaError,
     ServerError,
+    SessionPendingError,
     SessionStartError,
 )
 from bai_lsp.backendai.streams import ExecutionStream, PtyStream
@@ -57,6 +58,7 @@ __all__ = [
     "ServerError",
     "SessionEvent",
     "SessionPage",
+    "SessionPendingError",
     "SessionRef",
     "SessionSpec",
     "SessionStartError",

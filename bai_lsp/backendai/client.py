@@ -28,6 +28,7 @@ from bai_lsp.backendai.errors import (
     InvalidRequestError,
     NotFoundError,
     ProtocolError,
+    SessionPendingError,
     SessionStartError,
 )
 from bai_lsp.backendai.events import session_events
@@ -271,6 +272,8 @@ class BackendAIClient:
             if status == SessionStatus.TIMEOUT or (
                 deadline is not None and loop.time() >= deadline
             ):
+                if detail is None:
+                    detail = await self._failure_detail(ref.ref)
                 raise _start_timeout(ref.name, status, detail, limit)
             reporter.wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -574,6 +577,15 @@ def _status_detail(info: dict[str, Any]) -> str | None:
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and error.get("repr"):
         detail = f"{detail}: {error['repr']}" if detail else str(error["repr"])
+    scheduler = data.get("scheduler") if isinstance(data, dict) else None
+    failed = scheduler.get("failed_predicates") if isinstance(scheduler, dict) else None
+    if isinstance(failed, list) and failed:
+        reasons = "; ".join(
+            f"{p.get('name')}: {p.get('msg')}" if p.get("msg") else str(p.get("name"))
+            for p in failed
+            if isinstance(p, dict)
+        )
+        detail = f"{detail or 'predicate-checks-failed'}: {reasons}"
     return detail
 
 
@@ -590,10 +602,18 @@ def _start_failed(name: str, status: str, detail: str | None) -> SessionStartErr
 
 def _start_timeout(
     name: str, status: str, detail: str | None, limit: float | None
-) -> SessionStartError:
+) -> SessionStartError | SessionPendingError:
     within = f" within {limit:g} s" if limit is not None else " in the time allowed"
     state = status if status != SessionStatus.TIMEOUT else "queued"
     why = f" ({detail})" if detail else ""
+    if detail and "predicate-checks-failed" in detail:
+        return SessionPendingError(
+            name,
+            detail,
+            f"Session {name!r} did not start{within}: the scheduler keeps it pending{why}. "
+            "A quota or the cluster's capacity is exhausted: destroy another session, ask "
+            "for fewer resources, or try again later.",
+        )
     return SessionStartError(
         name,
         SessionStatus.TIMEOUT,

@@ -216,6 +216,24 @@ class QuotaError(BackendAPIError):
     """412/429: a quota or the rate limit was hit; also a session stuck pending."""
 
 
+class SessionPendingError(QuotaError):
+    """A session stayed PENDING past the wait limit because the scheduler's checks failed
+    (concurrency or resource quotas, no agent with room): Backend.AI's "pending" quota case,
+    which the manager reports as a status rather than an HTTP error."""
+
+    def __init__(self, name: str, detail: str, user_message: str) -> None:
+        self.name = name
+        self.detail_text = detail
+        self._text = user_message
+        problem = ProblemDetails.of(
+            412, Problem.QUOTA_EXCEEDED, "The session is pending.", msg=detail
+        )
+        super().__init__(412, problem)
+
+    def _message(self) -> str:
+        return self._text
+
+
 class ServerError(BackendAPIError):
     """5xx: the manager or an agent failed."""
 
