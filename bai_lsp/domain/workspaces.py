@@ -74,6 +74,8 @@ class ComputeSession:
     ref: str | None = None
     status: str = "terminated"
     message: str | None = None
+    #: Which connection (endpoint, keys) ``ref`` belongs to; another one means a new session.
+    backend: tuple[Any, ...] | None = None
     run_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     start_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
 
@@ -189,6 +191,8 @@ class Workspaces:
         """The client and ref of a running session, created (get-or-create) if needed."""
         conn = await self.connection(settings)
         async with session.start_lock:
+            if session.backend != self._key(settings):
+                session.ref = None  # the settings now point at another backend
             if session.ref and session.status not in ("terminated", "error") and not force_new:
                 return conn.client, session.ref
             self.set_status(session, "starting")
@@ -202,6 +206,7 @@ class Workspaces:
                 self.set_status(session, "error", error.message)
                 raise error from None
             session.ref = ref
+            session.backend = self._key(settings)
             self.set_status(session, "idle")
             return conn.client, ref
 
@@ -257,6 +262,8 @@ class Workspaces:
     async def refresh(self, session: ComputeSession, settings: Settings) -> SessionStatus:
         """Ask the backend how the session is, by ref or (after a restart) by name."""
         conn = await self.connection(settings)
+        if session.backend != self._key(settings):
+            session.ref = None
         try:
             info = await conn.client.session_info(session.ref or session.name)
         except Exception as exc:
@@ -270,6 +277,7 @@ class Workspaces:
             status = session.status
         if session.ref is None and status == "idle":
             session.ref = str(info.get("id") or info.get("sessionId") or session.name)
+            session.backend = self._key(settings)
         session.status = status
         return session.snapshot()
 

@@ -236,3 +236,21 @@ async def test_cancelling_the_request_interrupts_the_run(tmp_path: Path, state_d
         assert caught.value.code == -32800
         finished = await h.wait_for(lambda: h.of("backendai/runFinished"))
         assert finished[0]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("editor", ["visual-studio-code", "neovim", "emacs"])
+async def test_selections_in_each_editors_position_encoding(
+    tmp_path: Path, state_dir: Path, editor: str
+) -> None:
+    line = "print('é😀', 'ok')"
+    async with start_server(
+        [tmp_path], state_dir=state_dir, init_options=PRIVATE, editor=editor
+    ) as h:
+        assert h.initialize_result is not None
+        encoding = h.initialize_result.capabilities.position_encoding or "utf-16"
+        codec = {"utf-8": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}[encoding]
+        unit = {"utf-8": 1, "utf-16": 2, "utf-32": 4}[encoding]
+        end = len(line.encode(codec)) // unit
+        doc = open_doc(h, tmp_path / "enc.py", line + "\nprint('second line')\n")
+        result = await h.command("backendai.runSelection", {"uri": doc, "range": rng(0, 0, 0, end)})
+        assert h.output_text(result["runId"]) == "é😀 ok\n"
