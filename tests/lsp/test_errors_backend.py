@@ -71,3 +71,21 @@ async def test_refused_credentials(tmp_path: Path, state_dir: Path) -> None:
             assert h.output_text(result["runId"]) == "1\n"
     finally:
         await stop_gateway(gateway)
+
+
+async def test_bad_new_settings_keep_the_last_good_ones(tmp_path: Path, state_dir: Path) -> None:
+    options = {"onExit": "destroy", "output": {"maxBytesPerRun": 100000}}
+    async with start_server([tmp_path], state_dir=state_dir, init_options=options) as h:
+        doc = open_doc(h, tmp_path / "a.py", "print('works')\n")
+        first = await h.command("backendai.runFile", {"uri": doc})
+        assert h.output_text(first["runId"]) == "works\n"
+        h.client.set_configuration({"output": {"maxBytesPerRun": -5}}, section="backendai")
+        h.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings=None)
+        )
+        shown = await h.wait_for(lambda: [m for m in h.messages() if "maxBytesPerRun" in m])
+        assert "expected a positive integer, got -5" in shown[0]
+        assert "Keeping the previous settings" in shown[0]
+        second = await h.command("backendai.runFile", {"uri": doc})
+        assert second["status"] == "finished"
+        assert h.output_text(second["runId"]) == "works\n"
