@@ -288,6 +288,7 @@ class Transport:
             )
             raise AuthenticationError(401, problem, self._context("POST", "/server/login"))
         self._logged_in = True
+        log.debug("logged in to %s as %s", self.endpoint, cfg.username)
 
     # --- plain requests -------------------------------------------------------------------
 
@@ -401,6 +402,7 @@ class Transport:
                 method, url, headers=headers, data=data, allow_redirects=False
             ) as response:
                 connected = True
+                log.debug("%s %s -> HTTP %s", method, url, response.status)
                 if response.status >= 400:
                     body = await response.read()
                     context = attrs.evolve(
@@ -434,6 +436,7 @@ class Transport:
                 content_type=auth.STREAM,
                 send_content_type=False,
             )
+            log.debug("WebSocket %s", url)
             try:
                 return await self.session.ws_connect(
                     url,

@@ -141,9 +141,9 @@ async def test_complete(client: BackendAIClient, new_session: SessionFactory) ->
     assert "os.path" in completions or "path" in completions
 
 
-async def test_pty(client: BackendAIClient, new_session: SessionFactory) -> None:
-    ref = await new_session("bash")
-    async with client.stream_pty(ref.ref) as pty:
+async def test_pty(any_client: BackendAIClient, new_session: SessionFactory) -> None:
+    ref = await new_session("bash", via=any_client)
+    async with any_client.stream_pty(ref.ref) as pty:
         await pty.resize(30, 100)
         await pty.ping()
         await pty.write("stty size; echo pty-$((6*7))\n")

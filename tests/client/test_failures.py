@@ -255,3 +255,28 @@ async def test_start_timeout(gateway: GatewayInfo) -> None:
             "place in the queue: wait and try again, or destroy it."
         )
         await client.destroy(name, forced=True)
+
+
+async def test_secrets_never_reach_the_logs(
+    gateway: GatewayInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every log line of a whole session's life, at DEBUG, from every logger."""
+    caplog.set_level("DEBUG")
+    password = gateway.secret_key  # the gateway's web login uses the secret as password
+    for config in (config_for(gateway), session_config_for(gateway)):
+        async with BackendAIClient(config) as client:
+            ref = await client.get_or_create(SessionSpec(image="bash", name=unique_name()))
+            await client.execute(ref.ref, mode="query", code="echo hi")
+            async with client.stream_execute(ref.ref, mode="query", code="echo hi") as stream:
+                async for _ in stream:
+                    pass
+            await client.destroy(ref.ref)
+            with pytest.raises(NotFoundError):
+                await client.session_info(ref.ref)
+    async with BackendAIClient(config_for(gateway, secret_key="WRONG-SECRET-999")) as client:
+        with pytest.raises(AuthenticationError):
+            await client.session_info("x")
+    logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
+    assert caplog.records  # the client does log at DEBUG
+    assert password not in logged
+    assert "WRONG-SECRET-999" not in logged

@@ -184,7 +184,8 @@ async def test_list_sessions_filter_order_and_graphql_errors(client: BackendAICl
         await client.list_sessions(fields=("id } evil {",))
 
 
-async def test_session_events_follow_a_session(client: BackendAIClient) -> None:
+async def test_session_events_follow_a_session(any_client: BackendAIClient) -> None:
+    client = any_client
     name = unique_name("ev")
     events = client.session_events(name)
     received: list[str] = []
