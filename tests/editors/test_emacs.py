@@ -134,8 +134,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         env=env,
         cwd=demo_file.parent,
         timeout=240,
-        # typed at the input() and getpass() prompts
-        stdin=f"{demo.NAME}\n{demo.PASSWORD}\n",
+        # typed at the input() and getpass() prompts, then at "Destroy ...? (yes or no)"
+        stdin=f"{demo.NAME}\n{demo.PASSWORD}\nyes\n",
     )
     keep_artifact(
         "emacs/drive.log",
@@ -255,6 +255,14 @@ def test_runs_in_a_buffer_another_eglot_server_manages(session: dict[str, Any]) 
     assert "hello from backend.ai" in s["output"]
     assert re.match(r"^▶ demo\.py · bai-side-[0-9a-f]{8} · ", s["output"][-3]), s["output"]
     assert s["modeline"] == "BAI idle"
+
+
+def test_destroy_asks_then_ends_the_session(session: dict[str, Any]) -> None:
+    s = _scenario(session, "destroy")
+    ours = [m for m in s["messages"] if m.startswith("BackendAI")]
+    assert len(ours) == 1, ours
+    assert re.match(r"^BackendAI: destroyed bai-proj-[0-9a-f]{8}: terminated$", ours[0]), ours
+    assert s["modeline"] == "BAI terminated"
 
 
 def test_unreachable_backend_is_explained(session: dict[str, Any]) -> None:

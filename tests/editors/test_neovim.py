@@ -218,6 +218,14 @@ def test_checkhealth_sees_the_running_server(session: dict[str, Any]) -> None:
     assert re.search(r"session bai-proj-[0-9a-f]{8}: idle", text), text
 
 
+def test_destroy_ends_the_session(session: dict[str, Any]) -> None:
+    s = _scenario(session, "destroy")
+    msgs = [n["msg"] for n in s["notifications"]]
+    assert len(msgs) == 1, msgs
+    assert re.match(r"^BackendAI: destroyed bai-proj-[0-9a-f]{8}: terminated$", msgs[0]), msgs
+    assert s["statusline"] == "BAI terminated"
+
+
 def test_unreachable_backend_is_explained(session: dict[str, Any]) -> None:
     s = _scenario(session, "unreachable")
     errors = [n["msg"] for n in s["notifications"] if n["level"] == 4]

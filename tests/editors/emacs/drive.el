@@ -227,6 +227,18 @@ evaluated the way the mode line does: only while the mode is on."
     (cl-incf n)
     (list :run (drive-wait-finished n 60) :output (drive-output))))
 
+(drive-scenario "destroy"
+  ;; M-x backendai-destroy asks first; "yes" is typed on stdin
+  (with-current-buffer drive-demo
+    (let ((before (length (plist-get drive-result :messages))))
+      (call-interactively #'backendai-destroy)
+      (drive-wait (lambda () (seq-find (lambda (m) (string-prefix-p "BackendAI: destroyed" m))
+                                       (seq-drop (plist-get drive-result :messages) before)))
+                  60)
+      (drive-wait (lambda () (equal (drive-modeline) "BAI terminated")) 5)
+      (list :messages (seq-drop (plist-get drive-result :messages) before)
+            :modeline (drive-modeline)))))
+
 (setq drive-result (plist-put drive-result :final_modeline (drive-modeline)))
 (setq drive-result (plist-put drive-result :errors_before_unreachable
                               (vconcat (seq-filter (lambda (r) (equal (plist-get r :status) "error"))

@@ -272,9 +272,26 @@ end)
 scenario('health', function()
   local s = {}
   result.scenarios.health = s
+  settled_status()
   vim.cmd('checkhealth backendai')
   s.text = vim.api.nvim_buf_get_lines(0, 0, -1, false)
   vim.cmd('bwipeout!')
+end)
+
+-- 6b. :BackendAI destroy ends the session
+scenario('destroy', function()
+  local s = {}
+  result.scenarios.destroy = s
+  local before = #result.notifications
+  vim.cmd('BackendAI destroy')
+  vim.wait(60000, function()
+    return #result.notifications > before
+  end, 50)
+  s.notifications = vim.list_slice(result.notifications, before + 1)
+  vim.wait(5000, function()
+    return statusline() == 'BAI terminated'
+  end, 20)
+  s.statusline = statusline()
 end)
 
 result.final_statusline = statusline()
