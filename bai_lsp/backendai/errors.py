@@ -48,10 +48,14 @@ class BackendUnreachableError(BackendAIError):
 class BackendRedirectError(BackendAIError):
     """The endpoint answered with a redirect; signed requests are never sent elsewhere."""
 
-    def __init__(self, endpoint: str, location: str, status: int) -> None:
+    def __init__(self, endpoint: str, location: str, status: int | None) -> None:
+        what = (
+            f"answered with a redirect (HTTP {status}) to {location or 'an unnamed location'}"
+            if status is not None
+            else f"was about to send a request to {location}, which is not the endpoint"
+        )
         super().__init__(
-            f"Backend.AI at {endpoint} answered with a redirect (HTTP {status}) to "
-            f"{location or 'an unnamed location'}. Credentials are only ever sent to the "
+            f"Backend.AI at {endpoint} {what}. Credentials are only ever sent to the "
             "configured endpoint, so the redirect was not followed; if that address is the "
             "right server, set BACKEND_ENDPOINT to it."
         )

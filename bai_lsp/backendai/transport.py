@@ -219,7 +219,7 @@ class Transport:
         handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
     ) -> aiohttp.ClientResponse:
         if request.url.origin() not in self._origins:
-            raise BackendRedirectError(self.endpoint, str(request.url), 0)
+            raise BackendRedirectError(self.endpoint, str(request.url), None)
         response = await handler(request)
         if 300 <= response.status < 400:
             location = response.headers.get("Location", "")
@@ -309,14 +309,18 @@ class Transport:
                 method, path, params, json_body, form, idempotent
             )
         except AuthenticationError:
-            if not (retry_login and self._logged_in and self.config.endpoint_type == "session"):
+            if not (retry_login and self._logged_in):
                 raise
-            log.info("the web-server login expired; logging in again")
-            self._logged_in = False
-            await self.login()
+            await self._login_again()
             return await self._request_with_retries(
                 method, path, params, json_body, form, idempotent
             )
+
+    async def _login_again(self) -> None:
+        """The web-server session expired (a 401 after a successful login): log in anew."""
+        log.info("the web-server login expired; logging in again")
+        self._logged_in = False
+        await self.login()
 
     async def _request_with_retries(
         self,
@@ -423,6 +427,17 @@ class Transport:
         self, path: str, params: Mapping[str, str] | None = None
     ) -> aiohttp.ClientWebSocketResponse:
         """Open a signed WebSocket (no Content-Type sent, signed as octet-stream)."""
+        try:
+            return await self._ws_connect(path, params)
+        except AuthenticationError:
+            if not self._logged_in:
+                raise
+            await self._login_again()
+            return await self._ws_connect(path, params)
+
+    async def _ws_connect(
+        self, path: str, params: Mapping[str, str] | None
+    ) -> aiohttp.ClientWebSocketResponse:
         unreached = 0
         while True:
             endpoint = self.endpoint
@@ -463,6 +478,17 @@ class Transport:
         self, path: str, params: Mapping[str, str] | None = None
     ) -> aiohttp.ClientResponse:
         """A signed long-lived GET (SSE); the caller reads ``response.content`` and closes it."""
+        try:
+            return await self._open_stream(path, params)
+        except AuthenticationError:
+            if not self._logged_in:
+                raise
+            await self._login_again()
+            return await self._open_stream(path, params)
+
+    async def _open_stream(
+        self, path: str, params: Mapping[str, str] | None
+    ) -> aiohttp.ClientResponse:
         unreached = 0
         while True:
             endpoint = self.endpoint

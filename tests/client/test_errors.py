@@ -184,3 +184,11 @@ def test_other_errors_read_well() -> None:
     redirect = errors.BackendRedirectError("http://h:1", "http://evil:2/x", 302)
     assert "redirect (HTTP 302) to http://evil:2/x" in redirect.user_message
     assert "was not followed" in redirect.user_message
+
+
+def test_a_request_to_another_origin_is_described() -> None:
+    refused = errors.BackendRedirectError("http://h:1", "http://evil:2/x", None)
+    assert refused.user_message.startswith(
+        "Backend.AI at http://h:1 was about to send a request to http://evil:2/x, which is "
+        "not the endpoint."
+    )

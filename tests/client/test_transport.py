@@ -419,3 +419,61 @@ async def test_a_closed_client_says_so() -> None:
     client = BackendAIClient(config_for("http://127.0.0.1:9"))
     with pytest.raises(RuntimeError, match="not open; use 'async with'"):
         await client.session_info("s1")
+
+
+async def test_streams_log_in_again_too(server: Server) -> None:
+    state = {"logins": 0, "valid": "", "expire": True}
+
+    async def web_server(request: web.Request) -> web.StreamResponse:
+        if request.path == "/server/login":
+            state["logins"] += 1
+            state["valid"] = f"tok{state['logins']}"
+            response = web.json_response({"authenticated": True, "data": {}})
+            response.set_cookie("AIOHTTP_SESSION", str(state["valid"]))
+            return response
+        if request.path == "/func/":
+            return hello()
+        if state["expire"]:  # every stream finds its login expired once
+            state["expire"], state["valid"] = False, "expired"
+        if request.cookies.get("AIOHTTP_SESSION") != state["valid"]:
+            return web.json_response(
+                {"type": "https://api.backend.ai/probs/auth-failed", "title": "Unauthorized"},
+                status=401,
+            )
+        state["expire"] = True
+        if request.path.endswith("/execute"):
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.receive()
+            await ws.send_str(json.dumps({"status": "finished", "console": [], "exitCode": 0}))
+            await ws.close()
+            return ws
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"event: server_close\ndata:\n\n")
+        return response
+
+    srv = await server(web_server)
+    config = config_for(
+        srv.url,
+        endpoint_type="session",
+        username="me",
+        password="pw",
+        access_key=None,
+        secret_key=None,
+    )
+    async with BackendAIClient(config) as client:
+        async with client.stream_execute("sess1", mode="query", code="1") as stream:
+            assert [f.status async for f in stream] == ["finished"]
+        assert [e async for e in client.session_events("sess1")] == []
+    assert state["logins"] == 3
+    assert [r["raw_path"].split("?")[0] for r in srv.seen] == [
+        "/func/",
+        "/server/login",
+        "/func/stream/session/sess1/execute",
+        "/server/login",
+        "/func/stream/session/sess1/execute",
+        "/func/events/session",
+        "/server/login",
+        "/func/events/session",
+    ]
