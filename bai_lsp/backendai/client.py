@@ -203,7 +203,8 @@ class BackendAIClient:
         ``on_status`` hears each status change (PENDING, PREPARING, …, RUNNING) from the
         create answer, the events stream and status polls. A session that ends in ERROR,
         CANCELLED or TERMINATED, or outlasts ``start_timeout`` / ``max_wait_seconds``,
-        raises ``SessionStartError``.
+        raises ``SessionStartError`` (``SessionPendingError``, a ``QuotaError``, when the
+        scheduler keeps it pending on quotas or capacity).
         """
         spec.validate()
         cfg = self.config
@@ -263,8 +264,8 @@ class BackendAIClient:
         deadline = None if limit is None else loop.time() + limit
         detail: str | None = None
         while True:
-            if status == SessionStatus.RUNNING:
-                return status
+            if status in (SessionStatus.RUNNING, SessionStatus.RUNNING_DEGRADED):
+                return status  # degraded: a multi-node session with a lost worker still runs
             if status in SessionStatus.FAILED:
                 if detail is None:
                     detail = await self._failure_detail(ref.ref)
