@@ -120,7 +120,7 @@ def _require_sdk() -> None:
         pytest.skip(f"{SDK_VENV} is missing: run scripts/setup/20-sdk.sh (scripts/test.sh does)")
 
 
-def _runner(gateway: Any, tmp_path: Path) -> SdkRunner:
+def make_runner(gateway: Any, tmp_path: Path) -> SdkRunner:
     _require_sdk()
     work = tmp_path / "work"
     home = tmp_path / "home"
@@ -134,10 +134,10 @@ def _runner(gateway: Any, tmp_path: Path) -> SdkRunner:
 @pytest.fixture
 def sdk(gateway: Any, tmp_path: Path) -> SdkRunner:
     """The SDK against the shared gateway."""
-    return _runner(gateway, tmp_path)
+    return make_runner(gateway, tmp_path)
 
 
 @pytest.fixture
 def fresh_sdk(fresh_gateway: Any, tmp_path: Path) -> SdkRunner:
     """The SDK against a gateway of its own (for tests that count sessions)."""
-    return _runner(fresh_gateway, tmp_path)
+    return make_runner(fresh_gateway, tmp_path)

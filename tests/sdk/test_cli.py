@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support.gateway import start_gateway, stop_gateway_process
 
-from .conftest import SDK_CLI, SdkRunner
+from .conftest import SDK_CLI, SdkRunner, make_runner
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -270,6 +271,30 @@ def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
     terminated = json.loads(seen["session_terminated"])
     assert terminated["sessionName"] == name
     assert terminated["reason"] == "user-requested"
+
+
+def test_web_session_mode_login_run_logout(tmp_path: Path) -> None:
+    """``endpoint_type=session``: the CLI logs in to the web-server surface and runs with the
+    login cookie (requests go to ``/func/...``, the stream too); after logout it is refused."""
+    info = start_gateway(tmp_path / "gw", env={"BACKEND_GATEWAY_PASSWORD": "pw-123"})
+    try:
+        sdk = make_runner(info, tmp_path)
+        web = {"BACKEND_ENDPOINT_TYPE": "session"}
+        web.update(BACKEND_ACCESS_KEY="", BACKEND_SECRET_KEY="")  # no keypair: cookie only
+        wrong = sdk.cli("login", env=web, stdin="user@bai-lsp.local\nnot-it\n")
+        assert "Login failed." in wrong.stderr, wrong.describe()
+        assert "not-it" not in wrong.stdout + wrong.stderr
+        sdk.cli("login", env=web, stdin="user@bai-lsp.local\npw-123\n").check()
+
+        out = sdk.cli("run", "--rm", "python", "-c", "print(6 * 7)", env=web).check()
+        assert out.stdout == "42\n", out.describe()
+
+        sdk.cli("logout", env=web).check()
+        refused = sdk.cli("run", "--rm", "python", "-c", "print(1)", env=web)
+        assert "401" in refused.stderr and "auth-failed" in refused.stderr, refused.describe()
+        assert refused.stdout == ""
+    finally:
+        stop_gateway_process(info.process)
 
 
 def test_run_with_an_unknown_image_names_the_available_ones(sdk: SdkRunner) -> None:
