@@ -162,3 +162,19 @@ async def test_pty(any_client: BackendAIClient, new_session: SessionFactory) -> 
         async for _ in pty:  # the socket closes when the shell exits
             pass
     assert pty.closed
+
+
+async def test_leaving_a_stream_early_frees_the_session(
+    client: BackendAIClient, new_session: SessionFactory
+) -> None:
+    """Closing the socket mid-run makes the server interrupt it; the next run starts at once."""
+    ref = await new_session("python:3.11")
+    async with client.stream_execute(
+        ref.ref, mode="query", code="import time\nprint('a', flush=True)\ntime.sleep(60)"
+    ) as stream:
+        async for frame in stream:
+            if frame.console:
+                break
+    assert stream.closed
+    results = await asyncio.wait_for(run_stream(client, ref.ref, "print(2)"), 30)
+    assert text_of(results) == "2\n" and results[-1].status == "finished"
