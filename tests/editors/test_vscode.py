@@ -83,6 +83,12 @@ plt.title("bai-lsp")
 plt.show()
 """
 
+# batch mode uploads the workspace: the job reads a file that only exists locally
+BATCH_JOB = """\
+import pathlib
+print("data:", pathlib.Path("data.txt").read_text().strip())
+"""
+
 USER_SETTINGS = {
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": False,
@@ -193,6 +199,8 @@ def vscode(
     workspace = base / "workspace"
     workspace.mkdir()
     (workspace / "demo.py").write_text(DEMO)
+    (workspace / "batch_job.py").write_text(BATCH_JOB)
+    (workspace / "data.txt").write_text("42 from the workspace\n")
     settings_dir = base / "user-data" / "User"
     settings_dir.mkdir(parents=True)
     (settings_dir / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
@@ -218,6 +226,7 @@ def vscode(
         "url": url,
         "folder": str(workspace),
         "file": "demo.py",
+        "batchFile": "batch_job.py",
         "artifacts": str(ARTIFACTS),
         "results": str(results_file),
         "chromium": str(CHROMIUM),
@@ -348,6 +357,13 @@ def test_media_record_opens_the_image_panel(vscode: dict[str, Any]) -> None:
     assert d["image"]["mime"] == "image/png"
     assert d["image"]["width"] > 100 and d["image"]["height"] > 100
     assert d["notes"], "the output view does not point to the media panel"
+
+
+def test_run_file_in_batch_mode_uploads_the_workspace(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "batch")
+    assert d["status"] == "finished", d
+    assert "(batch)" in d["header"]
+    assert "data: 42 from the workspace" in d["text"]
 
 
 def test_show_sessions_lists_the_workspace_session(vscode: dict[str, Any]) -> None:

@@ -171,6 +171,38 @@ async function selectionRun(page, before, seen) {
   };
 }
 
+/** Opens a workspace file with Quick Open (the Explorer when indexing is slow). */
+async function openFile(page, file) {
+  const tab = page.locator('.tabs-container .tab', { hasText: file });
+  let opened = false;
+  if (await tab.count()) {
+    await tab.first().click();
+    opened = true;
+  }
+  for (let attempt = 0; attempt < 3 && !opened; attempt++) {
+    try {
+      await page.keyboard.press('Control+p');
+      const qo = page.locator('.quick-input-widget input');
+      await qo.waitFor({ state: 'visible', timeout: 15000 });
+      await qo.fill(file);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: file }).first().waitFor({ timeout: 15000 });
+      await page.keyboard.press('Enter');
+      opened = true;
+    } catch (e) {
+      log('quick open did not list the file yet:', e.message.split('\n')[0]);
+      await page.keyboard.press('Escape');
+      // a loaded machine indexes slowly: the Explorer is the other way a user opens it
+      const item = page.getByRole('treeitem', { name: file });
+      if (await item.count()) {
+        await item.first().click();
+        opened = true;
+      }
+    }
+  }
+  await page.locator('.tabs-container .tab.active', { hasText: file }).first().waitFor({ timeout: 20000 });
+  await page.waitForTimeout(300);
+}
+
 const scenarios = {
   async activate(page, ctx) {
     const status = await poll('the Backend.AI status bar item', () => statusText(page), 30000);
@@ -267,6 +299,19 @@ const scenarios = {
     await page.waitForTimeout(800);
     await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-media.png') });
     return { status: run.status, notes: run.lines.map((l) => l.text).filter((t) => t.includes('Media panel')), image: img };
+  },
+
+  async batch(page) {
+    await openFile(page, cfg.batchFile);
+    const before = await runCount(page);
+    await palette(page, 'Backend.AI: Run File on Backend.AI (batch)');
+    const run = await waitRun(page, before, 120000);
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-batch.png') });
+    const st = await outputState(page);
+    const header = st.runs[before].header;
+    await openFile(page, cfg.file);
+    return { status: run.status, footer: run.footer, header, text: allText(run) };
   },
 
   async sessions(page) {
@@ -400,27 +445,7 @@ const scenarios = {
     log('workbench up');
     await page.waitForTimeout(1500);
     // open the test file through Quick Open, like a user would
-    let opened = false;
-    for (let attempt = 0; attempt < 3 && !opened; attempt++) {
-      try {
-        await page.keyboard.press('Control+p');
-        const qo = page.locator('.quick-input-widget input');
-        await qo.waitFor({ state: 'visible', timeout: 15000 });
-        await qo.fill(cfg.file);
-        await page.locator('.quick-input-list .monaco-list-row', { hasText: cfg.file }).first().waitFor({ timeout: 15000 });
-        await page.keyboard.press('Enter');
-        opened = true;
-      } catch (e) {
-        log('quick open did not list the file yet:', e.message.split('\n')[0]);
-        await page.keyboard.press('Escape');
-        // a loaded machine indexes slowly: the Explorer is the other way a user opens it
-        const item = page.getByRole('treeitem', { name: cfg.file });
-        if (await item.count()) {
-          await item.first().click();
-          opened = true;
-        }
-      }
-    }
+    await openFile(page, cfg.file);
     await page.waitForSelector('.monaco-editor .view-lines', { timeout: 20000 });
     await page.locator('.monaco-editor .view-lines').first().click();
   } catch (e) {
