@@ -195,3 +195,19 @@ def test_stream_execute_answers_input_and_password_prompts(sdk: SdkRunner) -> No
     assert "Your name: " in out.stdout and "Token: " in out.stdout
     assert "Bob sent 7 chars" in out.stdout
     assert out.stderr.count("Password: ") == 1
+
+
+# -- beyond the seed: the SDK's interrupt() ------------------------------------------------
+
+
+def test_sdk_interrupt_stops_an_endless_query(sdk: SdkRunner) -> None:
+    code = 'print("started", flush=True)\nwhile True:\n    pass'
+    result = sdk.call("interrupt", "python:3.9-ubuntu20.04", "query", code)
+    assert result["interrupted"] and result["status"] == "finished", result
+    assert "KeyboardInterrupt" in result["stderr"]
+
+
+def test_sdk_interrupt_stops_an_endless_batch_command(sdk: SdkRunner) -> None:
+    result = sdk.call("interrupt", "bash", "batch", "echo started; while true; do :; done")
+    assert result["interrupted"] and result["status"] == "finished", result
+    assert result["exitCode"] == 130  # 128 + SIGINT, as a shell reports it

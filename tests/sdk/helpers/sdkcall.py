@@ -7,6 +7,8 @@ Run with .venv-sdk/bin/python; prints one JSON document on stdout.
     sdkcall.py pages STATUS PAGE_SIZE      → {"pages": [{"offset", "total_count", "items"}]}
     sdkcall.py info REF                    → {"info": {...}} or {"error": {"status", "type"}}
     sdkcall.py find STATUS ID FIELD...     → {"item": {FIELD...} or null} from the GraphQL list
+    sdkcall.py interrupt IMAGE MODE CODE   → {"status", "exitCode", "stdout", "stderr"} of a run
+                                             interrupted once it printed "started"
 """
 
 from __future__ import annotations
@@ -91,6 +93,36 @@ async def find(status: str, session_id: str, fields: list[str]) -> dict[str, Any
                 return {"item": None}
 
 
+async def interrupt(image: str, mode: str, code: str) -> dict[str, Any]:
+    async with AsyncSession() as api:
+        sess = await api.ComputeSession.get_or_create(image)
+        try:
+            opts = {"exec": code} if mode == "batch" else None
+            result = await sess.execute(None, "" if mode == "batch" else code, mode=mode, opts=opts)
+            run_id = result["runId"]
+            out: dict[str, list[str]] = {"stdout": [], "stderr": []}
+            interrupted = False
+            while True:
+                for kind, text in result.get("console", []):
+                    if kind in out:
+                        out[kind].append(text)
+                if result["status"] in ("finished", "exec-timeout"):
+                    break
+                if not interrupted and "started" in "".join(out["stdout"]):
+                    await sess.interrupt()
+                    interrupted = True
+                result = await sess.execute(run_id, "", mode="continue")
+            return {
+                "interrupted": interrupted,
+                "status": result["status"],
+                "exitCode": result.get("exitCode"),
+                "stdout": "".join(out["stdout"]),
+                "stderr": "".join(out["stderr"]),
+            }
+        finally:
+            await sess.destroy()
+
+
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "create":
@@ -103,6 +135,8 @@ def main(argv: list[str]) -> None:
         out = info(args[0])
     elif command == "find":
         out = find(args[0], args[1], args[2:])
+    elif command == "interrupt":
+        out = interrupt(args[0], args[1], args[2])
     else:
         raise SystemExit(f"unknown command {command!r}")
     print(json.dumps(asyncio.run(out), default=str))
