@@ -559,7 +559,10 @@ the run's output (only the newline for a password)."
 (defun backendai--eglot-wants-language-ids ()
   "Non-nil when `eglot' takes a list of language ids (eglot 1.12+)."
   (let ((args (help-function-arglist 'eglot--connect t)))
-    (and (listp args) (memq 'language-ids args) t)))
+    (cond ((and (listp args) (memq 'language-ids args)) t)
+          ((and (listp args) (memq 'language-id args)) nil)
+          ;; names not available (e.g. native-compiled): eglot 1.12 came with Emacs 29
+          (t (>= emacs-major-version 29)))))
 
 (defun backendai--check-startable ()
   "Signal a `user-error' when bai-lsp cannot be started for this buffer."
