@@ -134,7 +134,8 @@ async def run_sdk(gateway: Gateway, sizes: config.Sizes) -> dict[str, Any]:
 
 
 async def run_lsp(gateway: Gateway, sizes: config.Sizes, root: Path) -> dict[str, Any]:
-    folders = sizes.session_creations + 2 + max(sizes.workspace_counts)
+    # + spare folders for session starts that fail and are retried under a fresh name
+    folders = sizes.session_creations + 2 + max(sizes.workspace_counts) + 10
     stack = LspStack(gateway, root, folders)
     started = await stack.start()
     try:

@@ -329,4 +329,8 @@ def render(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int]) 
     if failures:
         lines += ["", "Scenarios that could not be measured (their rows read n/a):", ""]
         lines += [f"* ({name}) {first.replace('|', '/')}" for name, first in failures]
+    retried = [(name, r) for name in STACKS for r in results.get(name, {}).get("retried", [])]
+    if retried:
+        lines += ["", "Session starts that failed once and were retried:", ""]
+        lines += [f"* ({name}) {text.replace('|', '/')[:300]}" for name, text in retried]
     return "\n".join(lines)

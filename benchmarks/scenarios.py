@@ -87,7 +87,7 @@ async def session_creation(stack: Stack, sizes: config.Sizes) -> list[float]:
     samples = []
     for i in range(sizes.session_creations):
         start = time.perf_counter()
-        ws = await stack.new_workspace(f"create{i}")
+        ws = await new_workspace(stack, f"create{i}")
         samples.append(time.perf_counter() - start)
         await ws.close()
     return samples
@@ -118,12 +118,27 @@ async def flood(stack: Stack, ws: Workspace, code: str, expected: int) -> dict[s
     }
 
 
+#: Session starts that failed and were retried, per stack (reported, not fatal).
+RETRIED: list[str] = []
+
+
+async def new_workspace(stack: Stack, label: str) -> Workspace:
+    """A workspace; one failed session start is retried (with a fresh name) and recorded."""
+    try:
+        return await stack.new_workspace(label)
+    except (BenchmarkBroken, TimeoutError):
+        raise
+    except Exception as exc:
+        RETRIED.append(f"{label}: {exc!r}")
+        return await stack.new_workspace(f"{label}-retry")
+
+
 async def _create_many(stack: Stack, labels: list[str]) -> list[Workspace]:
     gate = asyncio.Semaphore(CREATE_PARALLELISM)
 
     async def one(label: str) -> Workspace:
         async with gate:
-            return await stack.new_workspace(label)
+            return await new_workspace(stack, label)
 
     return list(await asyncio.gather(*(one(label) for label in labels)))
 
@@ -211,6 +226,7 @@ async def run_all(
 ) -> dict[str, Any]:
     """Every scenario on one stack; a failing scenario is recorded, the others still run."""
     result: dict[str, Any] = {"stack": stack.name, "errors": []}
+    RETRIED.clear()
 
     async def attempt(name: str, body: Callable[[], Awaitable[Any]]) -> Any:
         log(f"[{stack.name}] {name} ...")
@@ -225,7 +241,7 @@ async def run_all(
         return value
 
     result["create_s"] = await attempt("session creation", lambda: session_creation(stack, sizes))
-    main_ws = await attempt("main workspace", lambda: stack.new_workspace("main"))
+    main_ws = await attempt("main workspace", lambda: new_workspace(stack, "main"))
     if main_ws is None:
         return result
     try:
@@ -262,7 +278,7 @@ async def run_all(
                 result["floods"][kind] = value
         if concurrency:
             result["load"] = {}
-            probe = await attempt("probe workspace", lambda: stack.new_workspace("probe"))
+            probe = await attempt("probe workspace", lambda: new_workspace(stack, "probe"))
             created: list[Workspace] = []
             if probe is not None:
                 for n in sizes.workspace_counts:
@@ -277,4 +293,5 @@ async def run_all(
                 await ws.close()
     finally:
         await main_ws.close()
+    result["retried"] = list(RETRIED)
     return result
