@@ -101,7 +101,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def run_sdk(gateway: Gateway, sizes: config.Sizes) -> dict[str, Any]:
+async def run_sdk(gateway: Gateway, sizes: config.Sizes, home: Path) -> dict[str, Any]:
     if not SDK_PYTHON.exists():
         raise RuntimeError(f"{SDK_PYTHON} is missing: run scripts/setup/20-sdk.sh")
     env = clean_env()
@@ -113,8 +113,9 @@ async def run_sdk(gateway: Gateway, sizes: config.Sizes) -> dict[str, Any]:
         BACKEND_ACCESS_KEY=gateway.access_key,
         BACKEND_SECRET_KEY=gateway.secret_key,
         BENCH_GATEWAY_PID=str(gateway.pid),
-        HOME=tempfile.mkdtemp(prefix="bench-sdk-home-"),
+        HOME=str(home),  # the SDK keeps state under HOME
     )
+    await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
     process = await asyncio.create_subprocess_exec(
         str(SDK_PYTHON),
         str(SDK_DRIVER),
@@ -164,7 +165,7 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
             try:
                 if "b" in only:
                     try:
-                        results["b"] = await run_sdk(gateway, sizes)
+                        results["b"] = await run_sdk(gateway, sizes, root / "sdk-home")
                     except Exception as exc:
                         results["b"] = {"stack": "b", "errors": [repr(exc)]}
                 if "c" in only:
