@@ -66,6 +66,10 @@ def forbidden(msg: str) -> GatewayError:
     return GatewayError(403, Problem.GENERIC_FORBIDDEN, "Forbidden operation.", msg)
 
 
+def insufficient_privilege(msg: str) -> GatewayError:
+    return GatewayError(403, "insufficient-privilege", "Insufficient privilege.", msg)
+
+
 def session_not_found(ref: str) -> GatewayError:
     return GatewayError(
         404,

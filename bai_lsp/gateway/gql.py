@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,7 +22,14 @@ import bai_lsp.gateway.state as state
 from bai_lsp.gateway.auth import access_key_of
 from bai_lsp.gateway.config import GatewayConfig
 from bai_lsp.gateway.errors import invalid_params
-from bai_lsp.gateway.sessions import ALL_STATUSES, RUNNING, Session, SessionRegistry
+from bai_lsp.gateway.sessions import (
+    ALL_STATUSES,
+    RUNNING,
+    Session,
+    SessionRegistry,
+    group_uuid,
+    user_uuid,
+)
 from bai_lsp.gateway.validation import read_json
 
 SDL = """
@@ -161,14 +167,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _user_uuid(access_key: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "bai-lsp:user:" + access_key))
-
-
-def _group_uuid(group: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "bai-lsp:group:" + group))
-
-
 def session_row(registry: SessionRegistry, session: Session) -> dict[str, Any]:
     spec = session.spec
     running = session.status == RUNNING
@@ -192,13 +190,13 @@ def session_row(registry: SessionRegistry, session: Session) -> dict[str, Any]:
         "cluster_size": spec.cluster_size,
         "domain_name": spec.domain,
         "group_name": spec.group,
-        "group_id": _group_uuid(spec.group),
-        "project_id": _group_uuid(spec.group),
+        "group_id": group_uuid(spec.group),
+        "project_id": group_uuid(spec.group),
         "user_email": email,
-        "user_id": _user_uuid(session.access_key),
+        "user_id": user_uuid(session.access_key),
         "access_key": session.access_key,
         "created_user_email": email,
-        "created_user_id": _user_uuid(session.access_key),
+        "created_user_id": user_uuid(session.access_key),
         "status": session.status,
         "status_info": session.status_info,
         "status_data": session.status_data or {},
@@ -516,7 +514,7 @@ def _resolve_keypair(
         "created_at": None,
         "last_used": None,
         "ssh_public_key": None,
-        "user": _user_uuid(pair.access_key),
+        "user": user_uuid(pair.access_key),
     }
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
 
 from bai_lsp.gateway import state
 from bai_lsp.gateway.auth import access_key_of
-from bai_lsp.gateway.errors import GatewayError, invalid_params, kernel_failure
+from bai_lsp.gateway.errors import (
+    insufficient_privilege,
+    invalid_params,
+    kernel_failure,
+)
 from bai_lsp.gateway.runtimes import (
     REST_FLUSH_TIMEOUT,
     ExecutionRequestError,
@@ -24,6 +26,8 @@ from bai_lsp.gateway.sessions import (
     TIMEOUT,
     Session,
     SessionRegistry,
+    group_uuid,
+    user_uuid,
 )
 from bai_lsp.gateway.validation import parse_create, query_flag, read_json
 from bai_lsp.wire.execute import EXEC_MODES, ExecutionResult, RunStatus
@@ -38,12 +42,7 @@ def session_of(request: web.Request, *, include_dead: bool = False) -> Session:
     access_key = access_key_of(request)
     owner = request.query.get("owner_access_key")
     if owner and owner != access_key:
-        raise GatewayError(
-            403,
-            "insufficient-privilege",
-            "Insufficient privilege.",
-            "Only your own sessions can be reached with this access key.",
-        )
+        raise insufficient_privilege("Only your own sessions can be reached with this access key.")
     return registry_of(request).find(
         request.match_info["ref"], access_key, include_dead=include_dead
     )
@@ -100,11 +99,8 @@ async def match(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------------- info
 
 
-def _uuid_of(text: str) -> str:
-    return str(uuid.UUID(hashlib.sha256(text.encode()).hexdigest()[:32]))
-
-
 def _py_repr(mapping: dict[str, Any]) -> str:
+    """23.09 renders slot and option mappings as Python ``repr`` strings, not JSON."""
     return repr(mapping)
 
 
@@ -117,9 +113,9 @@ def session_info(registry: SessionRegistry, session: Session) -> dict[str, Any]:
         "sessionId": str(session.id),
         "sessionName": session.name,
         "domainName": spec.domain,
-        "groupId": _uuid_of("group:" + spec.group),
+        "groupId": group_uuid(spec.group),
         "groupName": spec.group,
-        "userId": _uuid_of("user:" + session.access_key),
+        "userId": user_uuid(session.access_key),
         "lang": session.image.name,
         "image": session.image.name,
         "architecture": spec.architecture,

@@ -98,6 +98,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def user_uuid(access_key: str) -> str:
+    """A stable user id per access key (there is no user database locally)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "bai-lsp:user:" + access_key))
+
+
+def group_uuid(group: str) -> str:
+    """A stable project (group) id per project name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "bai-lsp:group:" + group))
+
+
 @attrs.define
 class CreateSpec:
     """A validated ``POST /session`` body."""

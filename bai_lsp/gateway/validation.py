@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bai_lsp.gateway.errors import GatewayError, invalid_params
+from bai_lsp.gateway.errors import GatewayError, insufficient_privilege, invalid_params
 from bai_lsp.gateway.sessions import NAME_RE, RESERVED_NAMES, CreateSpec
 from bai_lsp.wire.problems import Problem
 
@@ -146,12 +146,7 @@ def parse_create(body: Mapping[str, Any], access_key: str) -> CreateSpec:
         f.errors["startupCommand"] = "is required for batch sessions"
     _, owner = f.pick("owner_access_key", "ownerAccessKey")
     if owner is not None and owner != access_key:
-        raise GatewayError(
-            403,
-            "insufficient-privilege",
-            "Insufficient privilege.",
-            "You can only create sessions for your own access key.",
-        )
+        raise insufficient_privilege("You can only create sessions for your own access key.")
     max_wait = f.integer("maxWaitSeconds", "max_wait_seconds", default=0, minimum=0)
     config = body.get("config")
     if config is None:
