@@ -179,6 +179,20 @@ def test_run_c_batch_compiles_uploaded_files_and_answers_scanf(sdk: SdkRunner) -
     assert "Execution finished. (exit code = 3)" in out.stderr
 
 
+def test_run_c_files_without_commands_builds_and_runs_main(sdk: SdkRunner) -> None:
+    # No --build/--exec: the CLI sends "*" for both; a C image compiles *.c into ./main.
+    files = {
+        "main.c": '#include <stdio.h>\n#include "lib/greet.h"\n'
+        'int main(void) { printf("%s\\n", greet("default build")); return 0; }\n',
+        "lib/greet.h": C_FILES["lib/greet.h"],
+        "greet.c": C_FILES["lib/greet.c"],
+    }
+    _write(sdk.workdir, files)
+    out = sdk.cli("run", "--rm", "gcc:12", "main.c", "greet.c", "lib/greet.h").check()
+    assert out.stdout == "Hello, default build!\n", out.describe()
+    assert "Build finished. (exit code = 0)" in out.stderr
+
+
 def test_run_c_batch_build_failure_skips_exec(sdk: SdkRunner) -> None:
     _write(sdk.workdir, {"broken.c": "int main(void) { return undefined_name; }\n"})
     out = sdk.cli(

@@ -183,6 +183,14 @@ def test_stream_execute_prints_hello_world(sdk: SdkRunner) -> None:
     assert out.stdout == "hello world\n"
 
 
+def test_stream_execute_delivers_media_records(sdk: SdkRunner) -> None:
+    out = sdk.example("stream_execute.py", env={"EXAMPLE_CODE": MEDIA_CODE}).check()
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("[media image/svg+xml] <svg") for line in lines), out.stdout
+    assert any(line.startswith("[media image/png] data:image/png;base64,") for line in lines)
+    assert "drawn" in lines
+
+
 def test_stream_execute_answers_input_and_password_prompts(sdk: SdkRunner) -> None:
     code = (
         "import getpass\n"
