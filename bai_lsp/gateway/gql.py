@@ -200,7 +200,7 @@ def session_row(registry: SessionRegistry, session: Session) -> dict[str, Any]:
         "status": session.status,
         "status_info": session.status_info,
         "status_data": session.status_data or {},
-        "status_history": {session.status: _iso(session.status_changed)},
+        "status_history": dict(session.status_history),
         "status_changed": _iso(session.status_changed),
         "created_at": _iso(session.created_at),
         "terminated_at": _iso(session.terminated_at),

@@ -149,6 +149,8 @@ class Session:
     status_info: str | None = None
     status_data: dict[str, Any] | None = None
     status_changed: datetime = attrs.field(factory=utcnow)
+    #: When each status was last entered (GraphQL ``status_history``).
+    status_history: dict[str, str] = attrs.field(factory=dict)
     created_at: datetime = attrs.field(factory=utcnow)
     terminated_at: datetime | None = None
     runtime: Runtime | None = None
@@ -313,6 +315,7 @@ class SessionRegistry:
                 workdir=self.sessions_root / str(session_id),
             )
             self.sessions[session.id] = session
+        session.status_history[PENDING] = session.created_at.isoformat()
         session.log(f"session {spec.name} created with image {spec.image}")
         self._emit(session, "session_enqueued", "")
         session.start_task = asyncio.create_task(self._start(session, mounts))
@@ -580,6 +583,7 @@ class SessionRegistry:
         session.status = status
         session.status_info = info
         session.status_changed = utcnow()
+        session.status_history[status] = session.status_changed.isoformat()
 
     def _emit(self, session: Session, name: str, reason: str, exit_code: int | None = None) -> None:
         self.events.publish(

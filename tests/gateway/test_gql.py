@@ -99,6 +99,7 @@ async def test_fields_json_strings_and_containers(client: SignedClient) -> None:
         100,
         0,
         "name main_kernel_id occupying_slots service_ports resource_opts idle_checks "
+        "status_history "
         "created_at containers { id status agent } dependencies { name id }",
         filter=f'name == "{name}"',
     )
@@ -106,6 +107,8 @@ async def test_fields_json_strings_and_containers(client: SignedClient) -> None:
     assert json.loads(item["occupying_slots"]) == {"cpu": "1"}
     assert json.loads(item["service_ports"]) == []
     assert isinstance(item["idle_checks"], str)
+    history = json.loads(item["status_history"])
+    assert list(history) == ["PENDING", "SCHEDULED", "PREPARING", "RUNNING"]
     assert item["created_at"].endswith("+00:00")
     assert item["containers"][0]["status"] == "RUNNING"
     assert item["dependencies"] == []
