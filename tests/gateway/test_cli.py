@@ -217,3 +217,14 @@ async def test_folders_of_a_killed_gateway_are_swept_by_the_next(tmp_path: Path)
         mine = second.data_dir / "sessions" / f"gw-{second.process.pid}"
         assert mine.is_dir()
     assert not mine.exists()
+
+
+async def test_allow_remote_turns_off_the_host_check(tmp_path: Path) -> None:
+    import aiohttp
+
+    with running_gateway(tmp_path, args=["--allow-remote"]) as info:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(info.endpoint + "/", headers={"Host": "gpu-box.example.com"}) as response,
+        ):
+            assert response.status == 200
