@@ -311,6 +311,33 @@ def test_web_session_mode_login_run_logout(tmp_path: Path) -> None:
         stop_gateway_process(info.process)
 
 
+def test_run_reuses_by_name_and_reports_conflicts(sdk: SdkRunner) -> None:
+    name = "cli-conflict"
+    sdk.cli("run", "-t", name, "python", "-c", "x = 41").check()
+    try:
+        reused = sdk.cli("run", "-t", name, "python", "-c", "print(x + 1)").check()
+        assert "Reusing session cli-conflict" in reused.stderr
+        assert reused.stdout == "42\n", "the reused session keeps its kernel state"
+
+        other = sdk.cli("run", "-t", name, "bash", "-c", "echo never")
+        assert "session-already-exists" in other.stderr, other.describe()
+        assert "python" in other.stderr and "bash" in other.stderr  # both images named
+        assert "never" not in other.stdout
+
+        no_reuse = sdk.cli("run", "--no-reuse", "-t", name, "python", "-c", "print(1)")
+        assert "session-already-exists" in no_reuse.stderr, no_reuse.describe()
+        assert "existingSessionId" in no_reuse.stderr
+    finally:
+        sdk.cli("rm", name)
+
+
+def test_run_with_an_invalid_session_name_says_what_names_may_be(sdk: SdkRunner) -> None:
+    out = sdk.cli("run", "--rm", "-t", "bad name!", "python", "-c", "print(1)")
+    assert "invalid-api-params" in out.stderr, out.describe()
+    assert "'data': {'name':" in out.stderr  # the field at fault, with the rule
+    assert out.stdout == ""
+
+
 def test_run_with_an_unknown_image_names_the_available_ones(sdk: SdkRunner) -> None:
     out = sdk.cli("run", "--rm", "-t", "cli-badimage", "fortran77", "-c", "x")
     text = out.stdout + out.stderr
