@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -101,83 +102,131 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def run_sdk(gateway: Gateway, sizes: config.Sizes, home: Path) -> dict[str, Any]:
-    if not SDK_PYTHON.exists():
-        raise RuntimeError(f"{SDK_PYTHON} is missing: run scripts/setup/20-sdk.sh")
-    env = clean_env()
-    for name in list(env):
-        if name.startswith(("VIRTUAL_ENV", "PYTHON")):
-            del env[name]
-    env.update(
-        BACKEND_ENDPOINT=gateway.endpoint,
-        BACKEND_ACCESS_KEY=gateway.access_key,
-        BACKEND_SECRET_KEY=gateway.secret_key,
-        BENCH_GATEWAY_PID=str(gateway.pid),
-        HOME=str(home),  # the SDK keeps state under HOME
-    )
-    await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
-    process = await asyncio.create_subprocess_exec(
-        str(SDK_PYTHON),
-        str(SDK_DRIVER),
-        json.dumps(dataclasses.asdict(sizes)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=None,  # the driver's progress lines go straight to ours
-        env=env,
-        cwd=str(REPO),
-        start_new_session=True,
-    )
-    stdout, _ = await process.communicate()
-    lines = stdout.decode(errors="replace").strip().splitlines()
-    if process.returncode != 0 or not lines:
-        raise RuntimeError(f"the SDK driver exited with {process.returncode}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+class SdkRun:
+    """Stack (b) phase by phase: one SDK driver process per phase, results merged."""
+
+    def __init__(self, gateway: Gateway, sizes: config.Sizes, home: Path) -> None:
+        self.gateway = gateway
+        self.sizes = sizes
+        self.home = home
+        self.tag = secrets.token_hex(3)
+        self.result: dict[str, Any] = {"stack": "b", "errors": []}
+
+    async def run_phase(self, phase: str) -> None:
+        try:
+            part = await self._drive(phase)
+        except Exception as exc:
+            log(f"[b] {phase} FAILED: {exc!r}")
+            self.result["errors"].append(f"{phase}: {exc!r}")
+            return
+        self.result["errors"].extend(part.pop("errors", []))
+        retried = part.pop("retried", [])
+        self.result.setdefault("retried", []).extend(retried)
+        part.pop("stack", None)
+        self.result.update(part)
+
+    async def close(self) -> None:
+        """Every SDK driver invocation destroys the sessions it created."""
+
+    async def _drive(self, phase: str) -> dict[str, Any]:
+        if not SDK_PYTHON.exists():
+            raise RuntimeError(f"{SDK_PYTHON} is missing: run scripts/setup/20-sdk.sh")
+        env = clean_env()
+        for name in list(env):
+            if name.startswith(("VIRTUAL_ENV", "PYTHON")):
+                del env[name]
+        env.update(
+            BACKEND_ENDPOINT=self.gateway.endpoint,
+            BACKEND_ACCESS_KEY=self.gateway.access_key,
+            BACKEND_SECRET_KEY=self.gateway.secret_key,
+            BENCH_GATEWAY_PID=str(self.gateway.pid),
+            BENCH_SDK_TAG=self.tag,
+            HOME=str(self.home),  # the SDK keeps state under HOME
+        )
+        await asyncio.to_thread(self.home.mkdir, parents=True, exist_ok=True)
+        process = await asyncio.create_subprocess_exec(
+            str(SDK_PYTHON),
+            str(SDK_DRIVER),
+            json.dumps(dataclasses.asdict(self.sizes)),
+            phase,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,  # the driver's progress lines go straight to ours
+            env=env,
+            cwd=str(REPO),
+            start_new_session=True,
+        )
+        stdout, _ = await process.communicate()
+        lines = stdout.decode(errors="replace").strip().splitlines()
+        if process.returncode != 0 or not lines:
+            raise RuntimeError(f"the SDK driver exited with {process.returncode}")
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
 
 
-async def run_lsp(gateway: Gateway, sizes: config.Sizes, root: Path) -> dict[str, Any]:
-    # + spare folders for session starts that fail and are retried under a fresh name
-    folders = sizes.session_creations + 2 + max(sizes.workspace_counts) + 10
-    stack = LspStack(gateway, root, folders)
-    started = await stack.start()
-    try:
-        result = await scenarios.run_all(stack, sizes, log=log)
-    finally:
-        await stack.stop()
-    result["initialize_s"] = started
-    return result
+async def _phase_all(runs: list[Any], phase: str) -> None:
+    for run in runs:
+        await run.run_phase(phase)
 
 
 async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
-    results: dict[str, dict[str, Any]] = {}
+    """Each phase on every stack (a, a-default, b, c) before the next phase."""
     with tempfile.TemporaryDirectory(prefix="bai-lsp-bench-") as tmp:
         root = Path(tmp)
+        runs: list[Any] = []
         if "a" in only:
-            stack = RawStack("a", gateway_flush_interval(), root / "a")
-            results["a"] = await scenarios.run_all(stack, sizes, log=log)
+            raw = RawStack("a", gateway_flush_interval(), root / "a")
+            runs.append(scenarios.StackRun(raw, sizes, log=log))
         if "a-default" in only:
-            stack = RawStack("a-default", None, root / "a-default")
-            results["a-default"] = await scenarios.run_all(
-                stack, sizes, floods=("lines",), concurrency=False, log=log
+            default = RawStack("a-default", None, root / "a-default")
+            runs.append(
+                scenarios.StackRun(default, sizes, floods=("lines",), concurrency=False, log=log)
             )
-        if only & {"b", "c"}:
-            gateway = await start_gateway(root / "gateway")
-            log(f"gateway at {gateway.endpoint}, pid {gateway.pid}")
-            try:
+        gateway: Gateway | None = None
+        lsp: LspStack | None = None
+        try:
+            if only & {"b", "c"}:
+                gateway = await start_gateway(root / "gateway")
+                log(f"gateway at {gateway.endpoint}, pid {gateway.pid}")
                 if "b" in only:
-                    try:
-                        results["b"] = await run_sdk(gateway, sizes, root / "sdk-home")
-                    except Exception as exc:
-                        results["b"] = {"stack": "b", "errors": [repr(exc)]}
+                    runs.append(SdkRun(gateway, sizes, root / "sdk-home"))
                 if "c" in only:
+                    # + spare folders for session starts retried under a fresh name
+                    folders = sizes.session_creations + 2 + max(sizes.workspace_counts) + 10
+                    lsp = LspStack(gateway, root / "c", folders)
+                    c_run = scenarios.StackRun(lsp, sizes, log=log)
                     try:
-                        results["c"] = await run_lsp(gateway, sizes, root / "c")
+                        c_run.result["initialize_s"] = await lsp.start()
+                        runs.append(c_run)
                     except Exception as exc:
-                        results["c"] = {"stack": "c", "errors": [repr(exc)]}
-            finally:
-                if any(r.get("errors") for r in results.values()):
+                        log(f"[c] bai-lsp did not start: {exc!r}")
+                        c_run.result["errors"].append(f"start: {exc!r}")
+                        runs.append(_Broken(c_run.result))
+            for phase in scenarios.PHASES:
+                log(f"=== phase: {phase}")
+                await _phase_all(runs, phase)
+            for run in runs:
+                await run.close()
+        finally:
+            if lsp is not None:
+                await lsp.stop()
+            if gateway is not None:
+                if any(run.result.get("errors") for run in runs):
                     log("gateway log tail:\n" + gateway.log_tail())
                 await stop_gateway(gateway.process)
-    return results
+        return {run.result["stack"]: run.result for run in runs}
+
+
+class _Broken:
+    """A stack that could not start: its result holds the error; phases do nothing."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+    async def run_phase(self, phase: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

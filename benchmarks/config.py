@@ -45,7 +45,7 @@ SMOKE = Sizes(
     latency_runs=5,
     running_runs=2,
     flood_bytes=400_000,
-    workspace_counts=(1, 3),
+    workspace_counts=(1, 2),
     loop_seconds=1.0,
     probes=3,
 )

@@ -118,8 +118,8 @@ async def flood(stack: Stack, ws: Workspace, code: str, expected: int) -> dict[s
     }
 
 
-#: Session starts that failed and were retried, per stack (reported, not fatal).
-RETRIED: list[str] = []
+#: Session starts that failed and were retried, per stack name (reported, not fatal).
+RETRIED: dict[str, list[str]] = {}
 
 
 async def new_workspace(stack: Stack, label: str) -> Workspace:
@@ -129,7 +129,7 @@ async def new_workspace(stack: Stack, label: str) -> Workspace:
     except (BenchmarkBroken, TimeoutError):
         raise
     except Exception as exc:
-        RETRIED.append(f"{label}: {exc!r}")
+        RETRIED.setdefault(stack.name, []).append(f"{label}: {exc!r}")
         return await stack.new_workspace(f"{label}-retry")
 
 
@@ -216,6 +216,132 @@ async def load(
     }
 
 
+#: The phases in the order they run; the orchestrator runs each phase on every stack before
+#: the next phase, so that the stacks compared are measured minutes, not a quarter-hour, apart.
+PHASES = ("create", "latency", "floods", "load")
+
+
+class StackRun:
+    """One stack's results, filled phase by phase; a failing scenario is recorded and the
+    others still run."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        sizes: config.Sizes,
+        *,
+        floods: tuple[str, ...] = ("lines", "block"),
+        concurrency: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.stack = stack
+        self.sizes = sizes
+        self.floods = floods
+        self.concurrency = concurrency
+        self.log = log
+        self.result: dict[str, Any] = {"stack": stack.name, "errors": []}
+        self._main: Workspace | None = None
+        self._main_tried = False
+
+    async def attempt(self, name: str, body: Callable[[], Awaitable[Any]]) -> Any:
+        self.log(f"[{self.stack.name}] {name} ...")
+        began = time.perf_counter()
+        try:
+            value = await body()
+        except Exception as exc:
+            self.log(f"[{self.stack.name}] {name} FAILED: {exc!r}")
+            self.result["errors"].append(f"{name}: {exc!r}\n{traceback.format_exc(limit=4)}")
+            return None
+        self.log(f"[{self.stack.name}] {name} done in {time.perf_counter() - began:.1f} s")
+        return value
+
+    async def main(self) -> Workspace | None:
+        if not self._main_tried:
+            self._main_tried = True
+            self._main = await self.attempt(
+                "main workspace", lambda: new_workspace(self.stack, "main")
+            )
+        return self._main
+
+    async def run_phase(self, phase: str) -> None:
+        stack, sizes, result = self.stack, self.sizes, self.result
+        if phase == "create":
+            result["create_s"] = await self.attempt(
+                "session creation", lambda: session_creation(stack, sizes)
+            )
+        elif phase == "latency":
+            main = await self.main()
+            if main is None:
+                return
+            ws: Workspace = main
+            timings = await self.attempt(
+                "print(1) latency",
+                lambda: latency(ws, config.PRINT_1, sizes.latency_runs, sizes.warmup),
+            )
+            if timings:
+                result["first_output_s"] = [t.first_output for t in timings]
+                result["finished_s"] = [t.finished for t in timings]
+            running = await self.attempt(
+                "running-cell latency", lambda: latency(ws, config.RUNNING, sizes.running_runs, 0)
+            )
+            if running:
+                result["running_first_output_s"] = [t.first_output for t in running]
+        elif phase == "floods":
+            main = await self.main()
+            if main is None or not self.floods:
+                return
+            target: Workspace = main
+            result["floods"] = {}
+            codes = {
+                "lines": (
+                    config.line_flood(sizes.flood_bytes),
+                    config.line_flood_bytes(sizes.flood_bytes),
+                ),
+                "block": (config.block_flood(sizes.flood_bytes), sizes.flood_bytes),
+            }
+            for kind in self.floods:
+                code, expected = codes[kind]
+                value = await self.attempt(
+                    f"{kind} flood",
+                    lambda code=code, expected=expected: flood(  # type: ignore[misc]
+                        stack, target, code, expected
+                    ),
+                )
+                if value is not None:
+                    result["floods"][kind] = value
+        elif phase == "load":
+            if self.concurrency:
+                await self._load()
+        else:
+            raise ValueError(f"unknown phase {phase!r}")
+        result["retried"] = list(RETRIED.get(stack.name, []))
+
+    async def _load(self) -> None:
+        stack, sizes = self.stack, self.sizes
+        self.result["load"] = {}
+        probe = await self.attempt("probe workspace", lambda: new_workspace(stack, "probe"))
+        created: list[Workspace] = []
+        try:
+            if probe is not None:
+                for n in sizes.workspace_counts:
+                    value = await self.attempt(
+                        f"{n} workspaces busy",
+                        lambda n=n: load(stack, n, sizes, probe, created),  # type: ignore[misc]
+                    )
+                    if value is not None:
+                        self.result["load"][str(n)] = value
+        finally:
+            if probe is not None:
+                await self.attempt("closing the probe", probe.close)
+            for ws in created:
+                await self.attempt("closing a loop workspace", ws.close)
+
+    async def close(self) -> None:
+        if self._main is not None:
+            await self.attempt("closing the main workspace", self._main.close)
+            self._main = None
+
+
 async def run_all(
     stack: Stack,
     sizes: config.Sizes,
@@ -223,75 +349,13 @@ async def run_all(
     floods: tuple[str, ...] = ("lines", "block"),
     concurrency: bool = True,
     log: Callable[[str], None] = print,
+    phases: tuple[str, ...] = PHASES,
 ) -> dict[str, Any]:
-    """Every scenario on one stack; a failing scenario is recorded, the others still run."""
-    result: dict[str, Any] = {"stack": stack.name, "errors": []}
-    RETRIED.clear()
-
-    async def attempt(name: str, body: Callable[[], Awaitable[Any]]) -> Any:
-        log(f"[{stack.name}] {name} ...")
-        began = time.perf_counter()
-        try:
-            value = await body()
-        except Exception as exc:
-            log(f"[{stack.name}] {name} FAILED: {exc!r}")
-            result["errors"].append(f"{name}: {exc!r}\n{traceback.format_exc(limit=4)}")
-            return None
-        log(f"[{stack.name}] {name} done in {time.perf_counter() - began:.1f} s")
-        return value
-
-    result["create_s"] = await attempt("session creation", lambda: session_creation(stack, sizes))
-    main_ws = await attempt("main workspace", lambda: new_workspace(stack, "main"))
-    if main_ws is None:
-        return result
+    """``phases`` of one stack in a row (what the SDK driver runs per invocation)."""
+    run = StackRun(stack, sizes, floods=floods, concurrency=concurrency, log=log)
     try:
-        timings = await attempt(
-            "print(1) latency",
-            lambda: latency(main_ws, config.PRINT_1, sizes.latency_runs, sizes.warmup),
-        )
-        if timings:
-            result["first_output_s"] = [t.first_output for t in timings]
-            result["finished_s"] = [t.finished for t in timings]
-        running = await attempt(
-            "running-cell latency", lambda: latency(main_ws, config.RUNNING, sizes.running_runs, 0)
-        )
-        if running:
-            result["running_first_output_s"] = [t.first_output for t in running]
-        if floods:
-            result["floods"] = {}
-        codes = {
-            "lines": (
-                config.line_flood(sizes.flood_bytes),
-                config.line_flood_bytes(sizes.flood_bytes),
-            ),
-            "block": (config.block_flood(sizes.flood_bytes), sizes.flood_bytes),
-        }
-        for kind in floods:
-            code, expected = codes[kind]
-            value = await attempt(
-                f"{kind} flood",
-                lambda code=code, expected=expected: flood(  # type: ignore[misc]
-                    stack, main_ws, code, expected
-                ),
-            )
-            if value is not None:
-                result["floods"][kind] = value
-        if concurrency:
-            result["load"] = {}
-            probe = await attempt("probe workspace", lambda: new_workspace(stack, "probe"))
-            created: list[Workspace] = []
-            if probe is not None:
-                for n in sizes.workspace_counts:
-                    value = await attempt(
-                        f"{n} workspaces busy",
-                        lambda n=n: load(stack, n, sizes, probe, created),  # type: ignore[misc]
-                    )
-                    if value is not None:
-                        result["load"][str(n)] = value
-                await probe.close()
-            for ws in created:
-                await ws.close()
+        for phase in phases:
+            await run.run_phase(phase)
     finally:
-        await main_ws.close()
-    result["retried"] = list(RETRIED)
-    return result
+        await run.close()
+    return run.result

@@ -1,6 +1,7 @@
 """(b) The official SDK (backend.ai-client 23.9.10) ``stream_execute`` against the gateway.
 
-Runs inside the SDK's own venv (``.venv-sdk/bin/python benchmarks/sdk_driver.py SIZES_JSON``)
+Runs inside the SDK's own venv
+(``.venv-sdk/bin/python benchmarks/sdk_driver.py SIZES_JSON PHASE[,PHASE...]``)
 with ``BACKEND_ENDPOINT``/``BACKEND_ACCESS_KEY``/``BACKEND_SECRET_KEY`` and
 ``BENCH_GATEWAY_PID`` in its environment; prints the scenario results as one JSON line on
 stdout (progress goes to stderr). It imports only the standard-library modules of
@@ -71,10 +72,10 @@ class SdkWorkspace:
 class SdkStack:
     name = "b"
 
-    def __init__(self, api: AsyncSession, gateway_pid: int) -> None:
+    def __init__(self, api: AsyncSession, gateway_pid: int, tag: str) -> None:
         self.api = api
         self.gateway_pid = gateway_pid
-        self.tag = secrets.token_hex(3)
+        self.tag = tag
 
     def watched_pids(self) -> dict[str, int]:
         return {"gateway": self.gateway_pid}
@@ -98,7 +99,9 @@ async def main() -> None:
     sizes = config.Sizes(**sizes_json)
     gateway_pid = int(os.environ["BENCH_GATEWAY_PID"])
     async with AsyncSession() as api:
-        result = await scenarios.run_all(SdkStack(api, gateway_pid), sizes, log=log)
+        phases = tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else scenarios.PHASES
+        stack = SdkStack(api, gateway_pid, os.environ.get("BENCH_SDK_TAG") or secrets.token_hex(3))
+        result = await scenarios.run_all(stack, sizes, log=log, phases=phases)
     print(json.dumps(result), flush=True)
 
 
