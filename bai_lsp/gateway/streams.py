@@ -188,6 +188,13 @@ async def _run(
             if not ws.closed:
                 await ws.send_json(_error_frame(exc))
             return
+        except Exception:
+            log.exception("streamed execution in %s failed", session.name)
+            if not ws.closed:
+                await ws.send_json(
+                    {"status": "error", "msg": "BackendError: internal error (see the gateway log)"}
+                )
+            return
         run_id = result.run_id or run_id
         if inbox.gone.is_set() or ws.closed:
             await _abandon(registry, session, run_id, result.status)
@@ -257,6 +264,8 @@ async def stream_pty(request: web.Request) -> web.StreamResponse:
     pump = asyncio.create_task(_pump(holder, ws))
     try:
         async for msg in ws:
+            if holder["pty"].returncode is not None:
+                break
             if msg.type == WSMsgType.BINARY:
                 await holder["pty"].write(msg.data)
             elif msg.type == WSMsgType.TEXT:
@@ -269,6 +278,8 @@ async def stream_pty(request: web.Request) -> web.StreamResponse:
                     await old.close()
                     holder["pty"] = await runtime.open_pty(DEFAULT_ROWS, DEFAULT_COLS)
                     pump = asyncio.create_task(_pump(holder, ws))
+    except OSError as exc:
+        log.info("terminal of %s closed: %s", session.name, exc)
     finally:
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):

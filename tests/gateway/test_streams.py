@@ -202,3 +202,26 @@ async def test_gateway_shutdown_sends_server_restarting(tmp_path: Any) -> None:
                 info.process.terminate()
                 frames = await asyncio.wait_for(frames_until_close(ws), 15)
     assert frames[-1]["status"] == "server-restarting"
+
+
+async def test_pty_restart_frame_gives_a_fresh_shell(client: SignedClient) -> None:
+    name = unique_name()
+    await create_session(client, "bash", name)
+
+    def stdin(text: bytes) -> str:
+        return json.dumps({"type": "stdin", "chars": base64.b64encode(text).decode()})
+
+    async def read_until(ws: Any, marker: bytes) -> bytes:
+        seen = b""
+        while marker not in seen:
+            msg = await asyncio.wait_for(ws.receive(), 10)
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            seen += base64.b64decode(json.loads(msg.data)["data"])
+        return seen
+
+    async with client.ws(f"/stream/session/{name}/pty") as ws:
+        await ws.send_str(stdin(b"export MARK=first; echo set-$MARK\n"))
+        await read_until(ws, b"set-first")
+        await ws.send_str(json.dumps({"type": "restart"}))
+        await ws.send_str(stdin(b"echo after-${MARK:-fresh}\n"))
+        await read_until(ws, b"after-fresh")
