@@ -484,6 +484,16 @@ class Extension implements vscode.Disposable {
     this.runs.delete(p.runId);
     if (p.status === 'timeout') {
       void vscode.window.showWarningMessage(`Backend.AI: run ${shortId(p.runId)} was stopped by the backend's execution timeout.`);
+    } else if (p.status === 'failed') {
+      // the command's own error (if any) arrives right after: show only one message
+      const runId = p.runId;
+      setTimeout(() => {
+        if (Date.now() - this.commandErrorAt > 10000) {
+          void vscode.window
+            .showWarningMessage(`Backend.AI: run ${shortId(runId)} could not finish; the output view shows what the backend said.`, 'Show Output')
+            .then((c) => (c ? this.output.reveal() : undefined));
+        }
+      }, 1500);
     }
   }
 
