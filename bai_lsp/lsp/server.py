@@ -169,7 +169,8 @@ class BaiLanguageServer(LanguageServer):
         best = ""
         for folder in self.workspace.folders.values():
             base = folder.uri.rstrip("/") + "/"
-            if uri.startswith(base) and len(base) > len(best):
+            # the folder's own URI (e.g. interrupt from the status bar) belongs to it too
+            if (uri.rstrip("/") + "/").startswith(base) and len(base) > len(best):
                 best = folder.uri.rstrip("/")
         if best:
             return best
