@@ -213,6 +213,12 @@ async def logs(request: web.Request) -> web.Response:
     return web.json_response({"result": {"logs": "".join(session.log_lines)}})
 
 
+async def status_history(request: web.Request) -> web.Response:
+    """When the session entered each status (the newest manager's route; 23.09 has none)."""
+    session = session_of(request, include_dead=True)
+    return web.json_response({"result": dict(session.status_history)})
+
+
 async def rename(request: web.Request) -> web.Response:
     session = session_of(request)
     new_name = request.query.get("name")
@@ -316,6 +322,7 @@ def add_routes(app: web.Application, prefix: str = "") -> None:
     r.add_delete(prefix + "/session/{ref}", destroy)
     r.add_post(prefix + "/session/{ref}", execute)
     r.add_get(prefix + "/session/{ref}/logs", logs)
+    r.add_get(prefix + "/session/{ref}/status-history", status_history)
     r.add_post(prefix + "/session/{ref}/rename", rename)
     r.add_post(prefix + "/session/{ref}/interrupt", interrupt)
     r.add_post(prefix + "/session/{ref}/complete", complete)

@@ -247,6 +247,14 @@ async def test_logs_of_a_dead_session_remain(client: SignedClient) -> None:
     assert status == 200 and "terminated" in body["result"]["logs"]
 
 
+async def test_status_history(client: SignedClient) -> None:
+    name = unique_name()
+    await create_session(client, LIGHT, name)
+    status, body = await client.call("GET", f"/session/{name}/status-history")
+    assert status == 200
+    assert list(body["result"]) == ["PENDING", "SCHEDULED", "PREPARING", "RUNNING"]
+
+
 async def test_rename(client: SignedClient) -> None:
     name, new = unique_name(), unique_name("renamed")
     created = await create_session(client, LIGHT, name)
