@@ -81,6 +81,9 @@ plt.figure(figsize=(4, 3))
 plt.plot([1, 3, 2, 4], marker="o")
 plt.title("bai-lsp")
 plt.show()
+from IPython.display import SVG, display
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60">'
+            '<rect width="120" height="60" fill="#2b7"/><text x="10" y="38">SVG</text></svg>'))
 """
 
 # batch mode uploads the workspace: the job reads a file that only exists locally
@@ -354,9 +357,12 @@ def test_interrupt_stops_a_loop(vscode: dict[str, Any]) -> None:
 def test_media_record_opens_the_image_panel(vscode: dict[str, Any]) -> None:
     d = scenario(vscode, "media")
     assert d["status"] == "finished"
-    assert d["image"]["mime"] == "image/png"
-    assert d["image"]["width"] > 100 and d["image"]["height"] > 100
-    assert d["notes"], "the output view does not point to the media panel"
+    png, svg = d["images"][-2:]
+    assert png["mime"] == "image/png"
+    assert png["width"] > 100 and png["height"] > 100
+    assert svg["mime"] == "image/svg+xml"
+    assert (svg["width"], svg["height"]) == (120, 60)
+    assert len(d["notes"]) == 2, "the output view should point to the media panel per image"
 
 
 def test_run_file_in_batch_mode_uploads_the_workspace(vscode: dict[str, Any]) -> None:

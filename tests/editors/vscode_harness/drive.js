@@ -285,20 +285,18 @@ const scenarios = {
     const run = await waitRun(page, before, 90000);
     const tab = page.locator('.tab', { hasText: 'Backend.AI Media' });
     await tab.first().waitFor({ timeout: 30000 });
-    const img = await poll('an image in the media panel', async () => {
+    const images = await poll('the images in the media panel', async () => {
       const frame = await webviewFrame(page, 'figure.media img');
       if (!frame) return undefined;
       return frame.evaluate(() => {
         const imgs = [...document.querySelectorAll('figure.media img')];
-        const last = imgs[imgs.length - 1];
-        return last && last.complete && last.naturalWidth > 0
-          ? { count: imgs.length, mime: last.closest('figure').getAttribute('data-mime'), width: last.naturalWidth, height: last.naturalHeight }
-          : undefined;
+        if (imgs.length < 2 || !imgs.every((i) => i.complete && i.naturalWidth > 0)) return undefined;
+        return imgs.map((i) => ({ mime: i.closest('figure').getAttribute('data-mime'), width: i.naturalWidth, height: i.naturalHeight }));
       });
     }, 30000);
     await page.waitForTimeout(800);
     await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-media.png') });
-    return { status: run.status, notes: run.lines.map((l) => l.text).filter((t) => t.includes('Media panel')), image: img };
+    return { status: run.status, notes: run.lines.map((l) => l.text).filter((t) => t.includes('Media panel')), images };
   },
 
   async batch(page) {
