@@ -42,6 +42,9 @@ LOCK_FILE = "embedded-gateway.lock"
 ACCESS_KEY_ENV = "BACKEND_ACCESS_KEY"
 SECRET_KEY_ENV = "BACKEND_SECRET_KEY"  # noqa: S105 (a variable name)
 READY_TIMEOUT_S = 60.0
+#: A shared gateway outlives editors, so its sessions end after this long without a run
+#: (a real cluster's idle checker does the same, usually far sooner).
+SHARED_IDLE_TIMEOUT_S = 8 * 3600
 
 
 def default_state_dir() -> Path:
@@ -113,7 +116,9 @@ def _spawn(state_dir: Path, *, shared: bool) -> GatewayHandle:
         "--data-dir",
         str(state_dir / "gateway-data"),
     ]
-    if not shared:
+    if shared:
+        argv += ["--idle-timeout", str(SHARED_IDLE_TIMEOUT_S)]
+    else:
         argv += ["--parent-pid", str(os.getpid())]
     log_path = state_dir / "gateway.log"
     with open(log_path, "ab") as log_file:
