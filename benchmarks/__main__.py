@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import config, docs, scenarios
+from benchmarks.client_stack import ClientStack
 from benchmarks.e2e import LspStack
 from benchmarks.gateway import Gateway, clean_env, start_gateway, stop_gateway
 from benchmarks.raw_kernel import RawStack, gateway_flush_interval
@@ -169,7 +170,7 @@ async def _phase_all(runs: list[Any], phase: str) -> None:
 
 
 async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
-    """Each phase on every stack (a, a-default, b, c) before the next phase."""
+    """Each phase on every stack (a, a-default, b, c0, c) before the next phase."""
     with tempfile.TemporaryDirectory(prefix="bai-lsp-bench-") as tmp:
         root = Path(tmp)
         runs: list[Any] = []
@@ -183,12 +184,17 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
             )
         gateway: Gateway | None = None
         lsp: LspStack | None = None
+        client_stack: ClientStack | None = None
         try:
             if only & {"b", "c"}:
                 gateway = await start_gateway(root / "gateway")
                 log(f"gateway at {gateway.endpoint}, pid {gateway.pid}")
                 if "b" in only:
                     runs.append(SdkRun(gateway, sizes, root / "sdk-home"))
+                if "c0" in only:
+                    client_stack = ClientStack(gateway)
+                    await client_stack.start()
+                    runs.append(scenarios.StackRun(client_stack, sizes, concurrency=False, log=log))
                 if "c" in only:
                     # + spare folders for session starts retried under a fresh name
                     folders = sizes.session_creations + 2 + max(sizes.workspace_counts) + 10
@@ -209,6 +215,8 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
         finally:
             if lsp is not None:
                 await lsp.stop()
+            if client_stack is not None:
+                await client_stack.stop()
             if gateway is not None:
                 if any(run.result.get("errors") for run in runs):
                     log("gateway log tail:\n" + gateway.log_tail())
@@ -238,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument(
         "--only",
-        default="a,a-default,b,c",
-        help="comma-separated stacks to run (a, a-default, b, c); default all",
+        default="a,a-default,b,c0,c",
+        help="comma-separated stacks to run (a, a-default, b, c0, c); default all",
     )
     parser.add_argument(
         "--workspaces",
@@ -250,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-seconds", type=float, help="override how long each loop runs")
     args = parser.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"a", "a-default", "b", "c"}
+    unknown = only - {"a", "a-default", "b", "c0", "c"}
     if unknown:
         parser.error(f"unknown stacks: {', '.join(sorted(unknown))}")
     sizes = config.SMOKE if args.smoke else config.FULL

@@ -16,11 +16,12 @@ from benchmarks.stats import fmt, jain, percentile, ratio
 
 MB = 1_000_000
 FIRST, DONE = "first_output_s", "finished_s"
-STACKS = ("a", "a-default", "b", "c")
+STACKS = ("a", "a-default", "b", "c0", "c")
 STACK_TITLES = {
     "a": "(a) raw ipykernel, gateway flush",
     "a-default": "ipykernel, default 0.2 s flush",
     "b": "(b) official SDK",
+    "c0": "bai-lsp's client alone",
     "c": "(c) bai-lsp",
 }
 
