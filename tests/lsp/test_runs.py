@@ -254,3 +254,21 @@ async def test_selections_in_each_editors_position_encoding(
         doc = open_doc(h, tmp_path / "enc.py", line + "\nprint('second line')\n")
         result = await h.command("backendai.runSelection", {"uri": doc, "range": rng(0, 0, 0, end)})
         assert h.output_text(result["runId"]) == "é😀 ok\n"
+
+
+@pytest.mark.parametrize(
+    ("language", "name", "code", "expected"),
+    [
+        ("shellscript", "t.sh", 'x=6\necho "shell $((x * 7))"\n', "shell 42\n"),
+        ("javascript", "t.js", "const x = 6;\nconsole.log('node', x * 7);\n", "node 42\n"),
+        ("c", "t.c", '#include <stdio.h>\nint main(void) { printf("c %d\\n", 42); }\n', "c 42\n"),
+    ],
+)
+async def test_other_languages_in_query_mode(
+    tmp_path: Path, state_dir: Path, language: str, name: str, code: str, expected: str
+) -> None:
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        doc = open_doc(h, tmp_path / name, code, language)
+        result = await h.command("backendai.runFile", {"uri": doc})
+        assert result["status"] == "finished", result
+        assert h.output_text(result["runId"]) == expected
