@@ -17,7 +17,8 @@ import attrs
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SDK_VENV = REPO / ".venv-sdk"
+#: BAI_LSP_SDK_VENV points the suite at another SDK venv (default: the one 20-sdk.sh makes).
+SDK_VENV = Path(os.environ.get("BAI_LSP_SDK_VENV") or REPO / ".venv-sdk")
 SDK_PYTHON = SDK_VENV / "bin" / "python"
 SDK_CLI = SDK_VENV / "bin" / "backend.ai"
 EXAMPLES = Path(__file__).parent / "examples"
@@ -118,6 +119,12 @@ class SdkRunner:
 def _require_sdk() -> None:
     if not SDK_PYTHON.exists() or not SDK_CLI.exists():
         pytest.skip(f"{SDK_VENV} is missing: run scripts/setup/20-sdk.sh (scripts/test.sh does)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sdk_venv_present() -> None:
+    """Skip before any gateway starts when the SDK venv is not there."""
+    _require_sdk()
 
 
 def make_runner(gateway: Any, tmp_path: Path) -> SdkRunner:
