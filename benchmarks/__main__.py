@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import platform
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -104,32 +103,16 @@ def machine() -> dict[str, Any]:
 
 
 class SdkRun:
-    """Stack (b) phase by phase: one SDK driver process per phase, results merged."""
+    """Stack (b): one SDK driver process, told which phase to run next over its stdin."""
 
     def __init__(self, gateway: Gateway, sizes: config.Sizes, home: Path) -> None:
         self.gateway = gateway
         self.sizes = sizes
         self.home = home
-        self.tag = secrets.token_hex(3)
         self.result: dict[str, Any] = {"stack": "b", "errors": []}
+        self.process: asyncio.subprocess.Process | None = None
 
-    async def run_phase(self, phase: str) -> None:
-        try:
-            part = await self._drive(phase)
-        except Exception as exc:
-            log(f"[b] {phase} FAILED: {exc!r}")
-            self.result["errors"].append(f"{phase}: {exc!r}")
-            return
-        self.result["errors"].extend(part.pop("errors", []))
-        retried = part.pop("retried", [])
-        self.result.setdefault("retried", []).extend(retried)
-        part.pop("stack", None)
-        self.result.update(part)
-
-    async def close(self) -> None:
-        """Every SDK driver invocation destroys the sessions it created."""
-
-    async def _drive(self, phase: str) -> dict[str, Any]:
+    async def start(self) -> None:
         if not SDK_PYTHON.exists():
             raise RuntimeError(f"{SDK_PYTHON} is missing: run scripts/setup/20-sdk.sh")
         env = clean_env()
@@ -141,27 +124,55 @@ class SdkRun:
             BACKEND_ACCESS_KEY=self.gateway.access_key,
             BACKEND_SECRET_KEY=self.gateway.secret_key,
             BENCH_GATEWAY_PID=str(self.gateway.pid),
-            BENCH_SDK_TAG=self.tag,
             HOME=str(self.home),  # the SDK keeps state under HOME
         )
         await asyncio.to_thread(self.home.mkdir, parents=True, exist_ok=True)
-        process = await asyncio.create_subprocess_exec(
+        self.process = await asyncio.create_subprocess_exec(
             str(SDK_PYTHON),
             str(SDK_DRIVER),
             json.dumps(dataclasses.asdict(self.sizes)),
-            phase,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # the driver's progress lines go straight to ours
             env=env,
             cwd=str(REPO),
             start_new_session=True,
+            limit=64 * 1024 * 1024,
         )
-        stdout, _ = await process.communicate()
-        lines = stdout.decode(errors="replace").strip().splitlines()
-        if process.returncode != 0 or not lines:
-            raise RuntimeError(f"the SDK driver exited with {process.returncode}")
-        result: dict[str, Any] = json.loads(lines[-1])
-        return result
+
+    async def _ask(self, command: str) -> None:
+        process = self.process
+        if process is None or process.stdin is None or process.stdout is None:
+            raise RuntimeError("the SDK driver is not running")
+        process.stdin.write(command.encode() + b"\n")
+        await process.stdin.drain()
+        line = await process.stdout.readline()
+        if not line:
+            code = await process.wait()
+            raise RuntimeError(f"the SDK driver exited with {code}")
+        self.result = json.loads(line)
+
+    async def run_phase(self, phase: str) -> None:
+        try:
+            await self._ask(phase)
+        except Exception as exc:
+            log(f"[b] {phase} FAILED: {exc!r}")
+            self.result["errors"].append(f"{phase}: {exc!r}")
+
+    async def close(self) -> None:
+        """Let the driver destroy its main session and exit."""
+        if self.process is None:
+            return
+        try:
+            await asyncio.wait_for(self._ask("close"), 300)
+        except Exception as exc:
+            self.result["errors"].append(f"close: {exc!r}")
+        try:
+            await asyncio.wait_for(self.process.wait(), 60)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        self.process = None
 
 
 async def _phase_all(runs: list[Any], phase: str) -> None:
@@ -190,7 +201,14 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
                 gateway = await start_gateway(root / "gateway")
                 log(f"gateway at {gateway.endpoint}, pid {gateway.pid}")
                 if "b" in only:
-                    runs.append(SdkRun(gateway, sizes, root / "sdk-home"))
+                    sdk = SdkRun(gateway, sizes, root / "sdk-home")
+                    try:
+                        await sdk.start()
+                        runs.append(sdk)
+                    except Exception as exc:
+                        log(f"[b] the SDK driver did not start: {exc!r}")
+                        sdk.result["errors"].append(f"start: {exc!r}")
+                        runs.append(_Broken(sdk.result))
                 if "c0" in only:
                     client_stack = ClientStack(gateway)
                     await client_stack.start()
@@ -198,6 +216,7 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
                 if "c" in only:
                     # + spare folders for session starts retried under a fresh name
                     folders = sizes.session_creations + 2 + max(sizes.workspace_counts) + 10
+
                     lsp = LspStack(gateway, root / "c", folders)
                     c_run = scenarios.StackRun(lsp, sizes, log=log)
                     try:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Sizes:
-    #: Sessions created (and destroyed) one after another to time creation.
+    #: Sessions created (and destroyed) one after another to time creation (the main
+    #: workspace's creation is one more sample).
     session_creations: int
     #: Warm-up runs before timing ``print(1)``.
     warmup: int
@@ -40,7 +41,7 @@ FULL = Sizes(
 )
 
 SMOKE = Sizes(
-    session_creations=1,
+    session_creations=0,
     warmup=2,
     latency_runs=5,
     running_runs=2,

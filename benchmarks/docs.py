@@ -40,7 +40,7 @@ def machine_block(info: dict[str, Any], sizes: config.Sizes, *, smoke: bool) -> 
         ),
         f"**Sizes:** {sizes.latency_runs} `print(1)` runs after {sizes.warmup} warm-up, "
         f"{sizes.running_runs} running-cell runs, floods of {sizes.flood_bytes / 1e6:g} MB, "
-        f"{sizes.session_creations} session creations; "
+        f"{sizes.session_creations + 1} session creations; "
         f"{', '.join(str(n) for n in sizes.workspace_counts)} busy workspaces, each load "
         f"probed for at least {sizes.loop_seconds:g} s and {sizes.probes} probes (at most "
         f"{sizes.loop_seconds * 3:g} s).",

@@ -258,9 +258,13 @@ class StackRun:
     async def main(self) -> Workspace | None:
         if not self._main_tried:
             self._main_tried = True
+            began = time.perf_counter()
             self._main = await self.attempt(
                 "main workspace", lambda: new_workspace(self.stack, "main")
             )
+            if self._main is not None:  # one more session-creation sample
+                creations = self.result.get("create_s") or []
+                self.result["create_s"] = [*creations, time.perf_counter() - began]
         return self._main
 
     async def run_phase(self, phase: str) -> None:

@@ -1,12 +1,12 @@
 """(b) The official SDK (backend.ai-client 23.9.10) ``stream_execute`` against the gateway.
 
-Runs inside the SDK's own venv
-(``.venv-sdk/bin/python benchmarks/sdk_driver.py SIZES_JSON PHASE[,PHASE...]``)
+Runs inside the SDK's own venv (``.venv-sdk/bin/python benchmarks/sdk_driver.py SIZES_JSON``)
 with ``BACKEND_ENDPOINT``/``BACKEND_ACCESS_KEY``/``BACKEND_SECRET_KEY`` and
-``BENCH_GATEWAY_PID`` in its environment; prints the scenario results as one JSON line on
-stdout (progress goes to stderr). It imports only the standard-library modules of
-``benchmarks`` (config, scenarios, procmon), so the scenarios are the very same code as for
-stacks (a) and (c).
+``BENCH_GATEWAY_PID`` in its environment. It reads one phase name per line on stdin and
+answers each with the results so far as one JSON line on stdout (progress goes to stderr),
+so that the orchestrator can run every phase on every stack before the next phase. It
+imports only the standard-library modules of ``benchmarks`` (config, scenarios, procmon),
+so the scenarios are the very same code as for stacks (a) and (c).
 
 Every workspace is a session of its own (``ComputeSession.get_or_create`` with a unique
 name); every run opens the stream-execute WebSocket as the SDK does, sends the code and
@@ -98,11 +98,22 @@ async def main() -> None:
     sizes_json["workspace_counts"] = tuple(sizes_json["workspace_counts"])
     sizes = config.Sizes(**sizes_json)
     gateway_pid = int(os.environ["BENCH_GATEWAY_PID"])
+    loop = asyncio.get_running_loop()
     async with AsyncSession() as api:
-        phases = tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else scenarios.PHASES
-        stack = SdkStack(api, gateway_pid, os.environ.get("BENCH_SDK_TAG") or secrets.token_hex(3))
-        result = await scenarios.run_all(stack, sizes, log=log, phases=phases)
-    print(json.dumps(result), flush=True)
+        stack = SdkStack(api, gateway_pid, secrets.token_hex(3))
+        run = scenarios.StackRun(stack, sizes, log=log)
+        try:
+            # One phase name per line on stdin, answered by the results so far on stdout;
+            # "close" (or the end of stdin) destroys the main session and ends the driver.
+            while True:
+                line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+                if not line or line == "close":
+                    break
+                await run.run_phase(line)
+                print(json.dumps(run.result), flush=True)
+        finally:
+            await run.close()
+    print(json.dumps(run.result), flush=True)
 
 
 if __name__ == "__main__":
