@@ -24,7 +24,7 @@ def machine_block(info: dict[str, Any], sizes: config.Sizes, *, smoke: bool) -> 
     loaded = max(load_before[0], load_after[0]) > LOADED
     lines = [
         f"**Run:** {info['date']}, commit `{info['commit']}`, "
-        f"{'SMOKE sizes (not meaningful figures)' if smoke else 'full sizes'}"
+        f"{_kind(sizes, smoke)}"
         + (f", took {info['minutes']:.1f} min" if "minutes" in info else "")
         + ".",
         f"**Machine:** {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM, "
@@ -46,6 +46,12 @@ def machine_block(info: dict[str, Any], sizes: config.Sizes, *, smoke: bool) -> 
         f"{sizes.loop_seconds * 3:g} s).",
     ]
     return "\n\n".join(lines)
+
+
+def _kind(sizes: config.Sizes, smoke: bool) -> str:
+    if smoke:
+        return "SMOKE sizes (not meaningful figures)"
+    return "full sizes" if sizes == config.FULL else "custom sizes (overridden on the command line)"
 
 
 def _load(values: Any) -> str:
