@@ -19,7 +19,7 @@ import attrs
 from bai_lsp.domain import documents
 from bai_lsp.domain.backend import is_not_found, translate
 from bai_lsp.domain.batch import UploadPlan, batch_options, select_files
-from bai_lsp.domain.embedded import default_state_dir
+from bai_lsp.domain.embedded import STATE_FILE, default_state_dir
 from bai_lsp.domain.errors import (
     CancelledByUserError,
     DomainError,
@@ -132,6 +132,26 @@ class Engine:
     def _fail(self, folder: str) -> Settings:
         problem = self._problems.get(folder) or self._problems.get(GLOBAL) or "unknown problem"
         raise InvalidSettingsError(f"The bai-lsp settings are invalid: {problem}")
+
+    def prepare(self) -> None:
+        """Get the embedded gateway ready in the background, so the first run does not wait
+        for it: a private one is started (it dies with us), a shared one only reconnected to
+        if it already runs (opening an editor alone never leaves a process behind). Nothing
+        leaves the machine before the user asks."""
+        settings = self._good.get(GLOBAL)
+        if settings is None or not settings.embedded:
+            return
+        if settings.on_exit == "keep" and not (self.state_dir / STATE_FILE).exists():
+            return
+        task = asyncio.ensure_future(self._prewarm(settings))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _prewarm(self, settings: Settings) -> None:
+        try:
+            await self.workspaces.connection(settings)
+        except Exception:
+            log.info("could not start the embedded gateway ahead of time", exc_info=True)
 
     # --- runs ---------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
     @server.feature(types.INITIALIZED)
     async def initialized(ls: BaiLanguageServer, params: types.InitializedParams) -> None:
         await pull_configuration(ls)
+        ls.engine.prepare()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(
