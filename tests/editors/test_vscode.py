@@ -225,7 +225,7 @@ def vscode(
     (base / "home").mkdir()
     proc, url = _start_code_server(base, env)
     results_file = base / "results.json"
-    config = {
+    config: dict[str, Any] = {
         "url": url,
         "folder": str(workspace),
         "file": "demo.py",
@@ -265,11 +265,20 @@ def vscode(
             if exthost.is_dir():
                 shutil.copytree(exthost, ARTIFACTS / exthost.name, dirs_exist_ok=True)
         shutil.copy(machine_dir / "settings.json", ARTIFACTS / "machine-settings.json")
+    if BACKEND:
+        # the secret typed into the secret-key box must not surface in any log or file
+        secret = config["gateway"]["secretKey"].encode()
+        leaks = [
+            str(p.relative_to(ARTIFACTS))
+            for p in ARTIFACTS.rglob("*")
+            if p.is_file() and p.suffix != ".png" and secret in p.read_bytes()
+        ]
     driver_text = (ARTIFACTS / "driver.log").read_text(errors="replace")
     if not results_file.exists():
         pytest.fail(f"the Playwright driver crashed (exit {driver.returncode}):\n{driver_text}")
     results: dict[str, Any] = json.loads(results_file.read_text())
     results["_log"] = driver_text
+    results["_leaks"] = leaks if BACKEND else []
     yield results
 
 
@@ -398,3 +407,4 @@ def test_keypair_secret_asked_once_refused_then_fixed(vscode: dict[str, Any]) ->
     assert d["status"] == "finished"
     assert d["text"].strip() == "done"
     assert d["finalStatus"].endswith(": idle")
+    assert vscode["_leaks"] == [], "the secret key leaked into these artifacts"
