@@ -325,7 +325,8 @@ def render(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int]) 
     failures = [
         (name, error.splitlines()[0])
         for name in STACKS
-        for error in results.get(name, {}).get("errors", [])
+        for key in ("findings", "errors")
+        for error in results.get(name, {}).get(key, [])
     ]
     if failures:
         lines += ["", "Scenarios that could not be measured (their rows read n/a):", ""]

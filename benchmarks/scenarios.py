@@ -239,7 +239,9 @@ class StackRun:
         self.floods = floods
         self.concurrency = concurrency
         self.log = log
-        self.result: dict[str, Any] = {"stack": stack.name, "errors": []}
+        #: "errors": the benchmark could not run a scenario (exit status 1); "findings": the
+        #: stack under test misbehaved (wrong byte count, an error frame): reported, exit 0.
+        self.result: dict[str, Any] = {"stack": stack.name, "errors": [], "findings": []}
         self._main: Workspace | None = None
         self._main_tried = False
 
@@ -250,7 +252,11 @@ class StackRun:
             value = await body()
         except Exception as exc:
             self.log(f"[{self.stack.name}] {name} FAILED: {exc!r}")
-            self.result["errors"].append(f"{name}: {exc!r}\n{traceback.format_exc(limit=4)}")
+            if isinstance(exc, BenchmarkBroken):
+                self.result["findings"].append(f"{name}: {exc}")
+            else:
+                trace = traceback.format_exc(limit=4)
+                self.result["errors"].append(f"{name}: {exc!r}\n{trace}")
             return None
         self.log(f"[{self.stack.name}] {name} done in {time.perf_counter() - began:.1f} s")
         return value
