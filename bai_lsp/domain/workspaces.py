@@ -185,15 +185,13 @@ class Workspaces:
 
     # --- lifecycle of one session --------------------------------------------------------
 
-    async def ensure(
-        self, session: ComputeSession, settings: Settings, *, force_new: bool = False
-    ) -> tuple[Backend, str]:
+    async def ensure(self, session: ComputeSession, settings: Settings) -> tuple[Backend, str]:
         """The client and ref of a running session, created (get-or-create) if needed."""
         conn = await self.connection(settings)
         async with session.start_lock:
             if session.backend != self._key(settings):
                 session.ref = None  # the settings now point at another backend
-            if session.ref and session.status not in ("terminated", "error") and not force_new:
+            if session.ref and session.status not in ("terminated", "error"):
                 return conn.client, session.ref
             self.set_status(session, "starting")
             try:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcException
 
 from bai_lsp.domain.errors import DomainError
 
@@ -78,14 +78,3 @@ def rpc_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
                 tasks.pop(request_id, None)
 
     return wrapper
-
-
-def cancelled_error() -> JsonRpcException:
-    return JsonRpcRequestCancelled()
-
-
-def describe(exc: BaseException) -> str:
-    """The sentence to show for ``exc`` in a notification."""
-    if isinstance(exc, DomainError):
-        return exc.message
-    return f"unexpected problem ({type(exc).__name__}); see the bai-lsp log"
