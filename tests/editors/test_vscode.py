@@ -92,6 +92,12 @@ import pathlib
 print("data:", pathlib.Path("data.txt").read_text().strip())
 """
 
+FLOOD = """\
+for i in range(20000):
+    print(f"line {i}")
+"""
+MAX_LINES = 1000
+
 USER_SETTINGS = {
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": False,
@@ -104,6 +110,7 @@ USER_SETTINGS = {
     "chat.disableAIFeatures": True,
     "editor.minimap.enabled": False,
     "remote.autoForwardPorts": False,
+    "backendai.view.maxLines": MAX_LINES,
 }
 
 _LISTENING = re.compile(r"HTTP server listening on (http://127\.0\.0\.1:\d+)")
@@ -204,6 +211,7 @@ def vscode(
     (workspace / "demo.py").write_text(DEMO)
     (workspace / "batch_job.py").write_text(BATCH_JOB)
     (workspace / "data.txt").write_text("42 from the workspace\n")
+    (workspace / "flood.py").write_text(FLOOD)
     settings_dir = base / "user-data" / "User"
     settings_dir.mkdir(parents=True)
     (settings_dir / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
@@ -230,6 +238,7 @@ def vscode(
         "folder": str(workspace),
         "file": "demo.py",
         "batchFile": "batch_job.py",
+        "floodFile": "flood.py",
         "artifacts": str(ARTIFACTS),
         "results": str(results_file),
         "chromium": str(CHROMIUM),
@@ -379,6 +388,16 @@ def test_run_file_in_batch_mode_uploads_the_workspace(vscode: dict[str, Any]) ->
     assert d["status"] == "finished", d
     assert "(batch)" in d["header"]
     assert "data: 42 from the workspace" in d["text"]
+
+
+def test_run_file_flood_keeps_the_view_bounded(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "flood")
+    assert d["status"] == "finished", d
+    assert "flood.py (query)" in d["header"]
+    assert d["lastLine"] == "line 19999"
+    # the view keeps view.maxLines lines and says that older ones were dropped
+    assert d["lines"] <= MAX_LINES
+    assert d["trimmedNote"] and "dropped" in d["trimmedNote"]
 
 
 def test_show_sessions_lists_the_workspace_session(vscode: dict[str, Any]) -> None:

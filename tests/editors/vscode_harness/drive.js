@@ -100,9 +100,26 @@ async function palette(page, title) {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: 10000 });
   await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ timeout: 10000 });
-  await row.click();
+  const rows = page.locator('.quick-input-list .monaco-list-row', { hasText: title });
+  await rows.first().waitFor({ timeout: 10000 });
+  // "Run File" also matches "Run File (batch)", and recently used commands come first
+  // prefer the exact label, else the shortest one containing the title
+  const n = await rows.count();
+  let best = -1;
+  let bestLen = Infinity;
+  for (let i = 0; i < n; i++) {
+    const lines = (await rows.nth(i).innerText()).split('\n').map((l) => l.trim());
+    if (lines.includes(title)) {
+      best = i;
+      break;
+    }
+    const label = lines.find((l) => l.includes(title));
+    if (label && label.length < bestLen) {
+      best = i;
+      bestLen = label.length;
+    }
+  }
+  await rows.nth(Math.max(best, 0)).click();
 }
 
 async function gotoLine(page, line) {
@@ -129,16 +146,22 @@ function lineOf(source, needle) {
   return i + 1;
 }
 
-async function runCount(page) {
+/** Ids of the runs in the view now, so that the next run can be told apart. */
+async function runIds(page) {
   const st = await outputState(page);
-  return st ? st.runs.length : 0;
+  return st ? st.runs.map((r) => r.id) : [];
 }
 
-/** Waits for the run that started after `before` runs to end; returns it. */
+/** The first run that was not in the view before (old ones may be trimmed meanwhile). */
+function newRun(st, before) {
+  return st && st.runs.find((r) => !before.includes(r.id));
+}
+
+/** Waits for the first run not in `before` to end; returns it. */
 async function waitRun(page, before, timeoutMs = 60000, until = (r) => r.status) {
   return poll('the run to finish in the output view', async () => {
     const st = await outputState(page);
-    const run = st && st.runs[before];
+    const run = newRun(st, before);
     return run && until(run) ? run : undefined;
   }, timeoutMs);
 }
@@ -150,7 +173,7 @@ async function selectionRun(page, before, seen) {
   // streaming: the first line is visible while the run is still going
   const partial = await poll('the first streamed line', async () => {
     const st = await outputState(page);
-    const run = st && st.runs[before];
+    const run = newRun(st, before);
     return run && allText(run).includes('hello from backend.ai 0') ? run : undefined;
   }, 90000, 50);
   await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-selection-streaming.png') });
@@ -215,7 +238,7 @@ const scenarios = {
     const first = lineOf(ctx.source, 'import sys, time');
     const last = lineOf(ctx.source, 'print("done")');
     await selectLines(page, first, last);
-    const before = await runCount(page);
+    const before = await runIds(page);
     const seen = new Set();
     const statusWatch = setInterval(async () => {
       const s = await statusText(page).catch(() => undefined);
@@ -230,7 +253,7 @@ const scenarios = {
 
   async input(page, ctx) {
     const lens = page.locator('.codelens-decoration a', { hasText: 'Run on Backend.AI' });
-    const before = await runCount(page);
+    const before = await runIds(page);
     await lens.nth(ctx.cellIndex('Ask')).click();
     const box = page.locator('.quick-input-widget');
     await poll('the input box with the prompt', async () => (await box.isVisible()) && /Your name/.test(await box.innerText()), 60000);
@@ -250,7 +273,7 @@ const scenarios = {
 
   async inputCancel(page, ctx) {
     const lens = page.locator('.codelens-decoration a', { hasText: 'Run on Backend.AI' });
-    const before = await runCount(page);
+    const before = await runIds(page);
     await lens.nth(ctx.cellIndex('Ask')).click();
     const box = page.locator('.quick-input-widget');
     await poll('the input box', async () => (await box.isVisible()) && /Your name/.test(await box.innerText()), 60000);
@@ -262,11 +285,11 @@ const scenarios = {
 
   async interrupt(page, ctx) {
     const lens = page.locator('.codelens-decoration a', { hasText: 'Run on Backend.AI' });
-    const before = await runCount(page);
+    const before = await runIds(page);
     await lens.nth(ctx.cellIndex('Loop')).click();
     await poll('the loop to print', async () => {
       const st = await outputState(page);
-      const run = st && st.runs[before];
+      const run = newRun(st, before);
       return run && allText(run).includes('tick 3') ? run : undefined;
     }, 60000);
     const busy = await statusText(page);
@@ -280,7 +303,7 @@ const scenarios = {
   async media(page, ctx) {
     const line = lineOf(ctx.source, 'plt.title');
     await gotoLine(page, line);
-    const before = await runCount(page);
+    const before = await runIds(page);
     await page.keyboard.press('Control+Alt+Enter');
     const run = await waitRun(page, before, 90000);
     const tab = page.locator('.tab', { hasText: 'Backend.AI Media' });
@@ -301,15 +324,33 @@ const scenarios = {
 
   async batch(page) {
     await openFile(page, cfg.batchFile);
-    const before = await runCount(page);
+    const before = await runIds(page);
     await palette(page, 'Backend.AI: Run File on Backend.AI (batch)');
     const run = await waitRun(page, before, 120000);
     await page.waitForTimeout(500);
     await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-batch.png') });
     const st = await outputState(page);
-    const header = st.runs[before].header;
+    const header = newRun(st, before).header;
     await openFile(page, cfg.file);
     return { status: run.status, footer: run.footer, header, text: allText(run) };
+  },
+
+  /** "Run File" (query mode) of a file that floods 20 000 lines: the view keeps its bound. */
+  async flood(page) {
+    await openFile(page, cfg.floodFile);
+    const before = await runIds(page);
+    await palette(page, 'Backend.AI: Run File on Backend.AI');
+    const run = await waitRun(page, before, 180000);
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-flood.png') });
+    const frame = await webviewFrame(page, '#log');
+    const dom = await frame.evaluate(() => ({
+      lines: document.querySelectorAll('.line').length,
+      trimmedNote: document.querySelector('.trimmed')?.textContent ?? null,
+    }));
+    const header = (await outputState(page)).runs.find((r) => r.id === run.id)?.header ?? '';
+    await openFile(page, cfg.file);
+    return { status: run.status, header, lastLine: run.lines[run.lines.length - 1]?.text, runLines: run.lines.length, ...dom };
   },
 
   async sessions(page) {
@@ -406,7 +447,7 @@ const scenarios = {
     await palette(page, 'Notifications: Clear All Notifications');
     await page.locator('.monaco-editor .view-lines').first().click();
     await gotoLine(page, lineOf(ctx.source, 'print("done")'));
-    const before = await runCount(page);
+    const before = await runIds(page);
     await page.keyboard.press('Control+Shift+Enter');
     const run = await waitRun(page, before, 90000);
     return { askedMasked, refusal: refusal.text, refusalToasts, status: run.status, text: allText(run), finalStatus: await statusText(page) };
@@ -438,8 +479,9 @@ const scenarios = {
   page.on('pageerror', (e) => log('pageerror:', e.message));
   let fatal;
   try {
-    await page.goto(`${cfg.url}/?folder=${encodeURIComponent(cfg.folder)}`);
-    await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    // generous: on a loaded 2-core CI machine the first load of the workbench can take a while
+    await page.goto(`${cfg.url}/?folder=${encodeURIComponent(cfg.folder)}`, { waitUntil: 'domcontentloaded', timeout: 120000 });
+    await page.waitForSelector('.monaco-workbench', { timeout: 120000 });
     log('workbench up');
     await page.waitForTimeout(1500);
     // open the test file through Quick Open, like a user would
