@@ -534,6 +534,29 @@ class BackendAIClient:
         """The session's terminal: ``write``, ``resize``, and ``async for chunk in pty``."""
         return PtyStream(self._transport, _check_ref(ref))
 
+    async def list_apps(self, ref: str) -> list[dict[str, Any]]:
+        """``GET /stream/session/{ref}/apps``: the service ports ``[{name, protocol, ports}]``."""
+        body = (
+            await self._transport.request(
+                "GET", f"/stream/session/{_check_ref(ref)}/apps", idempotent=True
+            )
+        ).json()
+        if not isinstance(body, list):
+            raise ProtocolError(f"GET /stream/session/{ref}/apps answered {body!r:.200}.")
+        return [item for item in body if isinstance(item, dict)]
+
+    async def app_socket(
+        self, ref: str, app: str, *, protocol: str = "tcp", port: int | None = None
+    ) -> aiohttp.ClientWebSocketResponse:
+        """One tunnel to a service port (``/stream/session/{ref}/tcpproxy?app=…``, or
+        ``httpproxy``), as ``backend.ai app`` opens per local connection: binary frames
+        carry the TCP bytes both ways. The caller closes it."""
+        kind = "httpproxy" if protocol == "http" else "tcpproxy"
+        params = {"app": app}
+        if port is not None:
+            params["port"] = str(port)
+        return await self._transport.ws_connect(f"/stream/session/{_check_ref(ref)}/{kind}", params)
+
     def session_events(
         self, name: str = "*", *, session_id: str | None = None, scope: str = "*"
     ) -> AsyncIterator[SessionEvent]:

@@ -154,6 +154,37 @@ def _session_name(value: Any) -> str:
 
 
 @attrs.frozen
+class AppSetting:
+    """A port that code in the session listens on, opened as a preopen port (``apps``)."""
+
+    name: str
+    port: int
+    protocol: str = "http"
+
+
+def _apps(value: Any) -> list[AppSetting]:
+    if not isinstance(value, list):
+        raise ValueError(
+            f'expected a list like [{{"name": "web", "port": 8000}}], got {_show(value)}'
+        )
+    apps: list[AppSetting] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValueError(f"expected objects with name and port, got {_show(item)}")
+        name, port, protocol = item.get("name"), item.get("port"), item.get("protocol", "http")
+        if not isinstance(name, str) or not re.match(r"^[\w.-]{1,64}$", name):
+            raise ValueError(f"an app needs a name (letters, digits, _ . -), got {_show(item)}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+            raise ValueError(f"app {name!r}: port must be an integer 1024-65535, got {_show(port)}")
+        if protocol not in ("http", "tcp"):
+            raise ValueError(
+                f'app {name!r}: protocol must be "http" or "tcp", got {_show(protocol)}'
+            )
+        apps.append(AppSetting(name, port, protocol))
+    return apps
+
+
+@attrs.frozen
 class BatchSettings:
     """How batch mode builds and runs a file, and which workspace files travel with it."""
 
@@ -201,6 +232,7 @@ class Settings:
     on_exit: str = "keep"
     batch: BatchSettings = attrs.field(factory=BatchSettings)
     output: OutputSettings = attrs.field(factory=OutputSettings)
+    apps: list[AppSetting] = attrs.field(factory=list)
 
     @property
     def embedded(self) -> bool:
@@ -255,6 +287,7 @@ _CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (Settings, "environ"): _string_map,
     (Settings, "session_name"): _session_name,
     (Settings, "on_exit"): _one_of("keep", "destroy"),
+    (Settings, "apps"): _apps,
 }
 
 

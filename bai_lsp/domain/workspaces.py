@@ -215,6 +215,7 @@ class Workspaces:
             resources=dict(settings.resources),
             mounts=list(settings.mounts),
             environ=dict(settings.environ),
+            preopen_ports=[app.port for app in settings.apps] or None,
             domain=settings.domain,
             group=settings.group,
         )

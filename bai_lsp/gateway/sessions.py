@@ -190,10 +190,19 @@ class Session:
         self.last_used = time.monotonic()
 
     def service_ports(self) -> list[dict[str, Any]]:
+        """The image's services, then each ``preopen_ports`` port as Backend.AI's agent
+        lists it (named by its number, protocol ``preopen``)."""
         return [
-            {"name": port.name, "protocol": port.protocol, "ports": [port.port]}
-            for port in self.image.service_ports
+            {"name": name, "protocol": protocol, "ports": [port]}
+            for name, (protocol, port) in self.app_ports().items()
         ]
+
+    def app_ports(self) -> dict[str, tuple[str, int]]:
+        """App name → (protocol, port) of every service a tunnel may reach."""
+        ports = {p.name: (p.protocol, p.port) for p in self.image.service_ports}
+        for port in self.spec.preopen_ports:
+            ports.setdefault(str(port), ("preopen", port))
+        return ports
 
     def require_runtime(self) -> Runtime:
         if self.status != RUNNING or self.runtime is None:

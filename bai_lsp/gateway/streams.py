@@ -343,12 +343,12 @@ async def stream_apps(request: web.Request) -> web.Response:
 
 
 async def stream_proxy(request: web.Request) -> web.StreamResponse:
-    """Tunnel a WebSocket to a service port the image declares (binary frames both ways)."""
+    """Tunnel a WebSocket to a service port (the image's or a preopen port; binary frames)."""
     session = session_of(request)
     app_name = request.query.get("app") or request.query.get("service")
     if not app_name:
         raise invalid_params("Input validation error", {"app": "is required"})
-    ports = {p.name: p.port for p in session.image.service_ports}
+    ports = {name: port for name, (_, port) in session.app_ports().items()}
     if app_name not in ports:
         raise GatewayError(
             404, Problem.OBJECT_NOT_FOUND, "No such app service.", f"{app_name} is not offered"

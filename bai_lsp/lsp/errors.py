@@ -29,6 +29,8 @@ CODES: dict[str, int] = {
     "backendError": -32055,
     "unknownRun": -32056,
     "invalidSettings": -32057,
+    "unknownTerminal": -32060,
+    "unknownApp": -32061,
     "cancelled": -32800,
 }
 

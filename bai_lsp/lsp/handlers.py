@@ -6,20 +6,30 @@ back; errors leave through ``rpc_errors`` as the documented JSON-RPC codes.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
+from bai_lsp.domain.apps import AppList, Apps, OpenedApp
 from bai_lsp.domain.events import RunResult, SessionList, SessionStatus
+from bai_lsp.domain.terminals import TerminalOpened, Terminals, target_session
 from bai_lsp.lsp import protocol
 from bai_lsp.lsp.errors import rpc_errors
+from bai_lsp.lsp.parent import watch_parent
 from bai_lsp.lsp.protocol import (
     NoArgs,
+    OpenAppArgs,
     RunCellArgs,
     RunFileArgs,
     RunSelectionArgs,
     SendInputArgs,
+    TerminalArgs,
+    TerminalInputArgs,
+    TerminalOpenArgs,
+    TerminalResizeArgs,
     UriArgs,
     parse_args,
 )
@@ -30,6 +40,12 @@ from bai_lsp.lsp.settings_sync import pull_configuration
 def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
     """A server with every feature and command of docs/protocol.md registered."""
     server = BaiLanguageServer(state_dir=state_dir)
+    terminals = Terminals(
+        server.engine.workspaces,
+        send_output=lambda e: server.protocol.notify(protocol.TERMINAL_OUTPUT_NOTIFICATION, e),
+        send_closed=lambda e: server.protocol.notify(protocol.TERMINAL_CLOSED_NOTIFICATION, e),
+    )
+    apps = Apps(server.engine.workspaces)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: BaiLanguageServer, params: types.InitializeParams) -> None:
@@ -39,6 +55,8 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
     async def initialized(ls: BaiLanguageServer, params: types.InitializedParams) -> None:
         await pull_configuration(ls)
         ls.engine.prepare()
+        if ls.process_id and ls.process_id != os.getpid():
+            ls.parent_watch = asyncio.ensure_future(watch_parent(ls.process_id, ls.engine.shutdown))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(
@@ -54,6 +72,8 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: BaiLanguageServer, *args: Any) -> None:
+        await terminals.close_all("The language server is shutting down.")
+        await apps.close_all()
         await ls.engine.shutdown()
 
     @server.command(protocol.RUN_SELECTION)
@@ -115,5 +135,44 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
     async def session_list(ls: BaiLanguageServer, *args: Any) -> SessionList:
         parse_args(NoArgs, protocol.SESSION_LIST, args)
         return await ls.engine.session_list()
+
+    @server.command(protocol.TERMINAL_OPEN)
+    @rpc_errors
+    async def terminal_open(ls: BaiLanguageServer, *args: Any) -> TerminalOpened:
+        params = parse_args(TerminalOpenArgs, protocol.TERMINAL_OPEN, args)
+        session, settings = target_session(ls.engine, await ls.session_target(params.uri))
+        return await terminals.open(session, settings, params.cols, params.rows)
+
+    @server.command(protocol.TERMINAL_INPUT)
+    @rpc_errors
+    async def terminal_input(ls: BaiLanguageServer, *args: Any) -> None:
+        params = parse_args(TerminalInputArgs, protocol.TERMINAL_INPUT, args)
+        await terminals.input(params.terminal_id, params.data)
+
+    @server.command(protocol.TERMINAL_RESIZE)
+    @rpc_errors
+    async def terminal_resize(ls: BaiLanguageServer, *args: Any) -> None:
+        params = parse_args(TerminalResizeArgs, protocol.TERMINAL_RESIZE, args)
+        await terminals.resize(params.terminal_id, params.cols, params.rows)
+
+    @server.command(protocol.TERMINAL_CLOSE)
+    @rpc_errors
+    async def terminal_close(ls: BaiLanguageServer, *args: Any) -> None:
+        params = parse_args(TerminalArgs, protocol.TERMINAL_CLOSE, args)
+        await terminals.close(params.terminal_id)
+
+    @server.command(protocol.SESSION_APPS)
+    @rpc_errors
+    async def session_apps(ls: BaiLanguageServer, *args: Any) -> AppList:
+        params = parse_args(UriArgs, protocol.SESSION_APPS, args)
+        session, settings = target_session(ls.engine, await ls.session_target(params.uri))
+        return await apps.list(session, settings)
+
+    @server.command(protocol.SESSION_OPEN_APP)
+    @rpc_errors
+    async def session_open_app(ls: BaiLanguageServer, *args: Any) -> OpenedApp:
+        params = parse_args(OpenAppArgs, protocol.SESSION_OPEN_APP, args)
+        session, settings = target_session(ls.engine, await ls.session_target(params.uri))
+        return await apps.open(session, settings, params.app)
 
     return server

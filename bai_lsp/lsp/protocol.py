@@ -17,6 +17,7 @@ import attrs
 from lsprotocol import types
 from pygls.protocol import default_converter
 
+from bai_lsp.domain.apps import AppInfo, AppList, OpenedApp
 from bai_lsp.domain.errors import InvalidParamsError
 from bai_lsp.domain.events import (
     InputRequest,
@@ -29,12 +30,16 @@ from bai_lsp.domain.events import (
     SessionStatus,
     SessionSummary,
 )
+from bai_lsp.domain.terminals import TerminalClosed, TerminalOpened, TerminalOutput
 
 __all__ = [
     "COMMANDS",
     "NOTIFICATIONS",
     "REQUESTS",
+    "AppInfo",
+    "AppList",
     "InputRequest",
+    "OpenedApp",
     "OutputBatch",
     "Record",
     "RunFinished",
@@ -43,6 +48,9 @@ __all__ = [
     "SessionList",
     "SessionStatus",
     "SessionSummary",
+    "TerminalClosed",
+    "TerminalOpened",
+    "TerminalOutput",
 ]
 
 # Commands (workspace/executeCommand, one object argument).
@@ -56,6 +64,12 @@ SESSION_RESTART = "backendai.session.restart"
 SESSION_DESTROY = "backendai.session.destroy"
 SESSION_STATUS = "backendai.session.status"
 SESSION_LIST = "backendai.session.list"
+TERMINAL_OPEN = "backendai.terminal.open"
+TERMINAL_INPUT = "backendai.terminal.input"
+TERMINAL_RESIZE = "backendai.terminal.resize"
+TERMINAL_CLOSE = "backendai.terminal.close"
+SESSION_APPS = "backendai.session.apps"
+SESSION_OPEN_APP = "backendai.session.openApp"
 
 COMMANDS: tuple[str, ...] = (
     RUN_SELECTION,
@@ -68,6 +82,12 @@ COMMANDS: tuple[str, ...] = (
     SESSION_DESTROY,
     SESSION_STATUS,
     SESSION_LIST,
+    TERMINAL_OPEN,
+    TERMINAL_INPUT,
+    TERMINAL_RESIZE,
+    TERMINAL_CLOSE,
+    SESSION_APPS,
+    SESSION_OPEN_APP,
 )
 
 # Notifications (server → client).
@@ -75,12 +95,16 @@ RUN_STARTED_NOTIFICATION = "backendai/runStarted"
 OUTPUT_NOTIFICATION = "backendai/output"
 RUN_FINISHED_NOTIFICATION = "backendai/runFinished"
 SESSION_STATUS_NOTIFICATION = "backendai/sessionStatus"
+TERMINAL_OUTPUT_NOTIFICATION = "backendai/terminalOutput"
+TERMINAL_CLOSED_NOTIFICATION = "backendai/terminalClosed"
 
 NOTIFICATIONS: tuple[str, ...] = (
     RUN_STARTED_NOTIFICATION,
     OUTPUT_NOTIFICATION,
     RUN_FINISHED_NOTIFICATION,
     SESSION_STATUS_NOTIFICATION,
+    TERMINAL_OUTPUT_NOTIFICATION,
+    TERMINAL_CLOSED_NOTIFICATION,
 )
 
 # Requests (server → client).
@@ -123,6 +147,37 @@ class UriArgs:
 
 
 @attrs.frozen
+class TerminalOpenArgs:
+    uri: str
+    cols: int = 80
+    rows: int = 24
+
+
+@attrs.frozen
+class TerminalArgs:
+    terminal_id: str
+
+
+@attrs.frozen
+class TerminalInputArgs:
+    terminal_id: str
+    data: str
+
+
+@attrs.frozen
+class TerminalResizeArgs:
+    terminal_id: str
+    cols: int
+    rows: int
+
+
+@attrs.frozen
+class OpenAppArgs:
+    uri: str
+    app: str
+
+
+@attrs.frozen
 class NoArgs:
     pass
 
@@ -141,6 +196,11 @@ _FIELD_SHAPES: dict[str, tuple[type, str]] = {
     "run_id": (str, "a string"),
     "text": (str, "a string"),
     "mode": (str, '"query" or "batch"'),
+    "terminal_id": (str, "a string"),
+    "data": (str, "a string"),
+    "app": (str, "a string"),
+    "cols": (int, "an integer"),
+    "rows": (int, "an integer"),
 }
 
 
@@ -188,8 +248,10 @@ def parse_args(cls: type[_Args], command: str, arguments: Sequence[Any]) -> _Arg
                 ) from None
             continue
         expected, wording = _FIELD_SHAPES[field.name]
-        if not isinstance(value, expected) or (
-            field.name == "mode" and value not in ("query", "batch")
+        if (
+            not isinstance(value, expected)
+            or (field.name == "mode" and value not in ("query", "batch"))
+            or (expected is int and isinstance(value, bool))
         ):
             raise InvalidParamsError(f"{command}: {key!r} must be {wording}, got {value!r:.60}.")
         values[field.name] = value

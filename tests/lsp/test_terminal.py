@@ -1,0 +1,143 @@
+"""The session's terminal from the editor: type, read, resize, exit, lose the session."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pygls.exceptions import JsonRpcException
+
+from lsp.harness import PRIVATE, Harness, needs_backend, open_doc, plain, start_server, uri
+
+pytestmark = needs_backend
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+class TerminalLog:
+    """What the server sent about terminals, in order."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self.output: dict[str, list[str]] = {}
+        self.closed: dict[str, str] = {}
+        loop = asyncio.get_running_loop()
+
+        @h.client.feature("backendai/terminalOutput")
+        def on_output(params: Any) -> None:
+            p = plain(params)
+            self.output.setdefault(p["terminalId"], []).append(p["data"])
+            h.events.append((loop.time(), "backendai/terminalOutput", p))
+            h._changed.set()
+
+        @h.client.feature("backendai/terminalClosed")
+        def on_closed(params: Any) -> None:
+            p = plain(params)
+            assert p["terminalId"] not in self.closed, "terminalClosed sent twice"
+            self.closed[p["terminalId"]] = p["reason"]
+            h.events.append((loop.time(), "backendai/terminalClosed", p))
+            h._changed.set()
+
+    def screen(self, terminal_id: str) -> str:
+        return ANSI.sub("", "".join(self.output.get(terminal_id, [])))
+
+    async def wait_text(self, terminal_id: str, pattern: str, after: int = 0) -> re.Match[str]:
+        regex = re.compile(pattern)
+        return await self.h.wait_for(  # type: ignore[no-any-return]
+            lambda: regex.search(self.screen(terminal_id), after), timeout=30
+        )
+
+
+async def test_type_resize_and_exit(tmp_path: Path, state_dir: Path) -> None:
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        log = TerminalLog(h)
+        opened = await h.command(
+            "backendai.terminal.open", {"uri": uri(tmp_path), "cols": 80, "rows": 24}
+        )
+        tid = opened["terminalId"]
+        assert opened["sessionName"].startswith("bai-")
+
+        await h.command("backendai.terminal.input", {"terminalId": tid, "data": "pwd\r"})
+        await log.wait_text(tid, r"\n/[^\n]*/sessions/")  # the session folder, not ours
+        await h.command("backendai.terminal.input", {"terminalId": tid, "data": "echo $((6*7))\r"})
+        found = await log.wait_text(tid, r"\n42\n")
+
+        await h.command("backendai.terminal.resize", {"terminalId": tid, "cols": 100, "rows": 30})
+        await h.command("backendai.terminal.input", {"terminalId": tid, "data": "stty size\r"})
+        await log.wait_text(tid, r"\n30 100\n", found.end())
+
+        # job control: a background job is listed by `jobs`
+        await h.command(
+            "backendai.terminal.input", {"terminalId": tid, "data": "sleep 30 &\rjobs\r"}
+        )
+        await log.wait_text(tid, r"\[1\]\+\s+Running\s+sleep 30")
+
+        await h.command("backendai.terminal.input", {"terminalId": tid, "data": "exit\r"})
+        await h.wait_for(lambda: tid in log.closed)
+        assert log.closed[tid] == "The shell exited."
+        last = [i for i, (_, m, p) in enumerate(h.events) if p.get("terminalId") == tid]
+        assert h.events[last[-1]][1] == "backendai/terminalClosed"  # nothing after it
+
+        with pytest.raises(JsonRpcException) as caught:
+            await h.command("backendai.terminal.input", {"terminalId": tid, "data": "ls\r"})
+        assert caught.value.code == -32060
+        assert tid in caught.value.message and "No open terminal" in caught.value.message
+
+
+async def test_the_terminal_shares_the_runs_session(tmp_path: Path, state_dir: Path) -> None:
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        log = TerminalLog(h)
+        doc = open_doc(h, tmp_path / "a.py", "open('made-by-run.txt', 'w').write('hi')\n")
+        run = await h.command("backendai.runFile", {"uri": doc})
+        assert run["status"] == "finished"
+        opened = await h.command("backendai.terminal.open", {"uri": doc, "cols": 120, "rows": 40})
+        tid = opened["terminalId"]
+        assert opened["sessionName"] == h.of("backendai/runStarted")[0]["sessionName"]
+        await h.command("backendai.terminal.input", {"terminalId": tid, "data": "ls\r"})
+        await log.wait_text(tid, r"made-by-run\.txt")
+        await h.command("backendai.terminal.close", {"terminalId": tid})
+        assert log.closed[tid] == "Closed by the editor."
+
+
+async def test_a_destroyed_session_closes_its_terminal(tmp_path: Path, state_dir: Path) -> None:
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        log = TerminalLog(h)
+        folder = uri(tmp_path)
+        opened = await h.command("backendai.terminal.open", {"uri": folder})
+        tid = opened["terminalId"]
+        await h.command("backendai.terminal.input", {"terminalId": tid, "data": "echo ready\r"})
+        await log.wait_text(tid, r"\nready\n")
+        await h.command("backendai.session.destroy", {"uri": folder})
+        await h.wait_for(lambda: tid in log.closed)
+        assert log.closed[tid] == f"Session {opened['sessionName']} ended."
+        # a new terminal starts a new session
+        again = await h.command("backendai.terminal.open", {"uri": folder, "cols": 80, "rows": 24})
+        await h.command(
+            "backendai.terminal.input",
+            {"terminalId": again["terminalId"], "data": "echo $((2+3))\r"},
+        )
+        await log.wait_text(again["terminalId"], r"\n5\n")
+
+
+async def test_bad_terminal_requests(tmp_path: Path, state_dir: Path) -> None:
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        for command, args, code, words in (
+            (
+                "backendai.terminal.input",
+                {"terminalId": "term-nope", "data": "x"},
+                -32060,
+                "term-nope",
+            ),
+            ("backendai.terminal.resize", {"terminalId": "t", "cols": 1, "rows": 1}, -32060, "'t'"),
+            ("backendai.terminal.close", {"terminalId": "t"}, -32060, "No open terminal"),
+            ("backendai.terminal.input", {"terminalId": "t"}, -32602, "'data'"),
+            ("backendai.terminal.open", {"uri": uri(tmp_path), "cols": 0}, -32602, "cols"),
+            ("backendai.terminal.open", {"uri": uri(tmp_path), "rows": "24"}, -32602, "'rows'"),
+        ):
+            with pytest.raises(JsonRpcException) as caught:
+                await h.command(command, args)
+            assert caught.value.code == code, caught.value.message
+            assert words in caught.value.message
