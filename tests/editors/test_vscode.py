@@ -212,6 +212,11 @@ def vscode(
     (workspace / "batch_job.py").write_text(BATCH_JOB)
     (workspace / "data.txt").write_text("42 from the workspace\n")
     (workspace / "flood.py").write_text(FLOOD)
+    second = base / "second"
+    second.mkdir()
+    (second / "other.py").write_text('print("from the second folder")\n')
+    multi = base / "multi.code-workspace"
+    multi.write_text(json.dumps({"folders": [{"path": str(workspace)}, {"path": str(second)}]}))
     settings_dir = base / "user-data" / "User"
     settings_dir.mkdir(parents=True)
     (settings_dir / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
@@ -239,6 +244,7 @@ def vscode(
         "file": "demo.py",
         "batchFile": "batch_job.py",
         "floodFile": "flood.py",
+        "multiRoot": {"workspaceFile": str(multi), "file": "other.py"},
         "artifacts": str(ARTIFACTS),
         "results": str(results_file),
         "chromium": str(CHROMIUM),
@@ -427,3 +433,15 @@ def test_keypair_secret_asked_once_refused_then_fixed(vscode: dict[str, Any]) ->
     assert d["text"].strip() == "done"
     assert d["finalStatus"].endswith(": idle")
     assert vscode["_leaks"] == [], "the secret key leaked into these artifacts"
+
+
+def test_multi_root_workspace_has_a_status_item_per_folder(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "multiroot")
+    assert sorted(label.split(" — ")[0] for label in d["initial"]) == ["second", "workspace"]
+    assert d["status"] == "finished"
+    assert d["text"] == "from the second folder"
+    final = {label.split(" — ")[0]: label for label in d["final"]}
+    assert final["second"].endswith(": idle"), final
+    assert re.search(r"Backend\.AI session \S+: idle$", final["second"]), final
+    # the other folder's item did not move
+    assert final["workspace"].endswith("Backend.AI session: none yet"), final

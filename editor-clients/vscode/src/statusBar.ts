@@ -110,7 +110,7 @@ export class SessionStatusBar implements vscode.Disposable {
       item.text = `$(cloud) ${prefix}Backend.AI`;
       item.tooltip = 'Backend.AI: no session yet. It starts with the first run (Ctrl+Shift+Enter). Click for actions.';
       item.backgroundColor = undefined;
-      item.accessibilityInformation = { label: 'Backend.AI session: none yet' };
+      item.accessibilityInformation = { label: `${e.label ? `${e.label} — ` : ''}Backend.AI session: none yet` };
       return;
     }
     const st = STATE_TEXT[e.status] ?? { icon: '$(question)', words: e.status };
@@ -137,7 +137,7 @@ export class SessionStatusBar implements vscode.Disposable {
         : e.status === 'waiting-input'
           ? new vscode.ThemeColor('statusBarItem.warningBackground')
           : undefined;
-    item.accessibilityInformation = { label: `Backend.AI session ${e.sessionName ?? ''}: ${words}` };
+    item.accessibilityInformation = { label: `${e.label ? `${e.label} — ` : ''}Backend.AI session ${e.sessionName ?? ''}: ${words}` };
   }
 
   /** Keeps a 1 s timer only while some session is busy, for the elapsed time. */

@@ -95,6 +95,12 @@ async function statusText(page) {
   return undefined;
 }
 
+/** The aria labels of all Backend.AI status bar items (one per workspace folder). */
+async function statusLabels(page) {
+  const labels = await page.locator('.statusbar-item [aria-label*="Backend.AI session"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  return [...new Set(labels)];
+}
+
 async function palette(page, title) {
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
@@ -451,6 +457,25 @@ const scenarios = {
     await page.keyboard.press('Control+Shift+Enter');
     const run = await waitRun(page, before, 90000);
     return { askedMasked, refusal: refusal.text, refusalToasts, status: run.status, text: allText(run), finalStatus: await statusText(page) };
+  },
+
+  /** A multi-root workspace: one status item per folder; a run moves only its folder's. */
+  async multiroot(page) {
+    await page.goto(`${cfg.url}/?workspace=${encodeURIComponent(cfg.multiRoot.workspaceFile)}`, { waitUntil: 'domcontentloaded', timeout: 120000 });
+    await page.waitForSelector('.monaco-workbench', { timeout: 120000 });
+    const initial = await poll('two status bar items', async () => {
+      const labels = await statusLabels(page);
+      return labels.length >= 2 ? labels : undefined;
+    }, 60000);
+    await openFile(page, cfg.multiRoot.file);
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await gotoLine(page, 1);
+    const before = await runIds(page);
+    await page.keyboard.press('Control+Shift+Enter');
+    const run = await waitRun(page, before, 120000);
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-multiroot.png') });
+    return { initial, final: await statusLabels(page), status: run.status, text: allText(run) };
   },
 };
 
