@@ -1,4 +1,4 @@
--- :BackendAI {run|run_cell|run_file [batch]|interrupt|restart|destroy|start|status|sessions|output|clear}
+-- :BackendAI {run|run_cell|run_file [batch]|interrupt|restart|destroy|start|status|sessions|output|clear|terminal|apps [name]}
 -- Defined at startup; the plugin's modules load on first use.
 if vim.g.loaded_backendai then
   return

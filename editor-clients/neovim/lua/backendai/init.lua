@@ -298,6 +298,23 @@ function M.output_lines(bufnr)
   return output.lines(lsp.key_of_root(lsp.root_dir(bufnr)))
 end
 
+--- Open a terminal (a split with a terminal buffer) on the workspace's session.
+---@param on_done fun(err: any, term: table|nil)|nil
+---@return table the terminal (buf, id once open, closed = reason once closed)
+function M.terminal(on_done)
+  ensure_registered()
+  return require('backendai.terminal').open(target_buffer(), on_done)
+end
+
+--- Open one of the session's apps (`name`), or choose from the list; the local URL opens
+--- with vim.ui.open.
+---@param name string|nil
+---@param on_done fun(err: any, result: table|nil)|nil
+function M.apps(name, on_done)
+  ensure_registered()
+  require('backendai.terminal').apps(target_buffer(), name, on_done)
+end
+
 --- Sub-commands of :BackendAI.
 M.subcommands = {
   run = function(cmd)
@@ -336,6 +353,12 @@ M.subcommands = {
   end,
   clear = function()
     M.clear_output()
+  end,
+  terminal = function()
+    M.terminal()
+  end,
+  apps = function(cmd)
+    M.apps(cmd.fargs[2])
   end,
 }
 

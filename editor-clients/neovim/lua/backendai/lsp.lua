@@ -143,6 +143,12 @@ function M.handlers()
     ['backendai/input'] = function(err, p, ctx)
       return require('backendai.input').handle(err, p, ctx)
     end,
+    ['backendai/terminalOutput'] = function(err, p, ctx)
+      require('backendai.terminal').on_output(err, p, ctx)
+    end,
+    ['backendai/terminalClosed'] = function(err, p, ctx)
+      require('backendai.terminal').on_closed(err, p, ctx)
+    end,
   }
 end
 
