@@ -41,6 +41,8 @@ import { resolveServer, ServerNotFoundError } from './serverCommand';
 import { assembleSettings, RawSettings, secretStorageKey, ServerSettingsObject } from './settings';
 import { normaliseUri, SessionStatusBar } from './statusBar';
 import { MediaPanel, OutputView } from './views';
+import { openApp } from './apps';
+import { TerminalManager } from './terminal';
 
 const SECTION = 'backendai';
 
@@ -78,6 +80,7 @@ class Extension implements vscode.Disposable {
   private readonly output: OutputView;
   private readonly media: MediaPanel;
   private readonly status = new SessionStatusBar();
+  private readonly terminals = new TerminalManager((command, arg) => this.execute(command, arg));
   private readonly runs = new Map<string, RunInfo>();
   private readonly disposables: vscode.Disposable[] = [];
   private secretPromptShown = false;
@@ -99,6 +102,7 @@ class Extension implements vscode.Disposable {
       this.output,
       this.media,
       this.status,
+      this.terminals,
       vscode.window.registerWebviewViewProvider(OutputView.viewId, this.output, {
         webviewOptions: { retainContextWhenHidden: true },
       }),
@@ -132,6 +136,14 @@ class Extension implements vscode.Disposable {
     command('bai.setSecretKey', () => this.askSecretKey(true));
     command('bai.clearSecretKey', () => this.clearSecretKey());
     command('bai.restartServer', () => this.restartServer());
+    command('bai.openTerminal', async (uri?: vscode.Uri) => {
+      const target = await this.sessionUri(uri);
+      return target ? this.terminals.open(target) : undefined;
+    });
+    command('bai.openApp', async (uri?: vscode.Uri, app?: string) => {
+      const target = await this.sessionUri(uri);
+      return target ? openApp((c, a) => this.execute(c, a), target, typeof app === 'string' ? app : undefined) : undefined;
+    });
 
     this.status.syncFolders(vscode.workspace.workspaceFolders ?? []);
     await this.ensureClient();
@@ -354,6 +366,7 @@ class Extension implements vscode.Disposable {
     client.onNotification(Notifications.runFinished, (p: RunFinishedParams) => this.onRunFinished(p));
     client.onNotification(Notifications.sessionStatus, (p: SessionStatusParams) => this.onSessionStatus(p));
     client.onRequest(Requests.input, (p: InputRequestParams, token: CancellationToken) => this.onInput(p, token));
+    this.terminals.attach(client);
     this.client = client;
     try {
       await client.start();
