@@ -167,6 +167,9 @@ async def serve(
     from bai_lsp.gateway.app import build_app
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    from bai_lsp.gateway.guard import start_guard
+
+    guard = start_guard()  # kills our kernels if we die, even by SIGKILL (guard.py)
     app = build_app(config)
     runner = web.AppRunner(
         app, access_log=log if access_log else None, handle_signals=False, shutdown_timeout=5.0
@@ -212,6 +215,8 @@ async def serve(
         await runner.cleanup()
         if ready_file is not None:
             await asyncio.to_thread(_remove, ready_file)
+        if guard is not None and guard.stdin is not None:
+            guard.stdin.close()  # EOF: the guard sweeps what is left and exits
     return 0
 
 

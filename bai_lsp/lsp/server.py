@@ -156,6 +156,7 @@ class BaiLanguageServer(LanguageServer):
         super().__init__("bai-lsp", __version__, protocol_cls=BaiProtocol)
         self.frontend = LspFrontend(self)
         self.engine = Engine(self.frontend, state_dir=state_dir)
+        self.parent_watch: asyncio.Future[None] | None = None  # lsp/parent.py
 
     # --- documents ----------------------------------------------------------------------
 

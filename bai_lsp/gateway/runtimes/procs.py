@@ -78,6 +78,8 @@ def clean_environ(
         env.update(extra)
     if requested:
         env.update({str(k): str(v) for k, v in requested.items()})
+    if guard_id := os.environ.get("BAI_LSP_GATEWAY_ID"):
+        env["BAI_LSP_GATEWAY_ID"] = guard_id  # the gateway's guard finds orphans by it
     return env
 
 
