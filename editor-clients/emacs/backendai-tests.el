@@ -273,5 +273,23 @@
   (with-temp-buffer
     (should (equal "" (backendai-mode-line)))))
 
+;; Terminal buffers (the session's shell in a comint buffer)
+
+(ert-deftest backendai-test-terminal-output-keeps-colours-drops-controls ()
+  (should (equal (backendai--terminal-clean
+                  "\e[?2004h\e]0;title\aroot# \e[1;32mok\e[0m\r\n")
+                 "root# \e[1;32mok\e[0m\n")))
+
+(ert-deftest backendai-test-terminal-drops-the-echo-of-the-sent-line ()
+  (with-temp-buffer
+    (setq backendai--terminal-echo "ls\n")
+    ;; the echo may come after a redrawn prompt, and split over chunks
+    (should (equal (backendai--terminal-drop-echo "root# l") "root# l"))
+    (should (equal (backendai--terminal-drop-echo "root# ls\nfile\n") "root# file\n"))
+    (should (null backendai--terminal-echo))
+    (setq backendai--terminal-echo "pwd\n")
+    (should (equal (backendai--terminal-drop-echo "pw") ""))
+    (should (equal (backendai--terminal-drop-echo "d\n/home\n") "/home\n"))))
+
 (provide 'backendai-tests)
 ;;; backendai-tests.el ends here

@@ -821,5 +821,272 @@ build and exec commands of its language."
                          (message "BackendAI sessions:\n%s"
                                   (backendai-format-sessions result))))))
 
+;;;; Terminal and apps
+
+(require 'comint)
+
+(defvar backendai--terminals (make-hash-table :test #'equal)
+  "Open terminal buffers by terminalId.")
+
+(defvar backendai--terminal-early (make-hash-table :test #'equal)
+  "Output and close notices that arrived before their terminal's id.")
+
+(defvar-local backendai-terminal-id nil
+  "The terminalId of this terminal buffer, once open.")
+
+(defvar-local backendai-terminal-closed nil
+  "Why this terminal closed, once it did.")
+
+(defvar-local backendai--terminal-server nil
+  "The bai-lsp server this terminal buffer talks to.")
+
+(defvar-local backendai--terminal-size nil
+  "The last (COLS . ROWS) sent for this terminal.")
+
+(defvar-local backendai--terminal-echo nil
+  "The line just sent, which the remote terminal is about to echo.")
+
+(defvar backendai-terminal-closed-functions nil
+  "Called with the reason (a string) in the terminal buffer when it closes.")
+
+(defvar backendai-last-app-url nil
+  "The URL of the app `backendai-open-app' opened last.")
+
+(defconst backendai--terminal-noise
+  "\e\\(?:\\[[0-9;?]*[@-Za-z\\\\^_`{|}~]\\|\\][^\a\e]*\\(?:\a\\|\e\\\\\\)\\|[()][0-9A-Za-z]\\|[=>]\\)"
+  "Escape sequences a comint buffer cannot show (all but SGR colours).")
+
+(defun backendai--terminal-clean (text)
+  "TEXT without terminal control sequences other than colours, with LF line ends."
+  (replace-regexp-in-string
+   "\r+\n" "\n"
+   (replace-regexp-in-string
+    backendai--terminal-noise
+    (lambda (m) (if (string-match-p "\\`\e\\[[0-9;]*m\\'" m) m ""))
+    text t t)
+   t t))
+
+(defun backendai--terminal-drop-echo (text)
+  "TEXT without the echo of the line just sent (already in the buffer)."
+  (let* ((echo backendai--terminal-echo)
+         (at (and echo (string-search echo text))))
+    (cond ((null echo) text)
+          (at
+           (setq backendai--terminal-echo nil)
+           (concat (substring text 0 at) (substring text (+ at (length echo)))))
+          ((and (> (length text) 0) (string-prefix-p text echo))
+           (setq backendai--terminal-echo (substring echo (length text)))
+           "")
+          (t text))))
+
+(define-derived-mode backendai-terminal-mode comint-mode "BAI-Term"
+  "A shell in the Backend.AI session of a workspace (line by line, as comint).
+Each line is sent when you press RET; \\[comint-interrupt-subjob] sends Ctrl-C."
+  (setq-local comint-input-sender #'backendai--terminal-send-line)
+  ;; the remote pty echoes each line: `backendai--terminal-insert' drops it
+  ;; (comint-process-echoes would wait for the local process, which never
+  ;; writes); comint-output-filter applies carriage returns itself
+  (setq-local comint-prompt-read-only nil)
+  (setq-local comint-interrupt-subjob #'backendai-terminal-interrupt)
+  (add-hook 'kill-buffer-hook #'backendai--terminal-kill nil t)
+  (add-hook 'window-size-change-functions #'backendai--terminal-window-changed nil t))
+
+(defun backendai--terminal-request (command argument &optional on-error)
+  "Send COMMAND with ARGUMENT for this terminal; ON-ERROR gets the message."
+  (let ((server backendai--terminal-server)
+        (buffer (current-buffer)))
+    (when (and server (jsonrpc-running-p server))
+      (jsonrpc-async-request
+       server :workspace/executeCommand
+       (list :command command :arguments (vector argument))
+       :success-fn #'ignore
+       :error-fn (lambda (err)
+                   (when (and on-error (buffer-live-p buffer))
+                     (with-current-buffer buffer
+                       (funcall on-error (backendai--error-message err)))))
+       :timeout backendai-request-timeout))))
+
+(defun backendai-terminal-send (data)
+  "Send DATA to the shell of the current terminal buffer, as typed."
+  (interactive "sSend to the terminal: ")
+  (cond (backendai-terminal-closed
+         (user-error "BackendAI: this terminal is closed (%s)" backendai-terminal-closed))
+        ((not backendai-terminal-id)
+         (user-error "BackendAI: the terminal is still opening"))
+        (t (backendai--terminal-request
+            "backendai.terminal.input" (list :terminalId backendai-terminal-id :data data)
+            (lambda (msg) (message "BackendAI: %s" msg))))))
+
+(defun backendai--terminal-send-line (_proc line)
+  "Send LINE and a carriage return (comint's input sender)."
+  (setq backendai--terminal-echo (concat line "\n"))
+  (backendai-terminal-send (concat line "\r")))
+
+(defun backendai-terminal-interrupt (&rest _)
+  "Send Ctrl-C to the shell."
+  (interactive)
+  (backendai-terminal-send "\C-c"))
+
+(defun backendai-terminal-resize (cols rows)
+  "Tell the shell its terminal is COLS wide and ROWS high."
+  (interactive "nColumns: \nnRows: ")
+  (when (and backendai-terminal-id (not backendai-terminal-closed)
+             (not (equal backendai--terminal-size (cons cols rows))))
+    (setq backendai--terminal-size (cons cols rows))
+    (backendai--terminal-request
+     "backendai.terminal.resize"
+     (list :terminalId backendai-terminal-id :cols cols :rows rows))))
+
+(defun backendai--terminal-window-changed (&optional _frame)
+  "Follow the size of the window showing this terminal."
+  (dolist (buffer (hash-table-values backendai--terminals))
+    (let ((window (get-buffer-window buffer)))
+      (when window
+        (with-current-buffer buffer
+          (backendai-terminal-resize (max 10 (window-body-width window))
+                                     (max 2 (window-body-height window))))))))
+
+(defun backendai--terminal-insert (buffer text)
+  "Insert TEXT (terminal output) at the end of BUFFER."
+  (with-current-buffer buffer
+    (let ((proc (get-buffer-process buffer))
+          (text (backendai--terminal-drop-echo (backendai--terminal-clean text))))
+      (if proc
+          (comint-output-filter proc text)
+        (let ((inhibit-read-only t))
+          (save-excursion
+            (goto-char (point-max))
+            (insert (ansi-color-apply text))))))))
+
+(defun backendai--terminal-closed (buffer reason)
+  "Mark the terminal in BUFFER closed for REASON and say so."
+  (with-current-buffer buffer
+    (unless backendai-terminal-closed
+      (setq backendai-terminal-closed reason)
+      (when backendai-terminal-id
+        (remhash backendai-terminal-id backendai--terminals))
+      (backendai--terminal-insert buffer (format "\n[BackendAI: terminal closed: %s]\n" reason))
+      (let ((proc (get-buffer-process buffer)))
+        (when proc
+          (set-process-query-on-exit-flag proc nil)
+          (delete-process proc)))
+      (message "BackendAI: terminal closed: %s" reason)
+      (run-hook-with-args 'backendai-terminal-closed-functions reason))))
+
+(defun backendai--terminal-kill ()
+  "Close the remote shell when its buffer is killed."
+  (when (and backendai-terminal-id (not backendai-terminal-closed))
+    (setq backendai-terminal-closed "buffer killed")
+    (remhash backendai-terminal-id backendai--terminals)
+    (backendai--terminal-request "backendai.terminal.close"
+                                 (list :terminalId backendai-terminal-id))))
+
+(defun backendai-handle-terminal-output (params)
+  "Handle backendai/terminalOutput PARAMS."
+  (let* ((id (plist-get params :terminalId))
+         (buffer (gethash id backendai--terminals)))
+    (if (buffer-live-p buffer)
+        (backendai--terminal-insert buffer (plist-get params :data))
+      (puthash id (append (gethash id backendai--terminal-early) (list params))
+               backendai--terminal-early))))
+
+(defun backendai-handle-terminal-closed (params)
+  "Handle backendai/terminalClosed PARAMS."
+  (let* ((id (plist-get params :terminalId))
+         (buffer (gethash id backendai--terminals)))
+    (if (buffer-live-p buffer)
+        (backendai--terminal-closed buffer (plist-get params :reason))
+      (puthash id (append (gethash id backendai--terminal-early) (list params))
+               backendai--terminal-early))))
+
+(cl-defmethod eglot-handle-notification
+  ((_server backendai-server) (_method (eql backendai/terminalOutput)) &rest params)
+  "Handle backendai/terminalOutput with PARAMS."
+  (backendai-handle-terminal-output params))
+
+(cl-defmethod eglot-handle-notification
+  ((_server backendai-server) (_method (eql backendai/terminalClosed)) &rest params)
+  "Handle backendai/terminalClosed with PARAMS."
+  (backendai-handle-terminal-closed params))
+
+;;;###autoload
+(defun backendai-terminal ()
+  "Open a shell in this workspace's Backend.AI session, in a comint buffer.
+Lines go to the shell when you press RET.  When the shell exits or the
+session ends, the reason is written into the buffer."
+  (interactive)
+  (let* ((uri (backendai--uri))
+         (server (backendai-current-server))
+         (buffer (generate-new-buffer "*backendai-terminal*"))
+         (window (display-buffer buffer '(display-buffer-at-bottom))))
+    (with-current-buffer buffer
+      (backendai-terminal-mode)
+      (setq backendai--terminal-server server)
+      ;; a local process with nothing behind it gives comint its marks; input
+      ;; goes to the session through `comint-input-sender'
+      (let ((proc (make-pipe-process :name "backendai-terminal" :buffer buffer
+                                     :noquery t :filter #'ignore :sentinel #'ignore)))
+        (set-marker (process-mark proc) (point-max)))
+      (insert "[BackendAI: opening a terminal in the session…]\n")
+      (set-marker (process-mark (get-buffer-process buffer)) (point-max)))
+    (let ((cols (if window (max 10 (window-body-width window)) 80))
+          (rows (if window (max 2 (window-body-height window)) 24)))
+      (jsonrpc-async-request
+       server :workspace/executeCommand
+       (list :command "backendai.terminal.open"
+             :arguments (vector (list :uri uri :cols cols :rows rows)))
+       :success-fn
+       (lambda (result)
+         (when (buffer-live-p buffer)
+           (let ((id (plist-get result :terminalId)))
+             (with-current-buffer buffer
+               (setq backendai-terminal-id id
+                     backendai--terminal-size (cons cols rows))
+               (rename-buffer (format "*backendai-terminal %s*" (plist-get result :sessionName)) t))
+             (puthash id buffer backendai--terminals)
+             (dolist (early (gethash id backendai--terminal-early))
+               (if (plist-member early :data)
+                   (backendai-handle-terminal-output early)
+                 (backendai-handle-terminal-closed early)))
+             (remhash id backendai--terminal-early))))
+       :error-fn
+       (lambda (err)
+         (when (buffer-live-p buffer)
+           (backendai--terminal-closed buffer (backendai--error-message err))))
+       :timeout backendai-request-timeout))
+    buffer))
+
+;;;###autoload
+(defun backendai-open-app (&optional app)
+  "Open APP of this workspace's session in the browser (ask which when nil).
+The server forwards it to a local URL; `browse-url' opens it and the
+URL is shown.  Returns nothing; the URL is also in `backendai-last-app-url'."
+  (interactive)
+  (let ((uri (backendai--uri)))
+    (if app
+        (backendai--open-app uri app)
+      (backendai-execute
+       "backendai.session.apps" (list :uri uri)
+       (lambda (result)
+         (let ((names (mapcar (lambda (a) (plist-get a :name)) (plist-get result :apps))))
+           (if (null names)
+               (message "BackendAI: session %s offers no apps; declare ports in :apps of `backendai-settings'"
+                        (plist-get result :sessionName))
+             (backendai--open-app
+              uri (completing-read (format "Open app of %s: " (plist-get result :sessionName))
+                                   names nil t)))))))))
+
+(defun backendai--open-app (uri app)
+  "Ask the server to forward APP of URI's session; open the URL."
+  (backendai-execute
+   "backendai.session.openApp" (list :uri uri :app app)
+   (lambda (result)
+     (let ((url (plist-get result :url)))
+       (setq backendai-last-app-url url)
+       (message "BackendAI: app %s of %s: %s" (plist-get result :app)
+                (plist-get result :sessionName) url)
+       (when (string-prefix-p "http" url)
+         (browse-url url))))))
+
 (provide 'backendai)
 ;;; backendai.el ends here
