@@ -188,6 +188,7 @@ class Extension implements vscode.Disposable {
       batch: c.get<Record<string, unknown>>('batch', {}),
       maxBytesPerRun: c.get<number>('output.maxBytesPerRun', 10485760),
       flushIntervalMs: c.get<number>('output.flushIntervalMs', 16),
+      apps: c.get<Array<Record<string, unknown>>>('apps', []),
     };
     const name = this.currentSecretKeyName();
     const secret = name ? await this.context.secrets.get(name) : undefined;

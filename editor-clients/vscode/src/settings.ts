@@ -24,6 +24,8 @@ export interface RawSettings {
   batch: Record<string, unknown>;
   maxBytesPerRun: number;
   flushIntervalMs: number;
+  /** Ports code in the session listens on: `[{name, port, protocol?}]` (preopen ports). */
+  apps?: Array<Record<string, unknown>>;
 }
 
 export type ServerSettingsObject = Record<string, unknown>;
@@ -62,6 +64,9 @@ export function assembleSettings(raw: RawSettings, secretKey: string | undefined
     out.batch = raw.batch;
   }
   out.output = { maxBytesPerRun: raw.maxBytesPerRun, flushIntervalMs: raw.flushIntervalMs };
+  if (Array.isArray(raw.apps) && raw.apps.length > 0) {
+    out.apps = raw.apps;
+  }
   return out;
 }
 
