@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,21 @@ from lsp.harness import PRIVATE, Harness, needs_backend, open_doc, plain, start_
 pytestmark = needs_backend
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+def sleepers(marker: str) -> list[int]:
+    """Processes running ``sleep MARKER`` (the session's shell runs on this machine)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv[:2] == [b"sleep", marker.encode()] or argv[-2:-1] == [marker.encode()]:
+                found.append(int(entry.name))
+    return found
 
 
 class TerminalLog:
@@ -108,11 +125,18 @@ async def test_a_destroyed_session_closes_its_terminal(tmp_path: Path, state_dir
         folder = uri(tmp_path)
         opened = await h.command("backendai.terminal.open", {"uri": folder})
         tid = opened["terminalId"]
-        await h.command("backendai.terminal.input", {"terminalId": tid, "data": "echo ready\r"})
+        marker = f"{os.getpid() % 1000}.{secrets.randbelow(10**6)}"  # a unique sleep
+        await h.command(
+            "backendai.terminal.input",
+            {"terminalId": tid, "data": f"sleep {marker} &\recho ready\r"},
+        )
         await log.wait_text(tid, r"\nready\n")
+        assert await asyncio.to_thread(sleepers, marker), "the background job did not start"
         await h.command("backendai.session.destroy", {"uri": folder})
         await h.wait_for(lambda: tid in log.closed)
         assert log.closed[tid] == f"Session {opened['sessionName']} ended."
+        # the shell and its jobs die with the session
+        await h.wait_for(lambda: not sleepers(marker), timeout=10)
         # a new terminal starts a new session
         again = await h.command("backendai.terminal.open", {"uri": folder, "cols": 80, "rows": 24})
         await h.command(
@@ -141,3 +165,22 @@ async def test_bad_terminal_requests(tmp_path: Path, state_dir: Path) -> None:
                 await h.command(command, args)
             assert caught.value.code == code, caught.value.message
             assert words in caught.value.message
+
+
+async def test_a_flood_arrives_whole_in_bounded_coalesced_notifications(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        log = TerminalLog(h)
+        opened = await h.command("backendai.terminal.open", {"uri": uri(tmp_path)})
+        tid = opened["terminalId"]
+        await h.command(
+            "backendai.terminal.input", {"terminalId": tid, "data": "seq 1 300000; echo DONE\r"}
+        )
+        await log.wait_text(tid, r"\n300000\nDONE\n")
+        sizes = [len(d.encode()) for d in log.output[tid]]
+        assert max(sizes) <= 64 * 1024
+        # coalesced: far fewer notifications than lines (~2 MB at ≤ 60 a second)
+        assert len(sizes) < 3000, len(sizes)
+        numbers = [int(n) for n in re.findall(r"^(\d+)$", log.screen(tid), re.M)]
+        assert numbers == list(range(1, 300001))  # nothing lost, nothing reordered
