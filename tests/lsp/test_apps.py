@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pygls.exceptions import JsonRpcException
 
+from bai_lsp.domain.settings import SettingsError, parse_settings
 from lsp.harness import PRIVATE, needs_backend, open_doc, start_server, uri
 
 pytestmark = needs_backend
@@ -89,3 +90,30 @@ async def test_a_bad_apps_setting_is_reported(tmp_path: Path, state_dir: Path) -
         assert any(
             "backendai.apps" in m and "1024-65535" in m and "80" in m for m in h.messages()
         ), h.messages()
+
+
+@pytest.mark.parametrize(
+    ("apps", "words"),
+    [
+        ({"name": "web"}, "expected a list"),
+        (["web"], "expected objects with name and port"),
+        ([{"port": 8000}], "an app needs a name"),
+        ([{"name": "web", "port": "8000"}], "app 'web': port must be an integer 1024-65535"),
+        ([{"name": "web", "port": 8000, "protocol": "udp"}], 'protocol must be "http" or "tcp"'),
+    ],
+)
+def test_the_apps_setting_names_what_is_wrong(apps: object, words: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings([{"apps": apps}])
+    assert caught.value.problems[0].startswith("backendai.apps: ")
+    assert words in caught.value.problems[0]
+
+
+def test_declared_apps_are_parsed() -> None:
+    settings = parse_settings(
+        [{"apps": [{"name": "web", "port": 8000}, {"name": "db", "port": 5432, "protocol": "tcp"}]}]
+    )
+    assert [(a.name, a.port, a.protocol) for a in settings.apps] == [
+        ("web", 8000, "http"),
+        ("db", 5432, "tcp"),
+    ]
