@@ -12,11 +12,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from lsprotocol import types
 from pygls import uris
 from pygls.capabilities import get_capability
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
@@ -131,6 +133,10 @@ class LspFrontend:
                 self._ls.work_done_progress.tokens.pop(token, None)
 
 
+#: What a refused request becomes once answered: pygls' dispatcher ignores it.
+_ANSWERED = SimpleNamespace(jsonrpc="answered")
+
+
 class BaiProtocol(LanguageServerProtocol):
     """pygls runs a command as an inner task of the ``executeCommand`` request, and its
     ``$/cancelRequest`` only cancels the outer future; this also cancels the command's task
@@ -145,6 +151,21 @@ class BaiProtocol(LanguageServerProtocol):
         task = self.command_tasks.pop(msg_id, None)
         if task is not None and not task.done():
             task.cancel()
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """pygls drops a request whose params do not fit the method's type (e.g.
+        ``executeCommand`` with ``"arguments": 7``) without answering it, so the editor's
+        request would wait forever: answer it with the JSON-RPC error instead."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            msg_id = data.get("id")
+            if "method" not in data or isinstance(msg_id, bool):
+                raise
+            if not isinstance(msg_id, int | str):
+                raise
+            self._send_response(msg_id, error=exc.to_response_error())
+            return _ANSWERED
 
 
 class BaiLanguageServer(LanguageServer):
