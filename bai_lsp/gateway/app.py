@@ -11,13 +11,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bai_lsp.gateway import events, files, gql, session_api, state, streams, weblogin
+from bai_lsp.gateway import dialects, events, files, gql, session_api, state, streams, weblogin
 from bai_lsp.gateway.auth import RateLimiter, add_server_headers, middlewares, public
 from bai_lsp.gateway.config import DEFAULT_RATE_LIMIT, GatewayConfig
 from bai_lsp.gateway.events import EventHub
 from bai_lsp.gateway.sessions import SessionRegistry
 from bai_lsp.gateway.weblogin import LoginStore
-from bai_lsp.wire import versions
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ CLIENT_MAX_SIZE = 64 * 1024 * 1024
 @public
 async def hello(request: web.Request) -> web.Response:
     """``GET /``: the versions the client negotiates with (answered without credentials)."""
-    return web.json_response({"version": versions.V7, "manager": versions.MANAGER_23_09})
+    return web.json_response(dialects.ADVERTISED[request.app[state.CONFIG].api_version])
 
 
 async def announcement(request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 import bai_lsp.gateway.state as state
 from bai_lsp.gateway.config import RATE_LIMIT_WINDOW, is_loopback_host
+from bai_lsp.gateway.dialects import dialect_middleware
 from bai_lsp.gateway.errors import (
     GatewayError,
     auth_failed,
@@ -126,7 +127,7 @@ def _hostname(host: str) -> str:
 @web.middleware
 async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-BackendAI-Version") or request.headers.get("X-Sorna-Version")
-    if given is not None and given.strip() not in versions.ACCEPTED_23_09:
+    if given is not None and given.strip() not in versions.ACCEPTED:
         raise bad_request("Unsupported API version.")
     request[state.API_VERSION] = (given or DEFAULT_API_VERSION).strip()
     return await handler(request)
@@ -218,4 +219,10 @@ async def add_server_headers(request: web.Request, response: web.StreamResponse)
 
 
 def middlewares() -> list[Any]:
-    return [error_middleware, host_middleware, version_middleware, auth_middleware]
+    return [
+        dialect_middleware,
+        error_middleware,
+        host_middleware,
+        version_middleware,
+        auth_middleware,
+    ]

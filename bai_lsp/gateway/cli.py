@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    parser.add_argument(
+        "--api-version",
+        choices=("v7", "v9"),
+        default="v7",
+        help="API version advertised on GET / (v7: 23.09 manager, v9: newest manager); "
+        "requests are answered in the dialect of the version they carry",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser
 
@@ -97,6 +104,7 @@ def make_config(args: argparse.Namespace, environ: dict[str, str]) -> tuple[Gate
     data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
     config = GatewayConfig(host=args.host, port=args.port, data_dir=data_dir)
     config.allow_remote = bool(args.allow_remote)
+    config.api_version = getattr(args, "api_version", "v7")
     access = environ.get("BACKEND_ACCESS_KEY", "").strip()
     secret = environ.get("BACKEND_SECRET_KEY", "").strip()
     generated = False

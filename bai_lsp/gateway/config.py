@@ -57,6 +57,9 @@ class GatewayConfig:
     max_sessions: int = 200
     #: Largest archive ``download`` sends per requested path.
     max_download_bytes: int = 64 * 1024 * 1024
+    #: What ``GET /`` advertises (``v7``: 23.09, ``v9``: the newest manager); each request is
+    #: still answered in the dialect of the version it carries (bai_lsp.gateway.dialects).
+    api_version: str = "v7"
 
     @property
     def is_loopback(self) -> bool:

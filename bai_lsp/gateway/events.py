@@ -17,6 +17,7 @@ from aiohttp import web
 
 import bai_lsp.gateway.state as state
 from bai_lsp.gateway.auth import access_key_of
+from bai_lsp.gateway.dialects import request_is_newest
 from bai_lsp.gateway.errors import invalid_params
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ def parse_filter(request: web.Request, access_key: str) -> EventFilter:
     values: dict[str, str] = {}
     for key, value in request.query.items():
         canonical = _PARAM_ALIASES.get(key)
+        if canonical is None and request_is_newest(request):
+            continue  # the newest manager's DTO ignores unknown keys
         if canonical is None:
             raise invalid_params(
                 "Input validation error",

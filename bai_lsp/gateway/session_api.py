@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from bai_lsp.gateway import state
 from bai_lsp.gateway.auth import access_key_of
+from bai_lsp.gateway.dialects import request_is_newest
 from bai_lsp.gateway.errors import (
+    GatewayError,
     insufficient_privilege,
     invalid_params,
     kernel_failure,
@@ -23,6 +27,7 @@ from bai_lsp.gateway.runtimes import (
 from bai_lsp.gateway.sessions import (
     ADVISORY_NOTE,
     RUNNING,
+    STARTING,
     TIMEOUT,
     Session,
     SessionRegistry,
@@ -104,7 +109,9 @@ def _py_repr(mapping: dict[str, Any]) -> str:
     return repr(mapping)
 
 
-def session_info(registry: SessionRegistry, session: Session) -> dict[str, Any]:
+def session_info(
+    registry: SessionRegistry, session: Session, *, newest: bool = False
+) -> dict[str, Any]:
     spec = session.spec
     slots = dict(spec.resources)
     running = session.status == RUNNING
@@ -135,8 +142,8 @@ def session_info(registry: SessionRegistry, session: Session) -> dict[str, Any]:
         "statusInfo": str(session.status_info),
         "statusData": session.status_data,
         "age": int((time.time() - session.created_at.timestamp()) * 1000),
-        "creationTime": str(session.created_at),
-        "terminationTime": str(session.terminated_at) if session.terminated_at else None,
+        "creationTime": _time(session.created_at, newest),
+        "terminationTime": _time(session.terminated_at, newest) if session.terminated_at else None,
         "numQueriesExecuted": session.num_queries,
         "lastStat": None,
         "idleChecks": {
@@ -152,9 +159,15 @@ def session_info(registry: SessionRegistry, session: Session) -> dict[str, Any]:
     }
 
 
+def _time(moment: datetime, newest: bool) -> str:
+    """23.09 renders ``str(datetime)`` (space separator); the newest manager ISO 8601."""
+    return moment.isoformat() if newest else str(moment)
+
+
 async def info(request: web.Request) -> web.Response:
     session = session_of(request)
-    return web.json_response(session_info(registry_of(request), session))
+    newest = request_is_newest(request)
+    return web.json_response(session_info(registry_of(request), session, newest=newest))
 
 
 # ---------------------------------------------------------------------------- lifecycle
@@ -164,14 +177,50 @@ async def destroy(request: web.Request) -> web.Response:
     session = session_of(request)
     forced = query_flag(request, "forced")
     recursive = query_flag(request, "recursive")
+    if request_is_newest(request):
+        return await _destroy_asynchronously(request, session, forced)
     stats = await registry_of(request).destroy(session, forced=forced)
     if recursive:
         return web.json_response([stats])
     return web.json_response({"stats": stats})
 
 
+async def _destroy_asynchronously(
+    request: web.Request, session: Session, forced: bool
+) -> web.Response:
+    """The newest manager only marks the session: TERMINATING now, gone a moment later.
+
+    Refusals (a protected status without ``forced``) still answer synchronously; the
+    response is always ``{"stats": {...}}``, recursive or not.
+    """
+    registry = registry_of(request)
+    if session.status in STARTING:
+        return web.json_response({"stats": await registry.destroy(session, forced=forced)})
+    task = asyncio.ensure_future(registry.destroy(session, forced=forced))
+    # Let it run up to its first wait: the refusal checks and the TERMINATING mark.
+    await asyncio.sleep(0)
+    if task.done():
+        task.result()  # a refusal (GatewayError) is answered as 23.09 does
+        return web.json_response({"stats": {"status": "terminated"}})
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    return web.json_response({"stats": {}})
+
+
+#: Destroys that finish after their response (strong references keep them running).
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+
+
 async def restart(request: web.Request) -> web.Response:
     session = session_of(request)
+    if request_is_newest(request):
+        raise GatewayError(
+            501,
+            "not-implemented",
+            "Not implemented.",
+            "Restarting a session is not supported by this API version; "
+            "destroy it and create it again.",
+        )
     await registry_of(request).restart(session)
     return _no_content()
 

@@ -24,6 +24,11 @@ ACCEPTED_23_09: tuple[str, ...] = (
     V7,
 )
 
+#: Versions the newest manager (26.08) accepts besides 23.09's: the gateway accepts them all,
+#: as a newest manager does, and serves each request in its own dialect.
+ACCEPTED_NEWEST_ONLY: tuple[str, ...] = ("v6.20221201", "v8.20240315", "v8.20240915", V9)
+ACCEPTED: tuple[str, ...] = ACCEPTED_23_09 + ACCEPTED_NEWEST_ONLY
+
 _VERSION_RE = re.compile(r"^v(\d+)\.(\d{8})$")
 
 
