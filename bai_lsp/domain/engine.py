@@ -19,6 +19,7 @@ import attrs
 from bai_lsp.domain import documents
 from bai_lsp.domain.backend import is_not_found, translate
 from bai_lsp.domain.batch import UploadPlan, batch_options, select_files
+from bai_lsp.domain.diagnostics import DiagnosticsTracker, RunOrigin
 from bai_lsp.domain.embedded import STATE_FILE, default_state_dir
 from bai_lsp.domain.errors import (
     CancelledByUserError,
@@ -80,6 +81,8 @@ class Engine:
         self.workspaces = Workspaces(frontend, self.state_dir)
         self._runs: dict[str, Run] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Runtime errors as diagnostics; the transport sets its ``publisher``.
+        self.diagnostics = DiagnosticsTracker()
 
     # --- settings -----------------------------------------------------------------------
 
@@ -157,22 +160,29 @@ class Engine:
 
     async def run_selection(self, doc: SourceDocument, rng: Any) -> RunResult:
         snippet = documents.selection(doc.text, _range(rng), doc.encoding)
-        return await self._run(doc, "query", snippet.code)
+        return await self._run(doc, "query", snippet.code, (snippet.start_line, snippet.end_line))
 
     async def run_cell(self, doc: SourceDocument, position: Any) -> RunResult:
         snippet = documents.cell(doc.text, _position(position), doc.language_id, doc.encoding)
-        return await self._run(doc, "query", snippet.code)
+        return await self._run(doc, "query", snippet.code, (snippet.start_line, snippet.end_line))
 
     async def run_file(self, doc: SourceDocument, mode: str = "query") -> RunResult:
         return await self._run(doc, mode, doc.text)
 
-    async def _run(self, doc: SourceDocument, mode: str, code: str) -> RunResult:
+    async def _run(
+        self, doc: SourceDocument, mode: str, code: str, region: tuple[int, int] | None = None
+    ) -> RunResult:
         settings = self.settings_for(doc.folder_uri)
         session = self.workspaces.session_for(
             doc.folder_uri, settings.image_for(doc.language_id), settings
         )
         run = Run(uri=doc.uri, mode=mode, code=code, session=session)
         self._runs[run.id] = run
+        start, end = region if region else (0, None)
+        self.diagnostics.begin(
+            run.id,
+            RunOrigin(doc.uri, doc.text, doc.path, doc.folder_path, mode, start, end, doc.encoding),
+        )
         task = asyncio.ensure_future(self._execute(run, doc, settings))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -194,6 +204,7 @@ class Engine:
                 return await self._execute_locked(run, doc, settings)
         finally:
             self._runs.pop(run.id, None)
+            self.diagnostics.discard(run.id)
 
     async def _execute_locked(self, run: Run, doc: SourceDocument, settings: Settings) -> RunResult:
         session = run.session
@@ -212,7 +223,10 @@ class Engine:
         run.started = time.monotonic()  # durationMs counts the run, not its queueing
         self._frontend.run_started(RunStarted(run.id, run.uri, run.mode, session.name))
         output = RunOutput(
-            run.id, self._frontend.output, settings.output, self.state_dir / "output"
+            run.id,
+            self.diagnostics.sink(run.id, self._frontend.output),
+            settings.output,
+            self.state_dir / "output",
         )
         run.active = True
         self.workspaces.set_status(session, "busy")
@@ -256,6 +270,10 @@ class Engine:
             )
             if session.status in ("busy", "waiting-input"):
                 self.workspaces.set_status(session, "idle")
+            try:
+                await self.diagnostics.finish(run.id, final.status)
+            except Exception:
+                log.exception("could not turn run %s's errors into diagnostics", run.id)
         assert result is not None
         return result
 

@@ -16,7 +16,7 @@ from lsprotocol import types
 from bai_lsp.domain.apps import AppList, Apps, OpenedApp
 from bai_lsp.domain.events import RunResult, SessionList, SessionStatus
 from bai_lsp.domain.terminals import TerminalOpened, Terminals, target_session
-from bai_lsp.lsp import protocol
+from bai_lsp.lsp import diagnostics, protocol
 from bai_lsp.lsp.errors import rpc_errors
 from bai_lsp.lsp.parent import watch_parent
 from bai_lsp.lsp.protocol import (
@@ -46,6 +46,7 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
         send_closed=lambda e: server.protocol.notify(protocol.TERMINAL_CLOSED_NOTIFICATION, e),
     )
     apps = Apps(server.engine.workspaces)
+    server.engine.diagnostics.publisher = diagnostics.publisher(server)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: BaiLanguageServer, params: types.InitializeParams) -> None:
