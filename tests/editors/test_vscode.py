@@ -445,3 +445,13 @@ def test_multi_root_workspace_has_a_status_item_per_folder(vscode: dict[str, Any
     assert re.search(r"Backend\.AI session \S+: idle$", final["second"]), final
     # the other folder's item did not move
     assert final["workspace"].endswith("Backend.AI session: none yet"), final
+
+
+def test_backend_ai_terminal_tab_types_resizes_and_exits(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "terminal")
+    assert "echo $((6*7))\n42\n" in d["echo"]
+    rows_before = int(d["before"].split()[0])
+    rows_after = int(d["after"].split()[0])
+    assert rows_after > rows_before  # the maximized panel's size reached the shell
+    assert d["closed"] == "The shell exited."
+    assert "Backend.AI terminal closed: The shell exited." in d["toasts"]

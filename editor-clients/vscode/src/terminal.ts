@@ -113,7 +113,8 @@ export class BackendAITerminal implements vscode.Pseudoterminal {
     if (this.tabClosed) {
       return;
     }
-    this.writeEmitter.fire(`\r\n\x1b[2m[Backend.AI: terminal closed: ${reason}. Press any key to close this tab.]\x1b[0m\r\n`);
+    const sentence = /[.!?]$/.test(reason) ? reason : `${reason}.`;
+    this.writeEmitter.fire(`\r\n\x1b[2m[Backend.AI: terminal closed: ${sentence} Press any key to close this tab.]\x1b[0m\r\n`);
     void vscode.window.showInformationMessage(`Backend.AI terminal closed: ${reason}`);
   }
 }

@@ -372,6 +372,48 @@ const scenarios = {
     return { name, row: text };
   },
 
+  /** "Open Backend.AI Terminal": a terminal tab on the session; type, resize, exit. */
+  async terminal(page) {
+    // the terminal draws on a canvas: its text is read back through Select All + Copy
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cfg.url });
+    await palette(page, 'Backend.AI: Open Backend.AI Terminal');
+    const focus = () => page.locator('.terminal-wrapper.active .xterm-screen, .xterm-screen').last().click();
+    const screen = async () => {
+      await palette(page, 'Terminal: Select All');
+      await page.keyboard.press('Control+Shift+C'); // the terminal's Copy
+      await page.waitForTimeout(200);
+      const text = await page.evaluate(() => navigator.clipboard.readText()).catch((e) => `(clipboard: ${e})`);
+      await focus();
+      return text.replace(/\u00a0/g, ' ');
+    };
+    const lastSize = (text) => [...text.matchAll(/^(\d+) (\d+) *$/gm)].map((m) => `${m[1]} ${m[2]}`).pop();
+    const typeLine = async (text) => {
+      await focus();
+      await page.keyboard.type(text);
+      await page.keyboard.press('Enter');
+      await page.waitForTimeout(2500);
+    };
+    await poll('the shell prompt', async () => /[#$] *$/m.test(await screen()), 90000, 2000);
+    await typeLine('echo $((6*7))');
+    const echo = await screen();
+    await typeLine('stty size');
+    const before = lastSize(await screen());
+    await palette(page, 'View: Toggle Maximized Panel');
+    await page.waitForTimeout(1500);
+    await typeLine('stty size');
+    const after = lastSize(await screen());
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-terminal.png') });
+    await palette(page, 'View: Toggle Maximized Panel');
+    await typeLine('exit');
+    const text = await screen();
+    const closed = /terminal closed: (.+?) Press any key/.exec(text.replace(/\n/g, ''))?.[1];
+    const toasts = await page.locator('.notifications-toasts .notification-list-item', { hasText: 'terminal closed' }).allInnerTexts();
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-terminal-closed.png') });
+    await focus();
+    await page.keyboard.press('Enter'); // "Press any key to close this tab"
+    return { echo, before, after, closed, toasts, text };
+  },
+
   async destroy(page) {
     // the user's path: click the status bar item, pick "Destroy Session", confirm
     const item = page.locator('.statusbar-item', { has: page.locator('[aria-label^="Backend.AI session"]') });
