@@ -39,8 +39,15 @@ from bai_lsp.domain.events import (
 )
 from bai_lsp.domain.frontend import Frontend
 from bai_lsp.domain.output import RunOutput
+from bai_lsp.domain.runlog import RunList, RunLog, RunReplay
 from bai_lsp.domain.runs import Run, SessionGone, stream_run
-from bai_lsp.domain.settings import Settings, SettingsError, environment_layer, parse_settings
+from bai_lsp.domain.settings import (
+    Settings,
+    SettingsError,
+    environment_layer,
+    merge_layers,
+    parse_settings,
+)
 from bai_lsp.domain.workspaces import ComputeSession, Workspaces
 
 log = logging.getLogger(__name__)
@@ -69,6 +76,11 @@ class SessionTarget:
     language_id: str = ""
 
 
+#: Settings that decide where code and credentials go: a workspace folder's own settings
+#: cannot change them (``Engine._folder_layer``, docs/security.md).
+PROTECTED_KEYS = ("endpoint", "endpointType", "accessKey", "secretKey")
+
+
 class Engine:
     def __init__(self, frontend: Frontend, state_dir: Path | None = None) -> None:
         self._frontend = frontend
@@ -76,6 +88,7 @@ class Engine:
         self._init_options: Any = None
         self._global_config: Any = None
         self._folder_config: dict[str, Any] = {}
+        self._protected_warned: dict[str, list[str]] = {}
         self._good: dict[str, Settings] = {}
         self._problems: dict[str, str] = {}
         self.workspaces = Workspaces(frontend, self.state_dir)
@@ -83,6 +96,7 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Runtime errors as diagnostics; the transport sets its ``publisher``.
         self.diagnostics = DiagnosticsTracker()
+        self.runlog = RunLog(self.state_dir / "runs")
 
     # --- settings -----------------------------------------------------------------------
 
@@ -100,8 +114,37 @@ class Engine:
     def _layers(self, folder: str) -> list[Any]:
         layers: list[Any] = [environment_layer(), self._init_options, self._global_config]
         if folder != GLOBAL:
-            layers.append(self._folder_config.get(folder))
+            layers.append(self._folder_layer(folder, layers))
         return layers
+
+    def _folder_layer(self, folder: str, lower: list[Any]) -> Any:
+        """A workspace folder's own settings minus where code and credentials go.
+
+        A project's settings file is written by whoever wrote the project: it must not
+        send the user's code, keypair or password elsewhere (docs/security.md). Those keys
+        are taken from the environment, ``initializationOptions`` and the unscoped section
+        only; a folder value that differs is ignored and the user is told once.
+        """
+        scoped = self._folder_config.get(folder)
+        if not isinstance(scoped, dict):
+            return scoped
+        effective = merge_layers(lower)
+        ignored = [
+            key
+            for key in PROTECTED_KEYS
+            if scoped.get(key) is not None and scoped.get(key) != effective.get(key)
+        ]
+        if ignored and self._protected_warned.get(folder) != ignored:
+            self._protected_warned[folder] = ignored
+            names = ", ".join(f"backendai.{key}" for key in ignored)
+            self._frontend.show_message(
+                "warning",
+                f"bai-lsp ignored {names} from the settings of the workspace folder {folder}: "
+                "the endpoint and credentials are only taken from your user settings (or the "
+                "editor's initialization options), so that a project cannot send your code "
+                "or keys elsewhere. Set them in your user settings to change them.",
+            )
+        return {k: v for k, v in scoped.items() if k not in PROTECTED_KEYS}
 
     def _revalidate(self) -> None:
         shown: set[str] = set()
@@ -221,10 +264,12 @@ class Engine:
                 run.client, run.ref = await self.workspaces.ensure(session, settings)
                 notes = await self._upload(run, doc, settings)
         run.started = time.monotonic()  # durationMs counts the run, not its queueing
-        self._frontend.run_started(RunStarted(run.id, run.uri, run.mode, session.name))
+        started = RunStarted(run.id, run.uri, run.mode, session.name)
+        self.runlog.started(started)
+        self._frontend.run_started(started)
         output = RunOutput(
             run.id,
-            self.diagnostics.sink(run.id, self._frontend.output),
+            self.runlog.sink(run.id, self.diagnostics.sink(run.id, self._frontend.output)),
             settings.output,
             self.state_dir / "output",
         )
@@ -257,17 +302,17 @@ class Engine:
             run.active = False
             summary = await output.close()
             final = result or run.result("interrupted" if run.interrupted else "failed", None)
-            self._frontend.run_finished(
-                RunFinished(
-                    run_id=final.run_id,
-                    status=final.status,
-                    exit_code=final.exit_code,
-                    duration_ms=final.duration_ms,
-                    uri=run.uri,
-                    output_file=summary.output_file,
-                    message=final.message,
-                )
+            finished = RunFinished(
+                run_id=final.run_id,
+                status=final.status,
+                exit_code=final.exit_code,
+                duration_ms=final.duration_ms,
+                uri=run.uri,
+                output_file=summary.output_file,
+                message=final.message,
             )
+            self.runlog.finished(finished)
+            self._frontend.run_finished(finished)
             if session.status in ("busy", "waiting-input"):
                 self.workspaces.set_status(session, "idle")
             try:
@@ -332,6 +377,14 @@ class Engine:
                 await run.interrupt()
             except Exception as exc:
                 raise translate(exc, "the backend") from None
+
+    # --- run log ------------------------------------------------------------------------
+
+    async def runs_list(self, uri: str | None) -> RunList:
+        return await self.runlog.list(uri)
+
+    async def runs_replay(self, run_id: str) -> RunReplay:
+        return await self.runlog.replay(run_id)
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -399,6 +452,7 @@ class Engine:
             except DomainError:
                 destroy[session.workspace] = False
         await self.workspaces.close(destroy)
+        await self.runlog.close()
 
 
 def _position(value: Any) -> documents.Position:

@@ -15,6 +15,7 @@ from lsprotocol import types
 
 from bai_lsp.domain.apps import AppList, Apps, OpenedApp
 from bai_lsp.domain.events import RunResult, SessionList, SessionStatus
+from bai_lsp.domain.runlog import RunList, RunReplay
 from bai_lsp.domain.terminals import TerminalOpened, Terminals, target_session
 from bai_lsp.lsp import diagnostics, protocol
 from bai_lsp.lsp.errors import rpc_errors
@@ -24,7 +25,9 @@ from bai_lsp.lsp.protocol import (
     OpenAppArgs,
     RunCellArgs,
     RunFileArgs,
+    RunIdArgs,
     RunSelectionArgs,
+    RunsListArgs,
     SendInputArgs,
     TerminalArgs,
     TerminalInputArgs,
@@ -175,5 +178,17 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
         params = parse_args(OpenAppArgs, protocol.SESSION_OPEN_APP, args)
         session, settings = target_session(ls.engine, await ls.session_target(params.uri))
         return await apps.open(session, settings, params.app)
+
+    @server.command(protocol.RUNS_LIST)
+    @rpc_errors
+    async def runs_list(ls: BaiLanguageServer, *args: Any) -> RunList:
+        params = parse_args(RunsListArgs, protocol.RUNS_LIST, args)
+        return await ls.engine.runs_list(params.uri)
+
+    @server.command(protocol.RUNS_REPLAY)
+    @rpc_errors
+    async def runs_replay(ls: BaiLanguageServer, *args: Any) -> RunReplay:
+        params = parse_args(RunIdArgs, protocol.RUNS_REPLAY, args)
+        return await ls.engine.runs_replay(params.run_id)
 
     return server

@@ -70,6 +70,8 @@ TERMINAL_RESIZE = "backendai.terminal.resize"
 TERMINAL_CLOSE = "backendai.terminal.close"
 SESSION_APPS = "backendai.session.apps"
 SESSION_OPEN_APP = "backendai.session.openApp"
+RUNS_LIST = "backendai.runs.list"
+RUNS_REPLAY = "backendai.runs.replay"
 
 COMMANDS: tuple[str, ...] = (
     RUN_SELECTION,
@@ -88,6 +90,8 @@ COMMANDS: tuple[str, ...] = (
     TERMINAL_CLOSE,
     SESSION_APPS,
     SESSION_OPEN_APP,
+    RUNS_LIST,
+    RUNS_REPLAY,
 )
 
 # Notifications (server → client).
@@ -175,6 +179,16 @@ class TerminalResizeArgs:
 class OpenAppArgs:
     uri: str
     app: str
+
+
+@attrs.frozen
+class RunsListArgs:
+    uri: str | None = None
+
+
+@attrs.frozen
+class RunIdArgs:
+    run_id: str
 
 
 @attrs.frozen
