@@ -78,7 +78,7 @@ class SessionTarget:
 
 #: Settings that decide where code and credentials go: a workspace folder's own settings
 #: cannot change them (``Engine._folder_layer``, docs/security.md).
-PROTECTED_KEYS: tuple[str, ...] = ()
+PROTECTED_KEYS = ("endpoint", "endpointType", "accessKey", "secretKey")
 
 
 class Engine:
