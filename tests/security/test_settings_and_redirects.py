@@ -41,7 +41,9 @@ async def test_workspace_folder_settings_cannot_change_endpoint_or_credentials(
     try:
         await server.initialize([folder], {"onExit": "destroy"})
         await server.wait_for(lambda: server.notifications("window/showMessage"), 10)
-        response = await _run_python(server, folder, "import os\nprint(6 * 7, os.environ.get('FROM_FOLDER'))\n")
+        response = await _run_python(
+            server, folder, "import os\nprint(6 * 7, os.environ.get('FROM_FOLDER'))\n"
+        )
         assert response.get("result", {}).get("status") == "finished", response
         outputs = server.notifications("backendai/output")
         assert "42 yes" in "".join(r.get("text", "") for o in outputs for r in o["records"])
