@@ -24,6 +24,7 @@ from bai_lsp.gateway.config import GatewayConfig
 from bai_lsp.gateway.errors import invalid_params
 from bai_lsp.gateway.sessions import (
     ALL_STATUSES,
+    NEWEST_ONLY_STATUSES,
     RUNNING,
     Session,
     SessionRegistry,
@@ -92,6 +93,7 @@ type ComputeSession {
   agents: [String]
   resource_opts: JSONString
   scaling_group: String
+  priority: Int
   service_ports: JSONString
   mounts: [String]
   vfolder_mounts: [String]
@@ -217,6 +219,8 @@ def session_row(registry: SessionRegistry, session: Session) -> dict[str, Any]:
         "agents": ["local"],
         "resource_opts": spec.resource_opts,
         "scaling_group": spec.scaling_group or "default",
+        # The newest manager's scheduling priority (its default; asked for by the 26.09 CLI).
+        "priority": 10,
         "service_ports": session.service_ports() if running else [],
         "mounts": list(spec.mounts),
         "vfolder_mounts": list(spec.mounts),
@@ -467,7 +471,8 @@ def _resolve_list(
     statuses: set[str] | None = None
     if status:
         statuses = {s.strip().upper() for s in status.split(",") if s.strip()}
-        unknown = statuses - set(ALL_STATUSES)
+        # The newest manager's extra statuses are valid filters (no local session has them).
+        unknown = statuses - set(ALL_STATUSES) - NEWEST_ONLY_STATUSES
         if unknown:
             raise GraphQLError(
                 f"Invalid status {sorted(unknown)}; statuses are {', '.join(ALL_STATUSES)}"

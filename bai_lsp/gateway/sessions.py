@@ -68,6 +68,10 @@ ALL_STATUSES = (
     ERROR,
     CANCELLED,
 )
+#: Statuses only the newest manager has (v9 clients may filter by them).
+NEWEST_ONLY_STATUSES = frozenset(
+    {"DEPRIORITIZING", "RESERVED", "PREPARED", "CREATING", "PREEMPTED", "RESCHEDULING"}
+)
 DEAD = frozenset({TERMINATED, CANCELLED})
 STARTING = frozenset({PENDING, SCHEDULED, PREPARING})
 #: Dead sessions kept for the GraphQL listing and ``/logs``.

@@ -1,7 +1,14 @@
-"""Drive the official SDK (backend.ai-client 23.9.10 in .venv-sdk) against a live gateway.
+"""Drive the official SDK against a live gateway, in every supported pairing (``flavour``).
 
 Every example and CLI command runs as a subprocess of the SDK venv's interpreter, exactly as
-a user would run it, with the gateway's endpoint and keypair in BACKEND_* variables.
+a user would run it, with the gateway's endpoint and keypair in BACKEND_* variables. Each test
+runs once per flavour with the same assertions:
+
+* ``sdk23-v7``: backend.ai-client 23.9.10 (Python 3.11, .venv-sdk) against a gateway that
+  advertises v7 (a 23.09 manager);
+* ``sdk26-v9``: backend.ai-client 26.9.6 (Python 3.13, .venv-sdk-26) against a gateway that
+  advertises v9 (the newest manager), so the SDK speaks the v9 dialect;
+* ``sdk26-v7``: the 26.9.6 SDK against the v7 gateway (it negotiates down to v7).
 """
 
 from __future__ import annotations
@@ -9,18 +16,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from support.gateway import start_gateway, stop_gateway_process
 
 REPO = Path(__file__).resolve().parents[2]
 #: BAI_LSP_SDK_VENV points the suite at another SDK venv (default: the one 20-sdk.sh makes).
 SDK_VENV = Path(os.environ.get("BAI_LSP_SDK_VENV") or REPO / ".venv-sdk")
 SDK_PYTHON = SDK_VENV / "bin" / "python"
 SDK_CLI = SDK_VENV / "bin" / "backend.ai"
+#: BAI_LSP_SDK26_VENV: the same for the newest SDK (default: the one 25-sdk-newest.sh makes).
+SDK26_VENV = Path(os.environ.get("BAI_LSP_SDK26_VENV") or REPO / ".venv-sdk-26")
 EXAMPLES = Path(__file__).parent / "examples"
 HELPERS = Path(__file__).parent / "helpers"
 #: Generous: a first Jupyter kernel start on a busy 2-core machine can take a while.
@@ -48,6 +58,43 @@ class SdkRun:
         return json.loads(self.stdout)
 
 
+@attrs.frozen
+class SdkFlavour:
+    """One SDK release paired with the API version the gateway advertises."""
+
+    name: str
+    venv: Path
+    #: ``--api-version`` of the gateway (``v7`` or ``v9``).
+    gateway_api: str
+    #: The version GET / answers, which the examples print.
+    api_version: str
+    setup: str
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def cli(self) -> Path:
+        return self.venv / "bin" / "backend.ai"
+
+    @property
+    def newest(self) -> bool:
+        """Whether requests carry v9 and so get the newest manager's dialect."""
+        return self.gateway_api == "v9"
+
+    def present(self) -> bool:
+        return self.python.exists() and self.cli.exists()
+
+
+SDK23_V7 = SdkFlavour("sdk23-v7", SDK_VENV, "v7", "v7.20230615", "20-sdk.sh")
+FLAVOURS = (
+    SDK23_V7,
+    SdkFlavour("sdk26-v9", SDK26_VENV, "v9", "v9.20250722", "25-sdk-newest.sh"),
+    SdkFlavour("sdk26-v7", SDK26_VENV, "v7", "v7.20230615", "25-sdk-newest.sh"),
+)
+
+
 @attrs.define
 class SdkRunner:
     """Runs SDK programs against one gateway, in a scratch working directory."""
@@ -59,6 +106,15 @@ class SdkRunner:
     home: Path
     #: The gateway's --data-dir (vfolders live in its ``vfolders/``).
     data_dir: Path
+    flavour: SdkFlavour = SDK23_V7
+
+    @property
+    def api_version(self) -> str:
+        return self.flavour.api_version
+
+    @property
+    def cli_path(self) -> Path:
+        return self.flavour.cli
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {
@@ -105,46 +161,81 @@ class SdkRunner:
         return SdkRun(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
     def example(self, name: str, **kwargs: Any) -> SdkRun:
-        return self.run([str(SDK_PYTHON), str(EXAMPLES / name)], **kwargs)
+        return self.run([str(self.flavour.python), str(EXAMPLES / name)], **kwargs)
 
     def call(self, *args: str, **kwargs: Any) -> Any:
         """One helpers/sdkcall.py command; its JSON output."""
-        done = self.run([str(SDK_PYTHON), str(HELPERS / "sdkcall.py"), *args], **kwargs)
+        done = self.run([str(self.flavour.python), str(HELPERS / "sdkcall.py"), *args], **kwargs)
         return done.check().json()
 
     def cli(self, *args: str, **kwargs: Any) -> SdkRun:
-        return self.run([str(SDK_CLI), *args], **kwargs)
+        return self.run([str(self.flavour.cli), *args], **kwargs)
 
 
-def _require_sdk() -> None:
-    if not SDK_PYTHON.exists() or not SDK_CLI.exists():
-        pytest.skip(f"{SDK_VENV} is missing: run scripts/setup/20-sdk.sh (scripts/test.sh does)")
+def _require_sdk(flavour: SdkFlavour = SDK23_V7) -> None:
+    if not flavour.present():
+        pytest.skip(
+            f"{flavour.venv} is missing: run scripts/setup/{flavour.setup} (scripts/test.sh does)"
+        )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _sdk_venv_present() -> None:
-    """Skip before any gateway starts when the SDK venv is not there."""
-    _require_sdk()
+@pytest.fixture(scope="session", params=FLAVOURS, ids=[f.name for f in FLAVOURS])
+def flavour(request: pytest.FixtureRequest) -> SdkFlavour:
+    """Skips a flavour whose SDK venv is not there, before any gateway starts."""
+    chosen: SdkFlavour = request.param
+    _require_sdk(chosen)
+    return chosen
 
 
-def make_runner(gateway: Any, tmp_path: Path) -> SdkRunner:
-    _require_sdk()
+@pytest.fixture(scope="session")
+def v9_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A shared gateway advertising v9 (as the newest manager does)."""
+    info = start_gateway(tmp_path_factory.mktemp("gateway-v9"), args=["--api-version", "v9"])
+    try:
+        yield info
+    finally:
+        stop_gateway_process(info.process)
+
+
+def make_runner(gateway: Any, tmp_path: Path, flavour: SdkFlavour = SDK23_V7) -> SdkRunner:
+    _require_sdk(flavour)
     work = tmp_path / "work"
     home = tmp_path / "home"
     work.mkdir()
     home.mkdir()
     return SdkRunner(
-        gateway.endpoint, gateway.access_key, gateway.secret_key, work, home, gateway.data_dir
+        gateway.endpoint,
+        gateway.access_key,
+        gateway.secret_key,
+        work,
+        home,
+        gateway.data_dir,
+        flavour,
     )
 
 
-@pytest.fixture
-def sdk(gateway: Any, tmp_path: Path) -> SdkRunner:
-    """The SDK against the shared gateway."""
-    return make_runner(gateway, tmp_path)
+def gateway_args(flavour: SdkFlavour) -> list[str]:
+    return ["--api-version", flavour.gateway_api]
 
 
 @pytest.fixture
-def fresh_sdk(fresh_gateway: Any, tmp_path: Path) -> SdkRunner:
+def sdk(flavour: SdkFlavour, request: pytest.FixtureRequest, tmp_path: Path) -> SdkRunner:
+    """The SDK against the shared gateway advertising the flavour's version."""
+    shared = request.getfixturevalue("v9_gateway" if flavour.newest else "gateway")
+    return make_runner(shared, tmp_path, flavour)
+
+
+@pytest.fixture
+def fresh_gateway(flavour: SdkFlavour, tmp_path: Path) -> Iterator[Any]:
+    """A gateway of this test's own, advertising the flavour's version."""
+    info = start_gateway(tmp_path / "gateway", args=gateway_args(flavour))
+    try:
+        yield info
+    finally:
+        stop_gateway_process(info.process)
+
+
+@pytest.fixture
+def fresh_sdk(flavour: SdkFlavour, fresh_gateway: Any, tmp_path: Path) -> SdkRunner:
     """The SDK against a gateway of its own (for tests that count sessions)."""
-    return make_runner(fresh_gateway, tmp_path)
+    return make_runner(fresh_gateway, tmp_path, flavour)

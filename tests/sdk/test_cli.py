@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support.gateway import start_gateway, stop_gateway_process
 
-from .conftest import SDK_CLI, SdkRunner, make_runner
+from .conftest import SDK23_V7, SdkFlavour, SdkRunner, gateway_args, make_runner
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -212,6 +212,13 @@ def test_run_c_batch_build_failure_skips_exec(sdk: SdkRunner) -> None:
     assert "Execution finished. (exit code = 127)" in out.stderr
 
 
+def _wait_gone(sdk: SdkRunner, name: str, timeout: float = 30.0) -> None:
+    """A v9 destroy answers while the session is still TERMINATING; wait until it is gone."""
+    deadline = time.monotonic() + timeout
+    while sdk.call("info", name) != NOT_FOUND and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def test_ps_lists_running_sessions_and_rm_ends_one(sdk: SdkRunner) -> None:
     names = ("cli-kept", "cli-other")
     for name in names:
@@ -225,6 +232,7 @@ def test_ps_lists_running_sessions_and_rm_ends_one(sdk: SdkRunner) -> None:
 
         removed = sdk.cli("rm", "cli-kept").check()
         assert "Done." in removed.stderr
+        _wait_gone(sdk, "cli-kept")  # at once for 23.09; v9 destroys asynchronously
         assert sdk.call("info", "cli-kept") == NOT_FOUND
         after = sdk.cli("ps").check()
         assert "cli-other" in after.stdout and "cli-kept" not in after.stdout, after.describe()
@@ -243,7 +251,7 @@ def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
     events_log = sdk.workdir / "events.log"
     with events_log.open("w") as sink:
         events = subprocess.Popen(
-            [str(SDK_CLI), "events", name],
+            [str(sdk.cli_path), "events", name],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=sdk.env(),
@@ -265,9 +273,17 @@ def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
         logs = sdk.cli("session", "logs", name).check()
         assert "End of logs." in logs.stderr, logs.describe()
 
-        sdk.cli("restart", name).check()
+        restarted = sdk.cli("restart", name)
+        if sdk.flavour.newest:
+            # The newest manager refuses restart (501); the way to a fresh kernel is rm + run.
+            assert restarted.returncode != 0
+            assert "501" in restarted.stderr, restarted.describe()
+            sdk.cli("rm", name).check()
+            _wait_gone(sdk, name)
+        else:
+            restarted.check()
         after = sdk.cli("run", "-t", name, "python", "-c", "print('x' in globals())").check()
-        assert "Reusing session cli-files" in after.stderr
+        assert ("Reusing session cli-files" in after.stderr) != sdk.flavour.newest
         assert after.stdout == "False\n", "restart must give a fresh kernel"
         assert (dest / "made.txt").exists()
     finally:
@@ -287,12 +303,19 @@ def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
     assert terminated["reason"] == "user-requested"
 
 
-def test_web_session_mode_login_run_logout(tmp_path: Path) -> None:
+def test_web_session_mode_login_run_logout(flavour: SdkFlavour, tmp_path: Path) -> None:
     """``endpoint_type=session``: the CLI logs in to the web-server surface and runs with the
     login cookie (requests go to ``/func/...``, the stream too); after logout it is refused."""
-    info = start_gateway(tmp_path / "gw", env={"BACKEND_GATEWAY_PASSWORD": "pw-123"})
+    if flavour.venv != SDK23_V7.venv:
+        pytest.skip(
+            "the 26.9.6 CLI AES-encrypts the login body over http (X-BackendAI-Encoded); "
+            "the gateway's web login does not decrypt it yet (docs/dialects.md)"
+        )
+    info = start_gateway(
+        tmp_path / "gw", args=gateway_args(flavour), env={"BACKEND_GATEWAY_PASSWORD": "pw-123"}
+    )
     try:
-        sdk = make_runner(info, tmp_path)
+        sdk = make_runner(info, tmp_path, flavour)
         web = {"BACKEND_ENDPOINT_TYPE": "session"}
         web.update(BACKEND_ACCESS_KEY="", BACKEND_SECRET_KEY="")  # no keypair: cookie only
         wrong = sdk.cli("login", env=web, stdin="user@bai-lsp.local\nnot-it\n")

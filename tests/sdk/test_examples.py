@@ -19,8 +19,6 @@ from .conftest import SdkRunner
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
-API_VERSION = "v7.20230615"
-
 
 def _printed(text: str) -> Any:
     """A value an example printed: a literal, or the SDK's ``OrderedDict([...])``."""
@@ -42,18 +40,18 @@ def _versions(stdout: str) -> dict[str, Any]:
 def test_config_from_environment_prints_versions(sdk: SdkRunner) -> None:
     out = sdk.example("config_env.py").check()
     versions = _versions(out.stdout)
-    assert versions["version"] == API_VERSION
+    assert versions["version"] == sdk.api_version
     assert versions["manager"]
 
 
 def test_explicit_config_prints_versions(sdk: SdkRunner) -> None:
     out = sdk.example("config_explicit.py").check()
-    assert _versions(out.stdout)["version"] == API_VERSION
+    assert _versions(out.stdout)["version"] == sdk.api_version
 
 
 def test_asyncio_session_prints_versions(sdk: SdkRunner) -> None:
     out = sdk.example("async_session.py").check()
-    assert _versions(out.stdout)["version"] == API_VERSION
+    assert _versions(out.stdout)["version"] == sdk.api_version
 
 
 def test_wrong_secret_key_is_refused_with_auth_failed(sdk: SdkRunner) -> None:
