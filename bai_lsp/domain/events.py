@@ -103,6 +103,9 @@ class SessionStatus:
     """``starting``, ``idle``, ``busy``, ``waiting-input``, ``terminated`` or ``error``."""
     image: str
     message: str | None = None
+    idle_remaining_seconds: float | None = None
+    """Seconds before the backend's idle timeout ends an idle session, when it reports one
+    (``backendai.session.status`` answers only)."""
 
 
 @attrs.frozen

@@ -23,6 +23,7 @@ from bai_lsp.domain.embedded import GatewayHandle, start_gateway, stop_gateway
 from bai_lsp.domain.errors import CancelledByUserError, DomainError
 from bai_lsp.domain.events import SessionStatus
 from bai_lsp.domain.frontend import Frontend
+from bai_lsp.domain.session_facts import with_facts
 from bai_lsp.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -277,8 +278,12 @@ class Workspaces:
         if session.ref is None and status == "idle":
             session.ref = str(info.get("id") or info.get("sessionId") or session.name)
             session.backend = self._key(settings)
+        ended = status in ("terminated", "error") and session.status not in ("terminated", "error")
         session.status = status
-        return session.snapshot()
+        current = with_facts(session.snapshot(), info)
+        if ended:  # noticed here first: the editor's status shows it, with the reason
+            self.set_status(session, status, current.message)
+        return current
 
     async def destroy(self, session: ComputeSession, settings: Settings) -> SessionStatus:
         conn = await self.connection(settings)

@@ -1,0 +1,53 @@
+"""The session status tells why a session ended and how long it may still sit idle."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from support.gateway import running_gateway
+
+from bai_lsp.domain.session_facts import ended_because, idle_remaining
+from lsp.harness import needs_backend, start_server, uri
+
+pytestmark = needs_backend
+
+
+async def test_idle_countdown_then_the_reason_it_ended(tmp_path: Path, state_dir: Path) -> None:
+    with running_gateway(tmp_path / "gw", args=["--idle-timeout", "4"]) as gw:
+        options = {
+            "endpoint": gw.endpoint,
+            "accessKey": gw.access_key,
+            "secretKey": gw.secret_key,
+            "onExit": "destroy",
+        }
+        folder = tmp_path / "ws"
+        folder.mkdir()
+        (folder / "a.py").write_text("print(1)\n")
+        async with start_server([folder], state_dir=state_dir, init_options=options) as h:
+            target = {"uri": uri(folder / "a.py")}
+            await h.command("backendai.session.start", target)
+            status = await h.command("backendai.session.status", target)
+            assert status["status"] == "idle", status
+            assert 0 < status["idleRemainingSeconds"] <= 4
+            for _ in range(60):
+                status = await h.command("backendai.session.status", target)
+                if status["status"] == "terminated":
+                    break
+                await asyncio.sleep(0.25)
+            assert status["status"] == "terminated", status
+            expected = "ended: it was idle longer than the backend's idle timeout."
+            assert status["message"].endswith(expected)
+            assert "idleRemainingSeconds" not in status
+            pushed = h.of("backendai/sessionStatus")[-1]
+            assert (pushed["status"], pushed["message"]) == ("terminated", status["message"])
+
+
+def test_facts_read_from_both_spellings() -> None:
+    newest = {"idleChecks": {"a": {"remaining": 9.5}, "b": {"remaining": 3}}}
+    graphql = {"idle_checks": '{"network_timeout": {"remaining": 12}}'}
+    assert idle_remaining(newest) == 3.0
+    assert idle_remaining(graphql) == 12.0
+    assert idle_remaining({"idleChecks": {"utilization": {"remaining": None}}}) is None
+    assert ended_because({"statusInfo": "None"}) is None
+    assert ended_because({"status_info": "oom-killed"}) == "the backend says: oom-killed"
