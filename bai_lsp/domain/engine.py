@@ -39,6 +39,7 @@ from bai_lsp.domain.events import (
 )
 from bai_lsp.domain.frontend import Frontend
 from bai_lsp.domain.output import RunOutput
+from bai_lsp.domain.reconnect import rest_run
 from bai_lsp.domain.runlog import RunList, RunLog, RunReplay
 from bai_lsp.domain.runs import Run, SessionGone, stream_run
 from bai_lsp.domain.settings import (
@@ -281,7 +282,8 @@ class Engine:
                 await output.feed(notes)
             for attempt in (1, 2):
                 try:
-                    result = await stream_run(
+                    execute = rest_run if settings.run_transport == "rest" else stream_run
+                    result = await execute(
                         run, output, self._frontend, self.workspaces, conn.endpoint
                     )
                     break

@@ -100,7 +100,8 @@ class SessionStatus:
     """The workspace folder URI."""
     session_name: str
     status: str
-    """``starting``, ``idle``, ``busy``, ``waiting-input``, ``terminated`` or ``error``."""
+    """``starting``, ``idle``, ``busy``, ``waiting-input``, ``reconnecting``, ``terminated`` or
+    ``error``."""
     image: str
     message: str | None = None
     idle_remaining_seconds: float | None = None

@@ -231,6 +231,8 @@ class Settings:
     session_name: str | None = None
     on_exit: str = "keep"
     notify_after_seconds: int = 30
+    run_transport: str = "websocket"
+    """``rest`` runs survive a dropped connection (docs/reliability.md)."""
     """A run that took at least this long says so with a message when it ends (0: never)."""
     batch: BatchSettings = attrs.field(factory=BatchSettings)
     output: OutputSettings = attrs.field(factory=OutputSettings)
@@ -290,6 +292,7 @@ _CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (Settings, "session_name"): _session_name,
     (Settings, "on_exit"): _one_of("keep", "destroy"),
     (Settings, "notify_after_seconds"): _non_negative_int,
+    (Settings, "run_transport"): _one_of("websocket", "rest"),
     (Settings, "apps"): _apps,
 }
 
