@@ -81,3 +81,54 @@ def _stdout(h: object) -> str:
 
 def _statuses(h: object) -> list[str]:
     return [s["status"] for s in h.of("backendai/sessionStatus")]  # type: ignore[attr-defined]
+
+
+async def test_gateway_killed_and_restarted_under_a_live_session(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    import signal
+
+    from support.gateway import start_gateway, stop_gateway_process
+
+    first = start_gateway(tmp_path / "gw1")
+    second = None
+    parts = urlsplit(first.endpoint)
+    proxy = await FaultProxy(parts.port or 80, parts.hostname or "127.0.0.1").start()
+    options = {
+        "endpoint": proxy.endpoint,
+        "accessKey": first.access_key,
+        "secretKey": first.secret_key,
+        "onExit": "destroy",
+        "runTransport": "rest",
+    }
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    try:
+        async with start_server([folder], state_dir=state_dir, init_options=options) as h:
+            doc = open_doc(
+                h, folder / "long.py", "import time\nprint('a', flush=True)\ntime.sleep(60)\n"
+            )
+            run = asyncio.ensure_future(h.command("backendai.runFile", {"uri": doc}))
+            await h.wait_for(lambda: "a\n" in _stdout(h), 30)
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait(10)
+            await h.wait_for(lambda: "reconnecting" in _statuses(h), 15)
+            second = start_gateway(tmp_path / "gw2")
+            proxy.retarget(urlsplit(second.endpoint).port or 80)
+            result = await asyncio.wait_for(run, 40)
+            assert result["status"] == "failed", result
+            assert result["message"], result
+            # the user's next run notices the lost session, starts a new one and runs there
+            again = await h.command(
+                "backendai.runFile", {"uri": open_doc(h, folder / "b.py", "print(7)\n")}
+            )
+            assert again["status"] == "finished", again
+            assert h.output_text(again["runId"]) == "7\n"
+            lost = [m for m in h.messages() if "was lost" in m]
+            assert lost and "A new session is being started" in lost[0]
+            assert _statuses(h)[-1] == "idle"
+    finally:
+        await proxy.stop()
+        for gw in (first, second):
+            if gw is not None:
+                stop_gateway_process(gw.process)
