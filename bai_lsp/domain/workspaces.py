@@ -29,6 +29,9 @@ from bai_lsp.domain.settings import Settings
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: How long ``backendai.session.status`` waits for the backend before answering with the
+#: last known status (a request must not block the editor longer than 5 s).
+STATUS_TIMEOUT_S = 3.0
 
 
 def _slug(text: str, limit: int) -> str:
@@ -265,7 +268,16 @@ class Workspaces:
         if session.backend != self._key(settings):
             session.ref = None
         try:
-            info = await conn.client.session_info(session.ref or session.name)
+            info = await asyncio.wait_for(
+                conn.client.session_info(session.ref or session.name), STATUS_TIMEOUT_S
+            )
+        except TimeoutError:
+            # A half-open connection must not block the editor's status request: answer
+            # with what we know and say that the backend is silent.
+            return session.snapshot(
+                f"The backend at {conn.endpoint} did not answer within {STATUS_TIMEOUT_S:g} s;"
+                " this is the last known status."
+            )
         except Exception as exc:
             if is_not_found(exc):
                 session.ref = None
