@@ -22,12 +22,14 @@ from typing import Any
 
 import aiohttp
 
+from bai_lsp.backendai import dialect
 from bai_lsp.backendai.config import APIConfig, normalise_arch
 from bai_lsp.backendai.errors import (
     BadRequestError,
     InvalidRequestError,
     NotFoundError,
     ProtocolError,
+    ServerError,
     SessionPendingError,
     SessionStartError,
 )
@@ -305,10 +307,25 @@ class BackendAIClient:
             raise ProtocolError(f"GET /session/{ref} answered {body!r} instead of an object.")
         return body
 
+    @property
+    def newest(self) -> bool:
+        """Whether the negotiated version gets the newest manager's dialect (v8+/v9)."""
+        return dialect.is_newest(self.api_version)
+
     async def destroy(
-        self, ref: str, *, forced: bool = False, recursive: bool = False
+        self,
+        ref: str,
+        *,
+        forced: bool = False,
+        recursive: bool = False,
+        wait: float = dialect.DESTROY_WAIT_SECONDS,
     ) -> dict[str, Any]:
-        """``DELETE /session/{ref}``; the answer holds the last resource statistics."""
+        """``DELETE /session/{ref}``; the answer holds the last resource statistics.
+
+        A newest manager only marks the session for termination; then this waits (up to
+        ``wait`` seconds) until the session is really gone, so that "destroyed" means the
+        same on both dialects and a new session of that name can be created at once.
+        """
         params = {}
         if forced:
             params["forced"] = "true"
@@ -318,13 +335,42 @@ class BackendAIClient:
             "DELETE", f"/session/{_check_ref(ref)}", params=params, idempotent=True
         )
         body = reply.json() if reply.status == 200 else None
+        if self.newest and wait > 0:
+            await self._wait_gone(ref, wait)
+            if isinstance(body, dict) and body.get("stats") == {}:
+                # Marked, and now seen gone: report it as 23.09 does.
+                body = {"stats": {"status": "terminated"}}
         if isinstance(body, list):
             return {"stats": body}
         return body if isinstance(body, dict) else {}
 
+    async def _wait_gone(self, ref: str, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        status = "TERMINATING"
+        while loop.time() < deadline:
+            try:
+                info = await self.session_info(ref)
+            except NotFoundError:
+                return
+            status = str(info.get("status", status))
+            if status in ("TERMINATED", "CANCELLED"):
+                return
+            await asyncio.sleep(dialect.DESTROY_POLL_SECONDS)
+        raise dialect.DestroyTimeoutError(ref, status, wait)
+
     async def restart(self, ref: str) -> None:
-        """``PATCH /session/{ref}``: restart the kernel, keeping the session and its files."""
-        await self._transport.request("PATCH", f"/session/{_check_ref(ref)}")
+        """``PATCH /session/{ref}``: restart the kernel, keeping the session and its files.
+
+        Raises :class:`~bai_lsp.backendai.dialect.RestartUnsupportedError` when the manager
+        refuses restarts (the newest releases answer 501 not-implemented).
+        """
+        try:
+            await self._transport.request("PATCH", f"/session/{_check_ref(ref)}")
+        except ServerError as exc:
+            if exc.status == 501:
+                raise dialect.RestartUnsupportedError(ref, self.api_version) from None
+            raise
 
     async def interrupt(self, ref: str) -> None:
         """``POST /session/{ref}/interrupt``: SIGINT to the running code."""
@@ -443,7 +489,8 @@ class BackendAIClient:
             await self._transport.request("POST", f"/session/{ref}/upload", form=form)
 
     async def download(self, ref: str, paths: Sequence[str]) -> dict[str, bytes]:
-        """``GET /session/{ref}/download`` (JSON ``files``), 5 paths per request.
+        """Download, 5 paths per request: ``GET …/download`` with JSON ``files`` (23.09) or
+        ``POST …/download?files=a&files=b`` (the newest manager).
 
         Each path comes back as a tar archive (named after the path's last component, as
         Docker's archive API does); the result maps each file to its bytes under the path
@@ -453,9 +500,17 @@ class BackendAIClient:
         out: dict[str, bytes] = {}
         for start in range(0, len(paths), MAX_DOWNLOAD_FILES):
             batch = list(paths[start : start + MAX_DOWNLOAD_FILES])
-            reply = await self._transport.request(
-                "GET", f"/session/{ref}/download", json_body={"files": batch}, idempotent=True
-            )
+            if self.newest:
+                reply = await self._transport.request(
+                    "POST",
+                    f"/session/{ref}/download",
+                    params=[("files", path) for path in batch],
+                    idempotent=True,
+                )
+            else:
+                reply = await self._transport.request(
+                    "GET", f"/session/{ref}/download", json_body={"files": batch}, idempotent=True
+                )
             parts = parse_multipart(reply.headers.get("Content-Type", ""), reply.body)
             if len(parts) != len(batch):
                 raise ProtocolError(
@@ -468,10 +523,19 @@ class BackendAIClient:
         return out
 
     async def list_files(self, ref: str, path: str = ".") -> list[FileEntry]:
-        """``GET /session/{ref}/files`` (JSON ``path``), relative to ``/home/work``."""
-        reply = await self._transport.request(
-            "GET", f"/session/{_check_ref(ref)}/files", json_body={"path": path}, idempotent=True
-        )
+        """``GET /session/{ref}/files``, relative to ``/home/work``: ``path`` in a JSON body
+        (23.09) or in the query (the newest manager reads only the query)."""
+        if self.newest:
+            reply = await self._transport.request(
+                "GET", f"/session/{_check_ref(ref)}/files", params={"path": path}, idempotent=True
+            )
+        else:
+            reply = await self._transport.request(
+                "GET",
+                f"/session/{_check_ref(ref)}/files",
+                json_body={"path": path},
+                idempotent=True,
+            )
         body = reply.json()
         if not isinstance(body, dict):
             raise ProtocolError(f"the file list answer is {body!r}.")
@@ -504,7 +568,7 @@ class BackendAIClient:
             )
         if mode in ("continue", "input") and not run_id:
             raise InvalidRequestError(f"Execution mode {mode!r} needs the run_id of the run.")
-        body: dict[str, Any] = {"mode": mode, "code": code, "runId": run_id}
+        body = dialect.execute_body(self.api_version, mode, code, run_id)
         if mode == "batch":
             body["options"] = (options or BatchOptions()).to_json()
         reply = await self._transport.request("POST", f"/session/{_check_ref(ref)}", json_body=body)

@@ -24,8 +24,9 @@ from bai_lsp.backendai.errors import ConfigError
 from bai_lsp.wire import versions
 
 DEFAULT_ENDPOINT = "https://api.cloud.backend.ai"
-#: The API version the SDK 23.9.10 speaks (and the floor it still accepts).
-CLIENT_API_VERSION = versions.V7
+#: The newest API version we speak (the 26.09 SDK's); a manager's ``GET /`` negotiates it
+#: down (to v7 for 23.09). See bai_lsp/backendai/dialect.py.
+CLIENT_API_VERSION = versions.V9
 MIN_API_VERSION = "v5.20191215"
 SDK_VERSION = "23.09.10"
 DEFAULT_USER_AGENT = f"Backend.AI Client for Python {SDK_VERSION} (bai-lsp)"

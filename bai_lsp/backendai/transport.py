@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -32,6 +32,7 @@ from yarl import URL
 
 from bai_lsp.backendai import auth
 from bai_lsp.backendai.config import APIConfig
+from bai_lsp.backendai.dialect import fallback_version
 from bai_lsp.backendai.errors import (
     AuthenticationError,
     BackendAPIError,
@@ -45,6 +46,9 @@ from bai_lsp.wire import signing, versions
 from bai_lsp.wire.problems import Problem, ProblemDetails
 
 log = logging.getLogger(__name__)
+
+#: Query parameters: a mapping, or pairs when a key repeats (``files=a&files=b``).
+QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 WS_MAX_MESSAGE = 64 * 1024 * 1024
@@ -146,7 +150,8 @@ class Transport:
         self._endpoints = endpoints
         self._current = 0
         self._origins = {URL(e).origin() for e in endpoints}
-        self.api_version = config.version
+        # Until negotiation says otherwise: a version every manager since 23.09 accepts.
+        self.api_version = fallback_version(config.version)
         self.server_versions: dict[str, Any] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._logged_in = False
@@ -186,9 +191,7 @@ class Transport:
 
     # --- URLs -----------------------------------------------------------------------------
 
-    def url(
-        self, path: str, params: Mapping[str, str] | None = None, endpoint: str | None = None
-    ) -> URL:
+    def url(self, path: str, params: QueryParams | None = None, endpoint: str | None = None) -> URL:
         """The absolute URL of an API path; session mode puts ``/func`` before it."""
         base = URL(endpoint or self.endpoint)
         prefix = base.path.rstrip("/")
@@ -196,7 +199,8 @@ class Transport:
             path = "/func" + path
         url = base.with_path(prefix + path)
         if params:
-            url = url.with_query(dict(params))
+            # A sequence of pairs keeps repeated keys (``files=a&files=b``).
+            url = url.with_query(dict(params) if isinstance(params, Mapping) else list(params))
         return url
 
     def _context(self, method: str, path: str, sent_at: datetime | None = None) -> RequestContext:
@@ -242,7 +246,9 @@ class Transport:
     # --- negotiation and login ------------------------------------------------------------
 
     async def negotiate(self) -> None:
-        """Unsigned ``GET /``: use the older of the server's and our API version."""
+        """Unsigned ``GET /``: use the older of the server's and our API version (v9).
+
+        If the manager cannot be asked, stay on v7, which 23.09 and newer all accept."""
         url = self.url("/")
         try:
             async with self.session.get(
@@ -297,7 +303,7 @@ class Transport:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: QueryParams | None = None,
         json_body: Any = _NO_BODY,
         form: Callable[[], aiohttp.FormData] | None = None,
         idempotent: bool = False,
@@ -326,7 +332,7 @@ class Transport:
         self,
         method: str,
         path: str,
-        params: Mapping[str, str] | None,
+        params: QueryParams | None,
         json_body: Any,
         form: Callable[[], aiohttp.FormData] | None,
         idempotent: bool,
@@ -376,7 +382,7 @@ class Transport:
         self,
         method: str,
         path: str,
-        params: Mapping[str, str] | None,
+        params: QueryParams | None,
         json_body: Any,
         form: Callable[[], aiohttp.FormData] | None,
     ) -> Reply:
@@ -424,7 +430,7 @@ class Transport:
     # --- streams --------------------------------------------------------------------------
 
     async def ws_connect(
-        self, path: str, params: Mapping[str, str] | None = None
+        self, path: str, params: QueryParams | None = None
     ) -> aiohttp.ClientWebSocketResponse:
         """Open a signed WebSocket (no Content-Type sent, signed as octet-stream)."""
         try:
@@ -436,7 +442,7 @@ class Transport:
             return await self._ws_connect(path, params)
 
     async def _ws_connect(
-        self, path: str, params: Mapping[str, str] | None
+        self, path: str, params: QueryParams | None
     ) -> aiohttp.ClientWebSocketResponse:
         unreached = 0
         while True:
@@ -475,7 +481,7 @@ class Transport:
                     raise BackendUnreachableError(self._describe_all(endpoint), reason) from None
 
     async def open_stream(
-        self, path: str, params: Mapping[str, str] | None = None
+        self, path: str, params: QueryParams | None = None
     ) -> aiohttp.ClientResponse:
         """A signed long-lived GET (SSE); the caller reads ``response.content`` and closes it."""
         try:
@@ -486,9 +492,7 @@ class Transport:
             await self._login_again()
             return await self._open_stream(path, params)
 
-    async def _open_stream(
-        self, path: str, params: Mapping[str, str] | None
-    ) -> aiohttp.ClientResponse:
+    async def _open_stream(self, path: str, params: QueryParams | None) -> aiohttp.ClientResponse:
         unreached = 0
         while True:
             endpoint = self.endpoint

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from aiohttp import web
-from support.gateway import GatewayInfo
+from support.gateway import GatewayInfo, start_gateway, stop_gateway_process
 
 from bai_lsp.backendai import APIConfig, BackendAIClient, SessionRef, SessionSpec
 from bai_lsp.wire.execute import BatchOptions, ExecutionResult, RunStatus
@@ -17,6 +17,29 @@ from bai_lsp.wire.execute import BatchOptions, ExecutionResult, RunStatus
 from .recorder import Recorder, Server
 
 GATEWAY_USER = "user@bai-lsp.local"
+
+#: What GET / answers for each ``--api-version`` of the gateway.
+ADVERTISED = {
+    "v7": {"version": "v7.20230615", "manager": "23.09.10"},
+    "v9": {"version": "v9.20250722", "manager": "26.8.0"},
+}
+#: The ``--api-version`` each shared gateway was started with, by endpoint.
+GATEWAY_API: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session", params=["v7", "v9"], ids=["api-v7", "api-v9"])
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayInfo]:
+    """The client's tests run against a gateway advertising each API version in turn: the
+    client negotiates v7 (23.09 forms) with one, v9 (the newest forms) with the other."""
+    api: str = request.param
+    info = start_gateway(tmp_path_factory.mktemp(f"gateway-{api}"), args=["--api-version", api])
+    GATEWAY_API[info.endpoint] = api
+    try:
+        yield info
+    finally:
+        stop_gateway_process(info.process)
 
 
 def unique_name(prefix: str = "c") -> str:

@@ -22,7 +22,7 @@ def test_defaults_are_the_sdks() -> None:
     assert config.skip_sslcert_validation is False
     assert config.connection_timeout == 10.0
     assert config.read_timeout is None  # 0 = no read timeout
-    assert config.version == "v7.20230615"
+    assert config.version == "v9.20250722"  # the newest we speak; negotiated down
     assert config.user_agent.startswith("Backend.AI Client for Python 23.09.10")
 
 
@@ -179,7 +179,7 @@ def test_false_words(word: str) -> None:
         (
             {},
             {"version": "7"},
-            "version: '7' is not an API version like v7.20230615.",
+            "version: '7' is not an API version like v9.20250722.",
         ),
         ({}, {"max_retries": -1}, "max_retries: -1 must be 0 or more."),
         ({}, {"poll_interval": "x"}, "poll_interval: 'x' is not a number of seconds."),

@@ -15,12 +15,13 @@ from bai_lsp.backendai import (
     SessionStatus,
 )
 
-from .conftest import SessionFactory, config_for, unique_name
+from .conftest import ADVERTISED, GATEWAY_API, SessionFactory, config_for, unique_name
 
 
-async def test_versions(any_client: BackendAIClient) -> None:
-    assert await any_client.versions() == {"version": "v7.20230615", "manager": "23.09.10"}
-    assert any_client.api_version == "v7.20230615"
+async def test_versions(any_client: BackendAIClient, gateway: GatewayInfo) -> None:
+    advertised = ADVERTISED[GATEWAY_API[gateway.endpoint]]
+    assert await any_client.versions() == advertised
+    assert any_client.api_version == advertised["version"]  # negotiated: min(its, ours = v9)
 
 
 async def test_get_or_create_reports_each_status_then_reuses(any_client: BackendAIClient) -> None:
@@ -109,6 +110,8 @@ async def test_restart_keeps_the_session_but_not_the_state(
     await client.execute(ref.ref, mode="query", code="x = 41")
     before = await client.execute(ref.ref, mode="query", code="print(x + 1)")
     assert before.console[0].text == "42\n"
+    if client.newest:  # the newest manager refuses restart; tests/client/test_dialects.py
+        pytest.skip("restart is answered 501 by a v9 manager")
     await client.restart(ref.ref)
     after = await client.execute(ref.ref, mode="query", code="print('x' in globals())")
     assert after.console[0].text == "False\n"

@@ -208,9 +208,10 @@ async def test_each_kind_of_request_has_the_sdks_headers(server: Server) -> None
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ("v9.20250722", "v7.20230615"),  # a newer server: we stay on ours
+        ("v9.20250722", "v9.20250722"),  # the newest manager: its (and our) version
+        ("v10.20300101", "v9.20250722"),  # a newer server: we stay on ours
         ("v5.20191215", "v5.20191215"),  # an older one: we step down
-        ("garbage", "v7.20230615"),  # unusable: fall back to ours
+        ("garbage", "v7.20230615"),  # unusable: fall back to v7, which every manager takes
         (None, "v7.20230615"),  # not JSON: fall back
     ],
 )
