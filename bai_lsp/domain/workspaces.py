@@ -318,12 +318,43 @@ class Workspaces:
                 await self.lost(session, settings)
                 await self.ensure(session, settings)
                 return session.snapshot()
+            if isinstance(exc, _client_module("dialect").RestartUnsupportedError):
+                return await self._restart_by_recreating(session, settings, client, ref)
             conn = await self.connection(settings)
             error = translate(exc, conn.endpoint)
             self.set_status(session, "error", error.message)
             raise error from None
         self.set_status(session, "idle")
         return session.snapshot()
+
+    async def _restart_by_recreating(
+        self, session: ComputeSession, settings: Settings, client: Any, ref: str
+    ) -> SessionStatus:
+        """The newest managers refuse restart (501): destroy and create the session again.
+
+        The destroy waits until the old session is really gone (v9 destroys asynchronously),
+        so the same name can be used at once. Unlike a restart, files written in the
+        session's folder are lost with it; the user is told so.
+        """
+        message = (
+            f"This Backend.AI manager (API {client.api_version}) does not restart sessions; "
+            f"session {session.name} was destroyed and created again instead "
+            "(a fresh kernel; files written inside the old session are gone)."
+        )
+        self.set_status(session, "starting", "Restart refused by the manager: recreating.")
+        try:
+            await client.destroy(ref, forced=True)
+        except Exception as exc:
+            if not is_not_found(exc):
+                conn = await self.connection(settings)
+                error = translate(exc, conn.endpoint)
+                self.set_status(session, "error", error.message)
+                raise error from None
+        session.ref = None
+        await self.ensure(session, settings)
+        self._frontend.show_message("info", message)
+        self.set_status(session, "idle", message)
+        return session.snapshot(message)
 
     # --- shutdown -----------------------------------------------------------------------
 
