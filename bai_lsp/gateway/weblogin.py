@@ -9,6 +9,7 @@ SameSite=Strict; repeated failures from one address are throttled as the web ser
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 
@@ -18,6 +19,7 @@ from aiohttp import web
 from bai_lsp.gateway import state
 from bai_lsp.gateway.auth import public
 from bai_lsp.gateway.config import GatewayConfig
+from bai_lsp.gateway.dialects import decode_login_body
 from bai_lsp.gateway.errors import GatewayError, auth_failed, bad_request, invalid_params
 from bai_lsp.wire.problems import PROBLEM_BASE, Problem
 
@@ -103,7 +105,7 @@ async def login(request: web.Request) -> web.Response:
     if store.current(request) is not None:
         raise bad_request("You have already logged in.")
     try:
-        body = await request.json()
+        body = json.loads(decode_login_body(request, await request.read()))
     except ValueError:
         raise invalid_params("Malformed body: expected JSON with username and password") from None
     if (

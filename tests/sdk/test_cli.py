@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support.gateway import start_gateway, stop_gateway_process
 
-from .conftest import SDK23_V7, SdkFlavour, SdkRunner, gateway_args, make_runner
+from .conftest import SdkFlavour, SdkRunner, gateway_args, make_runner
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -306,11 +306,6 @@ def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
 def test_web_session_mode_login_run_logout(flavour: SdkFlavour, tmp_path: Path) -> None:
     """``endpoint_type=session``: the CLI logs in to the web-server surface and runs with the
     login cookie (requests go to ``/func/...``, the stream too); after logout it is refused."""
-    if flavour.venv != SDK23_V7.venv:
-        pytest.skip(
-            "the 26.9.6 CLI AES-encrypts the login body over http (X-BackendAI-Encoded); "
-            "the gateway's web login does not decrypt it yet (docs/dialects.md)"
-        )
     info = start_gateway(
         tmp_path / "gw", args=gateway_args(flavour), env={"BACKEND_GATEWAY_PASSWORD": "pw-123"}
     )
