@@ -194,39 +194,43 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
             runs.append(
                 scenarios.StackRun(default, sizes, floods=("lines",), concurrency=False, log=log)
             )
-        gateway: Gateway | None = None
+        # One gateway per stack: a gateway's RSS (Python keeps what it once allocated) then
+        # belongs to the stack measured, not to whatever ran through it before.
+        gateways: dict[str, Gateway] = {}
         lsp: LspStack | None = None
         client_stack: ClientStack | None = None
         try:
-            if only & {"b", "c"}:
-                gateway = await start_gateway(root / "gateway")
-                log(f"gateway at {gateway.endpoint}, pid {gateway.pid}")
-                if "b" in only:
-                    sdk = SdkRun(gateway, sizes, root / "sdk-home")
-                    try:
-                        await sdk.start()
-                        runs.append(sdk)
-                    except Exception as exc:
-                        log(f"[b] the SDK driver did not start: {exc!r}")
-                        sdk.result["errors"].append(f"start: {exc!r}")
-                        runs.append(_Broken(sdk.result))
-                if "c0" in only:
-                    client_stack = ClientStack(gateway)
-                    await client_stack.start()
-                    runs.append(scenarios.StackRun(client_stack, sizes, concurrency=False, log=log))
-                if "c" in only:
-                    # + spare folders for session starts retried under a fresh name
-                    folders = sizes.session_creations + 2 + max(sizes.workspace_counts) + 10
+            for name in ("b", "c0", "c"):
+                if name in only:
+                    gateway = await start_gateway(root / f"gateway-{name}")
+                    gateways[name] = gateway
+                    log(f"gateway for ({name}) at {gateway.endpoint}, pid {gateway.pid}")
+            if "b" in only:
+                sdk = SdkRun(gateways["b"], sizes, root / "sdk-home")
+                try:
+                    await sdk.start()
+                    runs.append(sdk)
+                except Exception as exc:
+                    log(f"[b] the SDK driver did not start: {exc!r}")
+                    sdk.result["errors"].append(f"start: {exc!r}")
+                    runs.append(_Broken(sdk.result))
+            if "c0" in only:
+                client_stack = ClientStack(gateways["c0"])
+                await client_stack.start()
+                runs.append(scenarios.StackRun(client_stack, sizes, concurrency=False, log=log))
+            if "c" in only:
+                # + spare folders for session starts retried under a fresh name
+                folders = sizes.session_creations + 2 + max(sizes.workspace_counts) + 10
 
-                    lsp = LspStack(gateway, root / "c", folders)
-                    c_run = scenarios.StackRun(lsp, sizes, log=log)
-                    try:
-                        c_run.result["initialize_s"] = await lsp.start()
-                        runs.append(c_run)
-                    except Exception as exc:
-                        log(f"[c] bai-lsp did not start: {exc!r}")
-                        c_run.result["errors"].append(f"start: {exc!r}")
-                        runs.append(_Broken(c_run.result))
+                lsp = LspStack(gateways["c"], root / "c", folders)
+                c_run = scenarios.StackRun(lsp, sizes, log=log)
+                try:
+                    c_run.result["initialize_s"] = await lsp.start()
+                    runs.append(c_run)
+                except Exception as exc:
+                    log(f"[c] bai-lsp did not start: {exc!r}")
+                    c_run.result["errors"].append(f"start: {exc!r}")
+                    runs.append(_Broken(c_run.result))
             for phase in scenarios.PHASES:
                 log(f"=== phase: {phase}")
                 await _phase_all(runs, phase)
@@ -237,9 +241,9 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
                 await lsp.stop()
             if client_stack is not None:
                 await client_stack.stop()
-            if gateway is not None:
+            for name, gateway in gateways.items():
                 if any(run.result.get("errors") for run in runs):
-                    log("gateway log tail:\n" + gateway.log_tail())
+                    log(f"gateway ({name}) log tail:\n" + gateway.log_tail())
                 await stop_gateway(gateway.process)
         return {run.result["stack"]: run.result for run in runs}
 
