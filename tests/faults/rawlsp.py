@@ -19,6 +19,9 @@ from typing import Any
 from lsp.harness import server_env
 
 DEFAULT_TIMEOUT = 30.0
+#: Starting Python and answering ``initialize`` takes ~0.5 s, but CI machines are shared:
+#: a generous bound, since this is not what the tests measure.
+STARTUP_TIMEOUT = 120.0
 
 
 def frame(payload: Any) -> bytes:
@@ -120,6 +123,7 @@ class RawServer:
                 "workspaceFolders": [{"uri": f.as_uri(), "name": f.name} for f in folders],
                 "initializationOptions": init_options,
             },
+            STARTUP_TIMEOUT,
         )
         await self.notify("initialized", {})
         return response
