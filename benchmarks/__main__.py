@@ -181,7 +181,9 @@ async def _phase_all(runs: list[Any], phase: str) -> None:
         await run.run_phase(phase)
 
 
-async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
+async def benchmark(
+    sizes: config.Sizes, only: set[str], phases: tuple[str, ...] = scenarios.PHASES
+) -> dict[str, Any]:
     """Each phase on every stack (a, a-default, b, c0, c) before the next phase."""
     with tempfile.TemporaryDirectory(prefix="bai-lsp-bench-") as tmp:
         root = Path(tmp)
@@ -231,7 +233,7 @@ async def benchmark(sizes: config.Sizes, only: set[str]) -> dict[str, Any]:
                     log(f"[c] bai-lsp did not start: {exc!r}")
                     c_run.result["errors"].append(f"start: {exc!r}")
                     runs.append(_Broken(c_run.result))
-            for phase in scenarios.PHASES:
+            for phase in phases:
                 log(f"=== phase: {phase}")
                 await _phase_all(runs, phase)
             for run in runs:
@@ -280,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flood-mb", type=float, help="override the flood size in MB")
     parser.add_argument("--runs", type=int, help="override the number of print(1) runs")
     parser.add_argument("--loop-seconds", type=float, help="override how long each loop runs")
+    parser.add_argument(
+        "--phases",
+        default=",".join(scenarios.PHASES),
+        help=f"comma-separated phases to run ({', '.join(scenarios.PHASES)}); default all",
+    )
     args = parser.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - {"a", "a-default", "b", "c0", "c"}
@@ -306,7 +313,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['load_before'][0]:.2f}"
     )
     began = time.perf_counter()
-    results = asyncio.run(benchmark(sizes, only))
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    if not phases or set(phases) - set(scenarios.PHASES):
+        parser.error(f"--phases takes some of {', '.join(scenarios.PHASES)}: {args.phases}")
+    results = asyncio.run(benchmark(sizes, only, phases))
     info["load_after"] = os.getloadavg()
     info["minutes"] = (time.perf_counter() - began) / 60
     table = render(results, sizes.workspace_counts)
