@@ -139,7 +139,8 @@ async def test_interrupt_stops_a_batch_step(make_rt: MakeRt) -> None:
     while result.status != "finished":
         result = await rt.execute("continue", first.run_id, "", None, 2.0)
     assert time.monotonic() - start < 10, "stopped by the interrupt, not by the end of sleep"
-    assert result.exit_code == 130
+    # SIGINT (130), or SIGKILL (137) when the grace period ran out on a loaded machine.
+    assert result.exit_code in (130, 137)
 
 
 async def test_batch_environment_has_no_secrets(
