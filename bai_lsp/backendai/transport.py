@@ -23,7 +23,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
@@ -45,6 +45,7 @@ from bai_lsp.backendai.errors import (
 from bai_lsp.wire import signing, versions
 from bai_lsp.wire.problems import Problem, ProblemDetails
 
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 #: Query parameters: a mapping, or pairs when a key repeats (``files=a&files=b``).
@@ -310,17 +311,22 @@ class Transport:
         retry_login: bool = True,
     ) -> Reply:
         """Send one API call; a non-2xx answer raises the matching ``BackendAPIError``."""
+        return await self._relogging(
+            lambda: self._request_with_retries(method, path, params, json_body, form, idempotent),
+            retry_login=retry_login,
+        )
+
+    async def _relogging(
+        self, attempt: Callable[[], Awaitable[_T]], *, retry_login: bool = True
+    ) -> _T:
+        """Run ``attempt``; once a web-server login has expired (401), log in and run it again."""
         try:
-            return await self._request_with_retries(
-                method, path, params, json_body, form, idempotent
-            )
+            return await attempt()
         except AuthenticationError:
             if not (retry_login and self._logged_in):
                 raise
             await self._login_again()
-            return await self._request_with_retries(
-                method, path, params, json_body, form, idempotent
-            )
+            return await attempt()
 
     async def _login_again(self) -> None:
         """The web-server session expired (a 401 after a successful login): log in anew."""
@@ -433,13 +439,7 @@ class Transport:
         self, path: str, params: QueryParams | None = None
     ) -> aiohttp.ClientWebSocketResponse:
         """Open a signed WebSocket (no Content-Type sent, signed as octet-stream)."""
-        try:
-            return await self._ws_connect(path, params)
-        except AuthenticationError:
-            if not self._logged_in:
-                raise
-            await self._login_again()
-            return await self._ws_connect(path, params)
+        return await self._relogging(lambda: self._ws_connect(path, params))
 
     async def _ws_connect(
         self, path: str, params: QueryParams | None
@@ -484,13 +484,7 @@ class Transport:
         self, path: str, params: QueryParams | None = None
     ) -> aiohttp.ClientResponse:
         """A signed long-lived GET (SSE); the caller reads ``response.content`` and closes it."""
-        try:
-            return await self._open_stream(path, params)
-        except AuthenticationError:
-            if not self._logged_in:
-                raise
-            await self._login_again()
-            return await self._open_stream(path, params)
+        return await self._relogging(lambda: self._open_stream(path, params))
 
     async def _open_stream(self, path: str, params: QueryParams | None) -> aiohttp.ClientResponse:
         unreached = 0
