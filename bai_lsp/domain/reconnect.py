@@ -54,7 +54,7 @@ async def rest_run(
     assert run.client is not None and run.ref is not None
     client, ref = run.client, run.ref
     execute = getattr(client, "execute")  # noqa: B009 — part of the REST client, not the Protocol
-    mode, code, first = run.mode, run.code, True
+    mode, code, first = ("continue", "", True) if run.attached else (run.mode, run.code, True)
     outage_since: float | None = None
     delay = BACKOFF_START
     while True:

@@ -45,6 +45,13 @@ class Run:
     input_answer: asyncio.Future[str | None] | None = None
     client: Backend | None = None
     ref: str | None = None
+    #: The highest answer ``seq`` received from a backend that numbers its answers.
+    wire_seq: int = 0
+    #: The backend showed it can resume this run (its answers carry ``runId`` and ``seq``).
+    resumable: bool = False
+    #: The run already exists on the session (re-attach): go on with ``continue``, never
+    #: send its code again.
+    attached: bool = False
 
     def answer(self, text: str | None) -> bool:
         if self.input_answer is None or self.input_answer.done():
