@@ -4,6 +4,11 @@
 Runs execute as tasks owned here, not by the request that asked for them: a cancelled
 request interrupts its run instead of abandoning it mid-stream, and runs of one session
 queue in order while runs of different workspaces proceed in parallel.
+
+A run whose session is kept (``onExit: "keep"``) outlives the server: at shutdown it is
+*detached* (its output so far drained to the editor and the run log, the run left going on
+the session) and the next server re-attaches it (REST ``continue`` with its runId), so the
+user sees the rest of its output and its end (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -11,16 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 from bai_lsp.domain import documents
-from bai_lsp.domain.backend import is_not_found, translate
+from bai_lsp.domain.backend import Backend, is_not_found, translate
 from bai_lsp.domain.batch import UploadPlan, batch_options, select_files
 from bai_lsp.domain.diagnostics import DiagnosticsTracker, RunOrigin
-from bai_lsp.domain.embedded import STATE_FILE, default_state_dir
+from bai_lsp.domain.embedded import STATE_FILE, _read_state, default_state_dir
 from bai_lsp.domain.errors import (
     CancelledByUserError,
     DomainError,
@@ -40,7 +46,7 @@ from bai_lsp.domain.events import (
 from bai_lsp.domain.frontend import Frontend
 from bai_lsp.domain.output import RunOutput
 from bai_lsp.domain.reconnect import rest_run
-from bai_lsp.domain.runlog import RunList, RunLog, RunReplay
+from bai_lsp.domain.runlog import DetachedRun, RunContext, RunList, RunLog, RunReplay
 from bai_lsp.domain.runs import Run, SessionGone, stream_run
 from bai_lsp.domain.settings import (
     Settings,
@@ -49,7 +55,7 @@ from bai_lsp.domain.settings import (
     merge_layers,
     parse_settings,
 )
-from bai_lsp.domain.workspaces import ComputeSession, Workspaces
+from bai_lsp.domain.workspaces import ComputeSession, Connection, Workspaces, our_status
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,41 @@ class SessionTarget:
     language_id: str = ""
 
 
+#: How long shutdown waits for detached runs to hand over what the backend already sent
+#: (a REST poll answers within the backend's ~2 s flush window).
+DETACH_DRAIN_S = 5.0
+#: How long shutdown waits for interrupted runs to end (so they end as ``interrupted``).
+INTERRUPT_WAIT_S = 3.0
+
+
+class RunDetachedError(DomainError):
+    """The server stopped while the run went on on its session; the next server follows it."""
+
+
+class _Detaching(Exception):
+    """Raised instead of sending the next REST poll of a run being detached."""
+
+
+class _DetachableClient:
+    """The client as a REST run sees it. Once ``stopping()`` says the run is being detached,
+    the next poll is not sent; a poll already under way is answered and its output fed as
+    usual, so nothing the backend handed out is lost."""
+
+    def __init__(self, client: Any, stopping: Callable[[], bool]) -> None:
+        self._client = client
+        self._stopping = stopping
+        self.tripped = False
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        if self._stopping():
+            self.tripped = True
+            raise _Detaching()
+        return await self._client.execute(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 #: Settings that decide where code and credentials go: a workspace folder's own settings
 #: cannot change them (``Engine._folder_layer``, docs/security.md).
 PROTECTED_KEYS = ("endpoint", "endpointType", "accessKey", "secretKey")
@@ -98,6 +139,14 @@ class Engine:
         #: Runtime errors as diagnostics; the transport sets its ``publisher``.
         self.diagnostics = DiagnosticsTracker()
         self.runlog = RunLog(self.state_dir / "runs")
+        #: The task following each started or queued run (command runs and re-attached ones).
+        self._run_tasks: dict[str, asyncio.Task[Any]] = {}
+        #: The task of the transport call (``rest_run``/``stream_run``) of each active run.
+        self._executing: dict[str, asyncio.Task[RunResult]] = {}
+        self._transports: dict[str, str] = {}
+        self._clients: dict[str, _DetachableClient] = {}
+        #: Runs being detached because the server stops.
+        self._detaching: set[str] = set()
 
     # --- settings -----------------------------------------------------------------------
 
@@ -183,22 +232,186 @@ class Engine:
     def prepare(self) -> None:
         """Get the embedded gateway ready in the background, so the first run does not wait
         for it: a private one is started (it dies with us), a shared one only reconnected to
-        if it already runs (opening an editor alone never leaves a process behind). Nothing
-        leaves the machine before the user asks."""
+        if it already runs (opening an editor alone never leaves a process behind). Then
+        re-attach the runs an earlier server left going on their sessions. Nothing leaves
+        the machine before the user asks, unless the run log holds a run to re-attach."""
         settings = self._good.get(GLOBAL)
-        if settings is None or not settings.embedded:
+        if settings is None:
             return
-        if settings.on_exit == "keep" and not (self.state_dir / STATE_FILE).exists():
-            return
-        task = asyncio.ensure_future(self._prewarm(settings))
+        self._spawn(self._start_up(settings))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _prewarm(self, settings: Settings) -> None:
+    async def _start_up(self, settings: Settings) -> None:
+        conn: Connection | None = None
+        if settings.embedded and (
+            settings.on_exit == "destroy" or (self.state_dir / STATE_FILE).exists()
+        ):
+            try:
+                conn = await self.workspaces.connection(settings)
+            except Exception:
+                log.info("could not start the embedded gateway ahead of time", exc_info=True)
+                return
         try:
-            await self.workspaces.connection(settings)
+            await self._reattach(settings, conn)
         except Exception:
-            log.info("could not start the embedded gateway ahead of time", exc_info=True)
+            log.exception("could not re-attach the runs left going by an earlier bai-lsp")
+
+    # --- re-attaching runs an earlier server left going -----------------------------------
+
+    async def _reattach(self, settings: Settings, conn: Connection | None) -> None:
+        """Follow again the runs detached at an earlier server's shutdown, on this backend.
+
+        The runs of a shared embedded gateway that is no longer the one running have lost
+        their sessions with it: they are logged as failed, and no gateway is started for
+        them. A remote endpoint is contacted only when the log holds a run detached there.
+        """
+        gateway = await asyncio.to_thread(_read_state, self.state_dir)
+
+        def orphan(ctx: RunContext) -> bool:
+            return ctx.embedded and (
+                gateway is None
+                or (ctx.endpoint, ctx.access_key) != (gateway.endpoint, gateway.access_key)
+            )
+
+        for gone in await self.runlog.detached_runs(orphan, claim=True):
+            self._lost(gone, "the embedded gateway that ran it has stopped")
+        if conn is None:
+            if settings.embedded or not settings.endpoint:
+                return
+            endpoint, key = settings.endpoint.rstrip("/"), settings.access_key or ""
+
+            def configured(ctx: RunContext) -> bool:
+                return not ctx.embedded and (ctx.endpoint.rstrip("/"), ctx.access_key) == (
+                    endpoint,
+                    key,
+                )
+
+            if not await self.runlog.detached_runs(configured):
+                return
+            conn = await self.workspaces.connection(settings)
+        ident = _identity(conn)
+        mine = await self.runlog.detached_runs(
+            lambda ctx: (ctx.endpoint.rstrip("/"), ctx.access_key) == ident, claim=True
+        )
+        for detached in mine:
+            run_id = detached.entry.run_id
+            self._run_tasks[run_id] = self._spawn(self._reattach_run(detached, conn))
+
+    def _lost(self, detached: DetachedRun, reason: str) -> None:
+        """The run's session ended while no server followed it: log it failed, say so."""
+        entry = detached.entry
+        message = (
+            f"The session {entry.session_name} ended while bai-lsp was not running ({reason});"
+            " the rest of this run's output is lost."
+        )
+        duration = max(0, int((detached.detached_at - entry.started_at) * 1000))
+        self.runlog.finished(
+            RunFinished(entry.run_id, "failed", 1, duration, entry.uri, message=message)
+        )
+        name = entry.uri.rsplit("/", 1)[-1] or entry.uri
+        self._frontend.show_message(
+            "warning", f"The run of {name} left going on {entry.session_name} failed: {message}"
+        )
+
+    async def _reattach_run(self, detached: DetachedRun, conn: Connection) -> None:
+        ctx, entry = detached.context, detached.entry
+        try:
+            settings = self.settings_for(ctx.folder)
+        except DomainError:
+            settings = self.settings_for(GLOBAL)
+        session = self.workspaces.session_for(ctx.folder, ctx.image, settings)
+        if session.name != entry.session_name:  # sessionName changed since: follow it alone
+            session = ComputeSession(workspace=ctx.folder, name=entry.session_name, image=ctx.image)
+        ref = ctx.session_ref or entry.session_name
+        async with session.run_lock:  # the user's next run on this session queues behind it
+            try:
+                info = await conn.client.session_info(ref)
+            except Exception as exc:
+                if is_not_found(exc):
+                    self._lost(detached, "it no longer exists on the backend")
+                    return
+                # the backend is unreachable now: leave the run for the next start
+                self.runlog.detached(entry.run_id, detached.wire_seq, detached.resumable, ref)
+                self._frontend.show_message(
+                    "warning",
+                    f"bai-lsp could not re-attach the run left going on {entry.session_name}: "
+                    f"{translate(exc, conn.endpoint).message} It tries again when it starts next.",
+                )
+                return
+            if our_status(str(info.get("status", ""))) in ("terminated", "error"):
+                self._lost(detached, "the backend reports it ended")
+                return
+            async with session.start_lock:  # adopt it as the folder's session
+                session.ref = ref
+                session.backend = self.workspaces._key(settings)
+            run = Run(
+                uri=entry.uri,
+                mode=entry.mode,
+                code="",
+                session=session,
+                id=entry.run_id,
+                attached=True,
+                resumable=detached.resumable,
+                wire_seq=detached.wire_seq,
+            )
+            run.client, run.ref = conn.client, ref
+            run.started = time.monotonic() - max(0.0, time.time() - entry.started_at)
+            self._runs[run.id] = run
+            try:
+                await self._follow_reattached(run, detached, settings, conn)
+            finally:
+                self._runs.pop(run.id, None)
+                self._run_tasks.pop(run.id, None)
+
+    async def _follow_reattached(
+        self, run: Run, detached: DetachedRun, settings: Settings, conn: Connection
+    ) -> None:
+        session = run.session
+        self.runlog.resumed(detached)
+        self._frontend.run_started(
+            RunStarted(run.id, run.uri, run.mode, session.name, reattached=True)
+        )
+        name = run.uri.rsplit("/", 1)[-1] or run.uri
+        self._frontend.show_message(
+            "info",
+            f"Re-attached to the run of {name} on {session.name}: it went on while bai-lsp was "
+            "not running; its output continues.",
+        )
+        output = RunOutput(
+            run.id,
+            self.runlog.sink(run.id, self._frontend.output),
+            settings.output,
+            self.state_dir / "output",
+        )
+        run.active = True
+        self.workspaces.set_status(session, "busy")
+        result: RunResult | None = None
+        detached_again = False
+        try:
+            result = await self._follow(run, output, "rest", conn)
+            detached_again = result is None
+        except SessionGone:
+            message = (
+                f"The session {session.name} no longer knows this run (it ended while bai-lsp "
+                "was not running); the rest of its output is lost."
+            )
+            result = run.result("failed", None, message)
+        except DomainError as exc:
+            result = run.result("failed", None, exc.message)
+        except Exception as exc:
+            result = run.result("failed", None, translate(exc, conn.endpoint).message)
+        finally:
+            run.active = False
+            summary = await output.close()
+            if detached_again:
+                self.runlog.detached(run.id, run.wire_seq, run.resumable, run.ref)
+            else:
+                await self._end(run, result, summary.output_file, settings)
 
     # --- runs ---------------------------------------------------------------------------
 
@@ -227,9 +440,8 @@ class Engine:
             run.id,
             RunOrigin(doc.uri, doc.text, doc.path, doc.folder_path, mode, start, end, doc.encoding),
         )
-        task = asyncio.ensure_future(self._execute(run, doc, settings))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._spawn(self._execute(run, doc, settings))
+        self._run_tasks[run.id] = task
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -248,6 +460,7 @@ class Engine:
                 return await self._execute_locked(run, doc, settings)
         finally:
             self._runs.pop(run.id, None)
+            self._run_tasks.pop(run.id, None)
             self.diagnostics.discard(run.id)
 
     async def _execute_locked(self, run: Run, doc: SourceDocument, settings: Settings) -> RunResult:
@@ -266,7 +479,19 @@ class Engine:
                 notes = await self._upload(run, doc, settings)
         run.started = time.monotonic()  # durationMs counts the run, not its queueing
         started = RunStarted(run.id, run.uri, run.mode, session.name)
-        self.runlog.started(started)
+        self.runlog.started(
+            started,
+            RunContext(
+                endpoint=conn.endpoint,
+                access_key=_identity(conn)[1],
+                folder=doc.folder_uri,
+                session_ref=run.ref or session.name,
+                image=session.image,
+                language=doc.language_id,
+                transport=settings.run_transport,
+                embedded=settings.embedded,
+            ),
+        )
         self._frontend.run_started(started)
         output = RunOutput(
             run.id,
@@ -277,15 +502,14 @@ class Engine:
         run.active = True
         self.workspaces.set_status(session, "busy")
         result: RunResult | None = None
+        detached = False
         try:
             if notes:
                 await output.feed(notes)
             for attempt in (1, 2):
                 try:
-                    execute = rest_run if settings.run_transport == "rest" else stream_run
-                    result = await execute(
-                        run, output, self._frontend, self.workspaces, conn.endpoint
-                    )
+                    result = await self._follow(run, output, settings.run_transport, conn)
+                    detached = result is None
                     break
                 except SessionGone:
                     if attempt == 2:
@@ -303,27 +527,82 @@ class Engine:
         finally:
             run.active = False
             summary = await output.close()
-            final = result or run.result("interrupted" if run.interrupted else "failed", None)
-            finished = RunFinished(
-                run_id=final.run_id,
-                status=final.status,
-                exit_code=final.exit_code,
-                duration_ms=final.duration_ms,
-                uri=run.uri,
-                output_file=summary.output_file,
-                message=final.message,
+            if detached:
+                self.runlog.detached(run.id, run.wire_seq, run.resumable, run.ref)
+            else:
+                result = await self._end(run, result, summary.output_file, settings)
+        if detached:
+            raise RunDetachedError(
+                f"bai-lsp stopped while this run was going on. It goes on on session "
+                f"{session.name}; the next bai-lsp started for this workspace re-attaches to it "
+                "and shows the rest of its output."
             )
-            self.runlog.finished(finished)
-            self._frontend.run_finished(finished)
-            _notify_long_run(self._frontend, settings, finished, session.name)
-            if session.status in ("busy", "waiting-input"):
-                self.workspaces.set_status(session, "idle")
-            try:
-                await self.diagnostics.finish(run.id, final.status)
-            except Exception:
-                log.exception("could not turn run %s's errors into diagnostics", run.id)
         assert result is not None
         return result
+
+    async def _follow(
+        self, run: Run, output: RunOutput, transport: str, conn: Connection
+    ) -> RunResult | None:
+        """Run ``run`` to its end by ``transport``; ``None`` when the server detached it.
+
+        Raises ``SessionGone`` when the session vanished before the run started on it.
+        """
+        assert run.client is not None
+        if transport == "rest":
+            client = _DetachableClient(run.client, lambda: run.id in self._detaching)
+            run.client = cast(Backend, client)
+            self._clients[run.id] = client
+            execute = rest_run
+        else:
+            execute = stream_run
+        self._transports[run.id] = transport
+        task = asyncio.ensure_future(
+            execute(run, output, self._frontend, self.workspaces, conn.endpoint)
+        )
+        self._executing[run.id] = task
+        try:
+            await asyncio.wait({task})
+        finally:
+            if not task.done():
+                task.cancel()
+            self._executing.pop(run.id, None)
+            self._transports.pop(run.id, None)
+            tripped = self._clients.pop(run.id, None)
+        if run.id in self._detaching and (
+            task.cancelled() or (tripped is not None and tripped.tripped)
+        ):
+            if tripped is not None:
+                run.client = tripped._client
+            return None
+        if tripped is not None:
+            run.client = tripped._client
+        return task.result()
+
+    async def _end(
+        self, run: Run, result: RunResult | None, output_file: str | None, settings: Settings
+    ) -> RunResult:
+        """Log and announce the run's end; turn its errors into diagnostics."""
+        session = run.session
+        final = result or run.result("interrupted" if run.interrupted else "failed", None)
+        finished = RunFinished(
+            run_id=final.run_id,
+            status=final.status,
+            exit_code=final.exit_code,
+            duration_ms=final.duration_ms,
+            uri=run.uri,
+            output_file=output_file,
+            message=final.message,
+        )
+        self.runlog.finished(finished)
+        self._frontend.run_finished(finished)
+        _notify_long_run(self._frontend, settings, finished, session.name)
+        if session.status in ("busy", "waiting-input", "reconnecting"):
+            self.workspaces.set_status(session, "idle")
+        try:
+            await self.diagnostics.finish(run.id, final.status)
+        except Exception:
+            log.exception("could not turn run %s's errors into diagnostics", run.id)
+        return final
 
     async def _upload(self, run: Run, doc: SourceDocument, settings: Settings) -> list[Record]:
         """Upload the file and the selected workspace files; set the run's batch options."""
@@ -441,12 +720,9 @@ class Engine:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        for run in list(self._runs.values()):
-            try:
-                await asyncio.wait_for(run.interrupt(), 2)
-            except Exception:
-                log.debug("interrupt at shutdown failed", exc_info=True)
-        destroy = {}
+        """Detach the active runs of kept sessions that the backend can resume (REST runs,
+        and streamed runs whose backend numbers its frames); interrupt every other run."""
+        destroy: dict[str, bool] = {}
         for session in self.workspaces.all():
             try:
                 destroy[session.workspace] = (
@@ -454,8 +730,60 @@ class Engine:
                 )
             except DomainError:
                 destroy[session.workspace] = False
+        runs = list(self._runs.values())
+        detach = [
+            r
+            for r in runs
+            if r.active
+            and not destroy.get(r.session.workspace, False)
+            and r.id in self._executing
+            and (self._transports.get(r.id) == "rest" or r.resumable)
+        ]
+        for run in sorted((r for r in runs if r not in detach), key=lambda r: r.active):
+            try:  # queued ones first, so none starts once the running one is stopped
+                await asyncio.wait_for(run.interrupt(), 2)
+            except Exception:
+                log.debug("interrupt at shutdown failed", exc_info=True)
+        stopping = [
+            self._run_tasks[r.id] for r in runs if r not in detach and r.id in self._run_tasks
+        ]
+        if stopping:  # let them end as interrupted (runFinished, run log) before we close
+            await asyncio.wait(stopping, timeout=INTERRUPT_WAIT_S)
+        await self._detach(detach)
         await self.workspaces.close(destroy)
         await self.runlog.close()
+
+    async def _detach(self, runs: list[Run]) -> None:
+        """Stop following ``runs`` without stopping them: a REST run reads the answer of the
+        poll under way and sends no other; a streamed run closes its socket (the backend
+        keeps the frames the server has not acknowledged). Their output is drained to the
+        editor and the run log, then each is logged ``detached``."""
+        if not runs:
+            return
+        for run in runs:
+            self._detaching.add(run.id)
+            if self._transports.get(run.id) != "rest":
+                task = self._executing.get(run.id)
+                if task is not None:
+                    task.cancel()
+        tasks = [self._run_tasks[r.id] for r in runs if r.id in self._run_tasks]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=DETACH_DRAIN_S)
+        if pending:  # e.g. waiting for an input answer: no poll is under way, stop now
+            for run in runs:
+                task = self._executing.get(run.id)
+                if task is not None:
+                    task.cancel()
+            await asyncio.wait(pending, timeout=DETACH_DRAIN_S)
+        for run in runs:
+            log.info("run %s detached: it goes on on session %s", run.id, run.session.name)
+
+
+def _identity(conn: Connection) -> tuple[str, str]:
+    """Which backend and keypair a run belongs to (another keypair cannot see its session)."""
+    config = getattr(conn.client, "config", None)
+    return conn.endpoint.rstrip("/"), str(getattr(config, "access_key", "") or "")
 
 
 def _notify_long_run(

@@ -53,6 +53,9 @@ class RunStarted:
     uri: str
     mode: str
     session_name: str
+    reattached: bool | None = None
+    """``True`` when a new server process follows a run an earlier one left going on its
+    session (absent otherwise); its output then continues where the earlier one stopped."""
 
 
 @attrs.frozen

@@ -6,13 +6,23 @@ beyond ``SEGMENTS`` are deleted, so the log never exceeds ``SEGMENTS * SEGMENT_B
 run logs at most ``RUN_BYTES`` of output (the full output of a flood is in the run's spill
 file, ``runFinished.outputFile``). Writes happen in a background task off the event loop,
 in arrival order; ``close`` waits for them.
+
+Runs left going on their session when the server stopped (``onExit: "keep"``) are logged
+``detached``: their ``start`` entry holds what re-attaching needs (``RunContext``) and the
+``detached`` entry the last answer number received. The next server *claims* them (an
+``attach`` entry with its pid, written under a file lock, so two servers starting together
+never follow the same run) and goes on appending to the same run id. Entries older servers
+wrote lack these fields; such runs are simply not re-attachable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +40,9 @@ SEGMENTS = 4
 RUN_BYTES = 1024 * 1024
 #: Runs ``runs.list`` answers with at most (newest first).
 LIST_LIMIT = 200
+#: A run detached longer ago than this is not re-attached (its backend has surely moved on).
+REATTACH_MAX_AGE_S = 24 * 3600
+CLAIM_LOCK = "reattach.lock"
 
 
 @attrs.frozen
@@ -46,6 +59,42 @@ class RunEntry:
     """``None`` while the run had not finished when the log was last written."""
     exit_code: int | None = None
     duration_ms: int | None = None
+    message: str | None = None
+    """Why the run failed, when the log says (e.g. its session ended while no server ran)."""
+
+
+@attrs.frozen
+class RunContext:
+    """What following a run again from another server process needs (logged at its start)."""
+
+    endpoint: str
+    """The endpoint the client talked to (the embedded gateway's loopback URL included)."""
+    access_key: str
+    """Which keypair (an identifier, not a secret): another keypair cannot see the session."""
+    folder: str
+    session_ref: str
+    image: str
+    language: str
+    transport: str
+    """``rest`` or ``websocket`` (``runTransport`` when the run started)."""
+    embedded: bool
+
+
+@attrs.frozen
+class DetachedRun:
+    """A run a server left going on its session when it stopped."""
+
+    entry: RunEntry
+    context: RunContext
+    wire_seq: int
+    resumable: bool
+    detached_at: float
+    logged_bytes: int
+    """Output bytes already in the log for this run (its per-run cap goes on from there)."""
+
+
+#: (``RunLog.list`` shadows the builtin inside the class.)
+DetachedRuns = list[DetachedRun]
 
 
 @attrs.frozen
@@ -83,18 +132,47 @@ class RunLog:
             self._writer = asyncio.ensure_future(self._write_loop())
         self._wake.set()
 
-    def started(self, event: RunStarted) -> None:
+    def started(self, event: RunStarted, context: RunContext | None = None) -> None:
         self._logged[event.run_id] = 0
-        self._put(
-            {
-                "k": "start",
-                "runId": event.run_id,
-                "uri": event.uri,
-                "mode": event.mode,
-                "session": event.session_name,
-                "t": time.time(),
-            }
-        )
+        entry: dict[str, Any] = {
+            "k": "start",
+            "runId": event.run_id,
+            "uri": event.uri,
+            "mode": event.mode,
+            "session": event.session_name,
+            "t": time.time(),
+        }
+        if context is not None:
+            entry.update(
+                ref=context.session_ref,
+                endpoint=context.endpoint,
+                accessKey=context.access_key,
+                folder=context.folder,
+                image=context.image,
+                language=context.language,
+                transport=context.transport,
+                embedded=context.embedded,
+                pid=os.getpid(),
+            )
+        self._put(entry)
+
+    def detached(self, run_id: str, wire_seq: int, resumable: bool, ref: str | None) -> None:
+        """The server stops while the run goes on on its session: the next one re-attaches."""
+        self._logged.pop(run_id, None)
+        entry: dict[str, Any] = {
+            "k": "detached",
+            "runId": run_id,
+            "wireSeq": wire_seq,
+            "resumable": resumable,
+            "t": time.time(),
+        }
+        if ref:
+            entry["ref"] = ref
+        self._put(entry)
+
+    def resumed(self, run: DetachedRun) -> None:
+        """Log the re-attached run's output under its id again (within its per-run cap)."""
+        self._logged[run.entry.run_id] = run.logged_bytes
 
     def sink(
         self, run_id: str, send: Callable[[OutputBatch], None]
@@ -127,15 +205,16 @@ class RunLog:
 
     def finished(self, event: RunFinished) -> None:
         self._logged.pop(event.run_id, None)
-        self._put(
-            {
-                "k": "end",
-                "runId": event.run_id,
-                "status": event.status,
-                "exitCode": event.exit_code,
-                "durationMs": event.duration_ms,
-            }
-        )
+        entry: dict[str, Any] = {
+            "k": "end",
+            "runId": event.run_id,
+            "status": event.status,
+            "exitCode": event.exit_code,
+            "durationMs": event.duration_ms,
+        }
+        if event.message and event.status != "finished":
+            entry["message"] = event.message
+        self._put(entry)
 
     async def _write_loop(self) -> None:
         while self._queue:
@@ -212,6 +291,7 @@ class RunLog:
                     status=e.get("status"),
                     exit_code=e.get("exitCode"),
                     duration_ms=e.get("durationMs"),
+                    message=e.get("message"),
                 )
         return runs
 
@@ -242,3 +322,134 @@ class RunLog:
                     Record(str(r.get("type")), r.get("text"), r.get("mime"), r.get("data"))
                 )
         return RunReplay(run, records, truncated)
+
+    # --- re-attaching ---------------------------------------------------------------------
+
+    async def detached_runs(
+        self, wanted: Callable[[RunContext], bool], *, claim: bool = False
+    ) -> DetachedRuns:
+        """Runs left going on their session (detached, not finished, not claimed by a live
+        server, detached at most ``REATTACH_MAX_AGE_S`` ago) whose context ``wanted`` accepts.
+
+        With ``claim`` they are also marked as followed by this process (an ``attach`` entry
+        written under a file lock), so no other server re-attaches them too.
+        """
+        await self.close()
+        async with self._lock:
+            return await asyncio.to_thread(self._detached_runs, wanted, claim)
+
+    def _detached_runs(self, wanted: Callable[[RunContext], bool], claim: bool) -> DetachedRuns:
+        if not self.directory.exists():
+            return []
+        with open(self.directory / CLAIM_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                found = [d for d in _detached(self._entries(), time.time()) if wanted(d.context)]
+                if claim and found:
+                    now, pid = time.time(), os.getpid()
+                    self._append(
+                        "".join(
+                            json.dumps(
+                                {"k": "attach", "runId": d.entry.run_id, "pid": pid, "t": now},
+                                separators=(",", ":"),
+                            )
+                            + "\n"
+                            for d in found
+                        )
+                    )
+                return found
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def _context(e: dict[str, Any]) -> RunContext | None:
+    """The re-attach context of a start entry; ``None`` for entries of older servers."""
+    if not isinstance(e.get("endpoint"), str) or not isinstance(e.get("folder"), str):
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return RunContext(
+            endpoint=str(e["endpoint"]),
+            access_key=str(e.get("accessKey") or ""),
+            folder=str(e["folder"]),
+            session_ref=str(e.get("ref") or e.get("session") or ""),
+            image=str(e.get("image") or ""),
+            language=str(e.get("language") or ""),
+            transport=str(e.get("transport") or "websocket"),
+            embedded=bool(e.get("embedded")),
+        )
+    return None
+
+
+def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
+    starts: dict[str, dict[str, Any]] = {}
+    state: dict[str, dict[str, Any]] = {}  # the last detached/attach/end entry of each run
+    logged: dict[str, int] = {}
+    for e in entries:
+        run_id = e.get("runId")
+        if not isinstance(run_id, str):
+            continue
+        kind = e.get("k")
+        if kind == "start":
+            starts[run_id] = e
+            state.pop(run_id, None)
+            logged[run_id] = 0
+        elif kind in ("detached", "attach", "end"):
+            state[run_id] = e
+        elif kind == "out" and run_id in logged:
+            for r in e.get("records") or []:
+                if isinstance(r, dict):
+                    logged[run_id] += len(str(r.get("text") or "").encode())
+                    logged[run_id] += len(str(r.get("data") or ""))
+    out: list[DetachedRun] = []
+    detached_at: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e.get("k") == "detached" and isinstance(e.get("runId"), str):
+            detached_at[e["runId"]] = e
+    for run_id, last in state.items():
+        start = starts.get(run_id)
+        detached = detached_at.get(run_id)
+        if start is None or detached is None or last.get("k") == "end":
+            continue
+        if last.get("k") == "attach" and _pid_alive(int(last.get("pid") or 0)):
+            continue  # another server follows it
+        context = _context(start)
+        if context is None:
+            continue
+        when = float(detached.get("t") or 0)
+        if now - when > REATTACH_MAX_AGE_S:
+            continue
+        if detached.get("ref"):
+            context = attrs.evolve(context, session_ref=str(detached["ref"]))
+        entry = RunEntry(
+            run_id,
+            str(start.get("uri", "")),
+            str(start.get("mode", "")),
+            str(start.get("session", "")),
+            float(start.get("t", 0)),
+        )
+        out.append(
+            DetachedRun(
+                entry=entry,
+                context=context,
+                wire_seq=int(detached.get("wireSeq") or 0),
+                resumable=bool(detached.get("resumable")),
+                detached_at=when,
+                logged_bytes=logged.get(run_id, 0),
+            )
+        )
+    out.sort(key=lambda d: d.entry.started_at)
+    return out

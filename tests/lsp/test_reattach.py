@@ -1,0 +1,182 @@
+"""A run outlives an editor restart: the server stopped mid-run detaches it (``onExit: keep``),
+the next server re-attaches it (REST ``continue`` with its runId) and shows the rest of its
+output, each line once; a session gone meanwhile is reported; ``onExit: destroy`` still
+interrupts. The gateway is started apart from the servers, so it outlives them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pygls.exceptions import JsonRpcException
+from support.gateway import GatewayInfo, running_gateway
+
+from lsp.harness import Harness, needs_backend, open_doc, start_server
+
+pytestmark = needs_backend
+
+LINES = 20
+PROGRAM = f"""\
+import time
+for i in range({LINES}):
+    print(f"line {{i}}", flush=True)
+    time.sleep(0.2)
+"""
+EXPECTED = "".join(f"line {i}\n" for i in range(LINES))
+
+
+def _options(gw: GatewayInfo, **extra: Any) -> dict[str, Any]:
+    return {
+        "endpoint": gw.endpoint,
+        "accessKey": gw.access_key,
+        "secretKey": gw.secret_key,
+        "runTransport": "rest",
+        **extra,
+    }
+
+
+async def _start_and_leave(
+    h: Harness, doc: str, after_line: int
+) -> tuple[asyncio.Future[Any], str, str]:
+    """Start the program, wait for ``line N``, and return (the run command, runId, session)."""
+    command = asyncio.ensure_future(h.command("backendai.runFile", {"uri": doc}))
+    started = await h.wait_for(lambda: h.of("backendai/runStarted"), 30)
+    run_id = started[0]["runId"]
+    await h.wait_for(lambda: f"line {after_line}\n" in h.output_text(run_id), 30)
+    return command, run_id, started[0]["sessionName"]
+
+
+async def test_a_run_goes_on_across_a_server_restart(tmp_path: Path, state_dir: Path) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    with running_gateway(tmp_path / "gw") as gw:
+        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h:
+            doc = open_doc(h, folder / "count.py", PROGRAM)
+            command, run_id, session = await _start_and_leave(h, doc, 3)
+        # the editor restarted: the run command got an error saying where the run went on
+        with pytest.raises(JsonRpcException) as caught:
+            await asyncio.wait_for(command, 10)
+        assert f"It goes on on session {session}" in str(caught.value)
+        before = h.output_text(run_id)
+        assert before.startswith("line 0\nline 1\nline 2\nline 3\n")
+        assert not h.of("backendai/runFinished", run_id)
+
+        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h2:
+            (started,) = await h2.wait_for(lambda: h2.of("backendai/runStarted"), 30)
+            assert started["runId"] == run_id
+            assert started["reattached"] is True
+            assert started["sessionName"] == session
+            told = await h2.wait_for(lambda: [m for m in h2.messages() if "Re-attached" in m])
+            assert "count.py" in told[0] and session in told[0]
+            # the user's next run queues behind the re-attached one, on the same session
+            other = open_doc(h2, folder / "next.py", "print('after')\n")
+            after = await asyncio.wait_for(h2.command("backendai.runFile", {"uri": other}), 30)
+            (finished,) = h2.of("backendai/runFinished", run_id)
+            assert (finished["status"], finished["exitCode"]) == ("finished", 0), finished
+            assert h2.output_text(after["runId"]) == "after\n"
+            next_started = h2.of("backendai/runStarted", after["runId"])[0]
+            assert next_started["sessionName"] == session
+            assert "reattached" not in next_started
+            order = [(m, p.get("runId")) for _, m, p in h2.events if m.endswith("Finished")]
+            assert order == [
+                ("backendai/runFinished", run_id),
+                ("backendai/runFinished", after["runId"]),
+            ]
+            # every line exactly once, in order, across the two servers
+            assert before + h2.output_text(run_id) == EXPECTED
+            seqs = [b["seq"] for b in h2.of("backendai/output", run_id)]
+            assert seqs == list(range(len(seqs)))
+            replay = await h2.command("backendai.runs.replay", {"runId": run_id})
+            assert "".join(r["text"] for r in replay["records"]) == EXPECTED
+            listed = await h2.command("backendai.runs.list", {})
+            entry = next(r for r in listed["runs"] if r["runId"] == run_id)
+            assert (entry["status"], entry["exitCode"]) == ("finished", 0)
+            # it lasted about the program's 4 s, counted from its first start
+            assert entry["durationMs"] >= 3500, entry
+
+        # a third server finds nothing left to re-attach
+        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h3:
+            await h3.command("backendai.runs.list", {})
+            await asyncio.sleep(1)
+            assert not h3.of("backendai/runStarted")
+
+
+async def test_a_session_ended_meanwhile_is_reported(tmp_path: Path, state_dir: Path) -> None:
+    from bai_lsp.backendai import APIConfig, BackendAIClient
+
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    with running_gateway(tmp_path / "gw") as gw:
+        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h:
+            doc = open_doc(h, folder / "count.py", PROGRAM)
+            command, run_id, session = await _start_and_leave(h, doc, 1)
+        with pytest.raises(JsonRpcException):
+            await asyncio.wait_for(command, 10)
+        config = APIConfig(
+            endpoint=gw.endpoint,
+            access_key=gw.access_key,
+            secret_key=gw.secret_key,
+            vfolder_mounts=(),
+        )
+        async with BackendAIClient(config) as admin:  # e.g. an idle timeout, or an admin
+            await admin.destroy(session, forced=True)
+
+        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h2:
+            told = await h2.wait_for(
+                lambda: [m for m in h2.messages() if "while bai-lsp was not running" in m]
+            )
+            assert f"The session {session} ended while bai-lsp was not running" in told[0]
+            assert "count.py" in told[0]
+            listed = await h2.command("backendai.runs.list", {})
+            entry = next(r for r in listed["runs"] if r["runId"] == run_id)
+            assert (entry["status"], entry["exitCode"]) == ("failed", 1)
+            assert "ended while bai-lsp was not running" in entry["message"]
+            assert not h2.of("backendai/runStarted")
+            # the output received before the restart is still there
+            replay = await h2.command("backendai.runs.replay", {"runId": run_id})
+            text = "".join(r["text"] for r in replay["records"])
+            assert text.startswith("line 0\nline 1\n") and EXPECTED.startswith(text)
+
+
+async def test_on_exit_destroy_still_interrupts(tmp_path: Path, state_dir: Path) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    with running_gateway(tmp_path / "gw") as gw:
+        options = _options(gw, onExit="destroy")
+        async with start_server([folder], state_dir=state_dir, init_options=options) as h:
+            doc = open_doc(h, folder / "count.py", PROGRAM)
+            command, run_id, _ = await _start_and_leave(h, doc, 1)
+        result = await asyncio.wait_for(command, 10)
+        assert result["status"] == "interrupted", result
+        (finished,) = h.of("backendai/runFinished", run_id)
+        assert finished["status"] == "interrupted"
+        async with start_server([folder], state_dir=state_dir, init_options=options) as h2:
+            listed = await h2.command("backendai.runs.list", {})
+            entry = next(r for r in listed["runs"] if r["runId"] == run_id)
+            assert entry["status"] == "interrupted"
+            await asyncio.sleep(1)
+            assert not h2.of("backendai/runStarted")
+
+
+async def test_the_embedded_gateway_keeps_the_run_too(tmp_path: Path, state_dir: Path) -> None:
+    """The default set-up (no endpoint, ``onExit: keep``): the shared embedded gateway
+    outlives the server, so the run is re-attached there."""
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    options = {"runTransport": "rest"}
+    async with start_server([folder], state_dir=state_dir, init_options=options) as h:
+        doc = open_doc(h, folder / "count.py", PROGRAM)
+        command, run_id, _ = await _start_and_leave(h, doc, 2)
+    with pytest.raises(JsonRpcException):
+        await asyncio.wait_for(command, 10)
+    before = h.output_text(run_id)
+    async with start_server([folder], state_dir=state_dir, init_options=options) as h2:
+        await h2.wait_for(lambda: h2.of("backendai/runFinished", run_id), 30)
+        (started,) = h2.of("backendai/runStarted")
+        assert started["reattached"] is True
+        assert before + h2.output_text(run_id) == EXPECTED
+    log = (state_dir / "runs" / "runs.jsonl").read_text()
+    assert "secretKey" not in log and not re.search(r'"secret', log)
