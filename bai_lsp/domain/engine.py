@@ -35,6 +35,7 @@ from bai_lsp.domain.errors import (
     UnknownRunError,
 )
 from bai_lsp.domain.events import (
+    InputRequest,
     Record,
     RunFinished,
     RunResult,
@@ -44,10 +45,10 @@ from bai_lsp.domain.events import (
     SessionSummary,
 )
 from bai_lsp.domain.frontend import Frontend
-from bai_lsp.domain.output import RunOutput
+from bai_lsp.domain.output import RunOutput, to_records
 from bai_lsp.domain.reconnect import rest_run
 from bai_lsp.domain.runlog import DetachedRun, RunContext, RunList, RunLog, RunReplay
-from bai_lsp.domain.runs import Run, SessionGone, stream_run
+from bai_lsp.domain.runs import Run, SessionGone, _from_client, stream_run
 from bai_lsp.domain.settings import (
     Settings,
     SettingsError,
@@ -118,6 +119,22 @@ class _DetachableClient:
         return getattr(self._client, name)
 
 
+class _RunFrontend:
+    """The front end as one run sees it: remembers the input request it last sent, so a run
+    detached while waiting for input can be asked again by the next server."""
+
+    def __init__(self, frontend: Frontend, asked: Callable[[InputRequest], None]) -> None:
+        self._frontend = frontend
+        self._asked = asked
+
+    async def ask_input(self, request: InputRequest) -> str | None:
+        self._asked(request)
+        return await self._frontend.ask_input(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._frontend, name)
+
+
 #: Settings that decide where code and credentials go: a workspace folder's own settings
 #: cannot change them (``Engine._folder_layer``, docs/security.md).
 PROTECTED_KEYS = ("endpoint", "endpointType", "accessKey", "secretKey")
@@ -145,6 +162,10 @@ class Engine:
         self._executing: dict[str, asyncio.Task[RunResult]] = {}
         self._transports: dict[str, str] = {}
         self._clients: dict[str, _DetachableClient] = {}
+        self._outputs: dict[str, RunOutput] = {}
+        self._asked: dict[str, InputRequest] = {}
+        #: ``(prompt, password)`` of detached runs that were waiting for input.
+        self._waiting: dict[str, tuple[str, bool]] = {}
         #: Runs being detached because the server stops.
         self._detaching: set[str] = set()
 
@@ -393,8 +414,13 @@ class Engine:
         result: RunResult | None = None
         detached_again = False
         try:
-            result = await self._follow(run, output, "rest", conn)
-            detached_again = result is None
+            if detached.waiting_input is not None and not await self._input_again(
+                run, output, detached.waiting_input
+            ):
+                detached_again = True  # stopped again before the user answered
+            else:
+                result = await self._follow(run, output, "rest", conn)
+                detached_again = result is None
         except SessionGone:
             message = (
                 f"The session {session.name} no longer knows this run (it ended while bai-lsp "
@@ -409,9 +435,78 @@ class Engine:
             run.active = False
             summary = await output.close()
             if detached_again:
-                self.runlog.detached(run.id, run.wire_seq, run.resumable, run.ref)
+                self.runlog.detached(
+                    run.id, run.wire_seq, run.resumable, run.ref, self._waiting.pop(run.id, None)
+                )
             else:
                 await self._end(run, result, summary.output_file, settings)
+
+    async def _input_again(self, run: Run, output: RunOutput, waiting: tuple[str, bool]) -> bool:
+        """``_answer_pending_input`` as a task shutdown can detach again; False if it did."""
+        task = asyncio.ensure_future(self._answer_pending_input(run, output, waiting))
+        self._executing[run.id] = cast("asyncio.Task[RunResult]", task)
+        self._transports[run.id] = "rest"
+        self._outputs[run.id] = output
+        try:
+            await asyncio.wait({task})
+        finally:
+            if not task.done():
+                task.cancel()
+            self._executing.pop(run.id, None)
+            self._transports.pop(run.id, None)
+            self._outputs.pop(run.id, None)
+            self._asked.pop(run.id, None)
+        if task.cancelled() and run.id in self._detaching:
+            return False
+        task.result()
+        return True
+
+    async def _answer_pending_input(
+        self, run: Run, output: RunOutput, waiting: tuple[str, bool] | None
+    ) -> None:
+        """The run was waiting for input when the earlier server stopped. The backend reports
+        ``waiting-input`` only once, so ask the user again and send the answer before
+        following the run with ``continue`` polls."""
+        assert run.client is not None and run.ref is not None
+        client: Any = run.client
+        while waiting is not None:
+            prompt, password = waiting
+            text = await self._ask_again(run, prompt, password)
+            self.workspaces.set_status(run.session, "busy")
+            if text is None:
+                run.interrupted = True
+                await client.interrupt(run.ref)
+            elif self._frontend.echoes_input:
+                await output.feed([Record("stdout", text="\n" if password else text + "\n")])
+            output.input_answered()
+            answer = await client.execute(run.ref, mode="input", code=text or "", run_id=run.id)
+            await output.feed(to_records(answer.console))
+            waiting = None
+            if answer.status == "waiting-input":
+                waiting = (output.prompt_tail, bool(answer.is_password_prompt))
+
+    async def _ask_again(self, run: Run, prompt: str, password: bool) -> str | None:
+        run.input_answer = asyncio.get_running_loop().create_future()
+        self.workspaces.set_status(run.session, "waiting-input")
+        asker: asyncio.Future[Any] | None = None
+        request = InputRequest(run.id, prompt, password)
+        self._asked[run.id] = request
+        if self._frontend.answers_input:
+            asker = asyncio.ensure_future(self._frontend.ask_input(request))
+            asker.add_done_callback(lambda f: _from_client(run, f))
+        else:
+            shown = f": {prompt.strip()}" if prompt.strip() else ""
+            self._frontend.show_message(
+                "info",
+                f"A re-attached run is waiting for input{shown}. Answer with the command "
+                f'backendai.sendInput {{"runId": "{run.id}", "text": ...}}.',
+            )
+        try:
+            return await run.input_answer
+        finally:
+            run.input_answer = None
+            if asker is not None and not asker.done():
+                asker.cancel()
 
     # --- runs ---------------------------------------------------------------------------
 
@@ -528,7 +623,9 @@ class Engine:
             run.active = False
             summary = await output.close()
             if detached:
-                self.runlog.detached(run.id, run.wire_seq, run.resumable, run.ref)
+                self.runlog.detached(
+                    run.id, run.wire_seq, run.resumable, run.ref, self._waiting.pop(run.id, None)
+                )
             else:
                 result = await self._end(run, result, summary.output_file, settings)
         if detached:
@@ -556,9 +653,11 @@ class Engine:
         else:
             execute = stream_run
         self._transports[run.id] = transport
-        task = asyncio.ensure_future(
-            execute(run, output, self._frontend, self.workspaces, conn.endpoint)
+        self._outputs[run.id] = output
+        frontend = cast(
+            Frontend, _RunFrontend(self._frontend, lambda r: self._asked.__setitem__(run.id, r))
         )
+        task = asyncio.ensure_future(execute(run, output, frontend, self.workspaces, conn.endpoint))
         self._executing[run.id] = task
         try:
             await asyncio.wait({task})
@@ -567,6 +666,8 @@ class Engine:
                 task.cancel()
             self._executing.pop(run.id, None)
             self._transports.pop(run.id, None)
+            self._outputs.pop(run.id, None)
+            self._asked.pop(run.id, None)
             tripped = self._clients.pop(run.id, None)
         if run.id in self._detaching and (
             task.cancelled() or (tripped is not None and tripped.tripped)
@@ -762,7 +863,13 @@ class Engine:
             return
         for run in runs:
             self._detaching.add(run.id)
-            if self._transports.get(run.id) != "rest":
+            waiting = run.input_answer is not None and not run.input_answer.done()
+            if waiting:  # no poll is under way: stop at once; the next server asks again
+                asked = self._asked.get(run.id)
+                output = self._outputs.get(run.id)
+                prompt = asked.prompt if asked else (output.prompt_tail if output else "")
+                self._waiting[run.id] = (prompt, bool(asked and asked.password))
+            if waiting or self._transports.get(run.id) != "rest":
                 task = self._executing.get(run.id)
                 if task is not None:
                     task.cancel()

@@ -91,6 +91,8 @@ class DetachedRun:
     detached_at: float
     logged_bytes: int
     """Output bytes already in the log for this run (its per-run cap goes on from there)."""
+    waiting_input: tuple[str, bool] | None = None
+    """``(prompt, password)`` when the run was waiting for input as the server stopped."""
 
 
 #: (``RunLog.list`` shadows the builtin inside the class.)
@@ -156,8 +158,19 @@ class RunLog:
             )
         self._put(entry)
 
-    def detached(self, run_id: str, wire_seq: int, resumable: bool, ref: str | None) -> None:
-        """The server stops while the run goes on on its session: the next one re-attaches."""
+    def detached(
+        self,
+        run_id: str,
+        wire_seq: int,
+        resumable: bool,
+        ref: str | None,
+        waiting: tuple[str, bool] | None = None,
+    ) -> None:
+        """The server stops while the run goes on on its session: the next one re-attaches.
+
+        ``waiting`` is ``(prompt, password)`` when the run was waiting for input: the backend
+        reports that only once, so the next server must ask again by itself.
+        """
         self._logged.pop(run_id, None)
         entry: dict[str, Any] = {
             "k": "detached",
@@ -168,6 +181,8 @@ class RunLog:
         }
         if ref:
             entry["ref"] = ref
+        if waiting is not None:
+            entry["input"] = {"prompt": waiting[0], "password": waiting[1]}
         self._put(entry)
 
     def resumed(self, run: DetachedRun) -> None:
@@ -434,6 +449,12 @@ def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
             continue
         if detached.get("ref"):
             context = attrs.evolve(context, session_ref=str(detached["ref"]))
+        asked = detached.get("input")
+        waiting = (
+            (str(asked.get("prompt") or ""), bool(asked.get("password")))
+            if isinstance(asked, dict)
+            else None
+        )
         entry = RunEntry(
             run_id,
             str(start.get("uri", "")),
@@ -449,6 +470,7 @@ def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
                 resumable=bool(detached.get("resumable")),
                 detached_at=when,
                 logged_bytes=logged.get(run_id, 0),
+                waiting_input=waiting,
             )
         )
     out.sort(key=lambda d: d.entry.started_at)

@@ -180,3 +180,41 @@ async def test_the_embedded_gateway_keeps_the_run_too(tmp_path: Path, state_dir:
         assert before + h2.output_text(run_id) == EXPECTED
     log = (state_dir / "runs" / "runs.jsonl").read_text()
     assert "secretKey" not in log and not re.search(r'"secret', log)
+
+
+ASKS = """\
+import time
+for i in range(3):
+    print(f"line {i}", flush=True)
+    time.sleep(0.2)
+name = input("name? ")
+print(f"hello {name}", flush=True)
+"""
+
+
+async def test_a_run_waiting_for_input_asks_again(tmp_path: Path, state_dir: Path) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    with running_gateway(tmp_path / "gw") as gw:
+        # this editor does not answer backendai/input: the server tells the user instead
+        async with start_server(
+            [folder], state_dir=state_dir, init_options=_options(gw), answers_input=False
+        ) as h:
+            doc = open_doc(h, folder / "ask.py", ASKS)
+            command = asyncio.ensure_future(h.command("backendai.runFile", {"uri": doc}))
+            await h.wait_for(lambda: [m for m in h.messages() if "waiting for input" in m], 30)
+            (started,) = h.of("backendai/runStarted")
+            run_id = started["runId"]
+            # the editor closes without answering
+        with pytest.raises(JsonRpcException):
+            await asyncio.wait_for(command, 10)
+        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h2:
+            (again,) = await h2.wait_for(lambda: h2.input_requests, 30)
+            assert again == {"runId": run_id, "prompt": "name? ", "password": False}
+            assert any(s["status"] == "waiting-input" for s in h2.of("backendai/sessionStatus"))
+            await h2.input_answers.put({"text": "Ada"})
+            (finished,) = await h2.wait_for(lambda: h2.of("backendai/runFinished", run_id), 30)
+            assert (finished["status"], finished["exitCode"]) == ("finished", 0), finished
+            replay = await h2.command("backendai.runs.replay", {"runId": run_id})
+            text = "".join(r["text"] for r in replay["records"] if r["type"] == "stdout")
+            assert text == "line 0\nline 1\nline 2\nname? Ada\nhello Ada\n"
