@@ -326,10 +326,14 @@ class Engine:
     def _lost(self, detached: DetachedRun, reason: str) -> None:
         """The run's session ended while no server followed it: log it failed, say so."""
         entry = detached.entry
-        message = (
+        self._fail_detached(
+            detached,
             f"The session {entry.session_name} ended while bai-lsp was not running ({reason});"
-            " the rest of this run's output is lost."
+            " the rest of this run's output is lost.",
         )
+
+    def _fail_detached(self, detached: DetachedRun, message: str) -> None:
+        entry = detached.entry
         duration = max(0, int((detached.detached_at - entry.started_at) * 1000))
         self.runlog.finished(
             RunFinished(entry.run_id, "failed", 1, duration, entry.uri, message=message)
@@ -349,6 +353,14 @@ class Engine:
         if session.name != entry.session_name:  # sessionName changed since: follow it alone
             session = ComputeSession(workspace=ctx.folder, name=entry.session_name, image=ctx.image)
         ref = ctx.session_ref or entry.session_name
+        if detached.crashed and ctx.transport != "rest":
+            self._fail_detached(
+                detached,
+                "bai-lsp stopped unexpectedly during this streamed run, and a streamed run "
+                "cannot be followed again (the backend interrupts it when its connection "
+                'closes; runTransport "rest" runs can). Its output up to then is kept.',
+            )
+            return
         async with session.run_lock:  # the user's next run on this session queues behind it
             try:
                 info = await conn.client.session_info(ref)
@@ -414,6 +426,12 @@ class Engine:
         result: RunResult | None = None
         detached_again = False
         try:
+            if detached.crashed:
+                gap = (
+                    "[bai-lsp] bai-lsp stopped unexpectedly during this run: output it had "
+                    "received but not yet shown may be missing here.\n"
+                )
+                await output.feed([Record("stderr", text=gap)])
             if detached.waiting_input is not None and not await self._input_again(
                 run, output, detached.waiting_input
             ):

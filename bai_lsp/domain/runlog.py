@@ -93,6 +93,9 @@ class DetachedRun:
     """Output bytes already in the log for this run (its per-run cap goes on from there)."""
     waiting_input: tuple[str, bool] | None = None
     """``(prompt, password)`` when the run was waiting for input as the server stopped."""
+    crashed: bool = False
+    """The server following it died without detaching it (``kill -9``, a crash): what it had
+    received but not yet logged is missing, and a resumable run's position is unknown."""
 
 
 #: (``RunLog.list`` shadows the builtin inside the class.)
@@ -411,7 +414,8 @@ def _context(e: dict[str, Any]) -> RunContext | None:
 
 def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
     starts: dict[str, dict[str, Any]] = {}
-    state: dict[str, dict[str, Any]] = {}  # the last detached/attach/end entry of each run
+    last: dict[str, dict[str, Any]] = {}  # the last detached/attach/end entry of each run
+    detached_at: dict[str, dict[str, Any]] = {}
     logged: dict[str, int] = {}
     for e in entries:
         run_id = e.get("runId")
@@ -420,39 +424,43 @@ def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
         kind = e.get("k")
         if kind == "start":
             starts[run_id] = e
-            state.pop(run_id, None)
+            last.pop(run_id, None)
+            detached_at.pop(run_id, None)
             logged[run_id] = 0
         elif kind in ("detached", "attach", "end"):
-            state[run_id] = e
+            last[run_id] = e
+            if kind == "detached":
+                detached_at[run_id] = e
         elif kind == "out" and run_id in logged:
             for r in e.get("records") or []:
                 if isinstance(r, dict):
                     logged[run_id] += len(str(r.get("text") or "").encode())
                     logged[run_id] += len(str(r.get("data") or ""))
     out: list[DetachedRun] = []
-    detached_at: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        if e.get("k") == "detached" and isinstance(e.get("runId"), str):
-            detached_at[e["runId"]] = e
-    for run_id, last in state.items():
-        start = starts.get(run_id)
-        detached = detached_at.get(run_id)
-        if start is None or detached is None or last.get("k") == "end":
+    for run_id, start in starts.items():
+        state = last.get(run_id)
+        if state is not None and state.get("k") == "end":
             continue
-        if last.get("k") == "attach" and _pid_alive(int(last.get("pid") or 0)):
-            continue  # another server follows it
+        # who follows the run now: the server that started it, or the last one that claimed it
+        follower = start if state is None or state.get("k") != "attach" else state
+        detached = detached_at.get(run_id)
+        followed = state is None or state.get("k") == "attach"
+        if followed and _pid_alive(int(follower.get("pid") or 0)):
+            continue  # a live server follows it
         context = _context(start)
         if context is None:
             continue
-        when = float(detached.get("t") or 0)
+        when = float((detached or start).get("t") or 0)
         if now - when > REATTACH_MAX_AGE_S:
             continue
+        crashed = detached is None or (state is not None and state is not detached)
+        detached = detached or {}
         if detached.get("ref"):
             context = attrs.evolve(context, session_ref=str(detached["ref"]))
         asked = detached.get("input")
         waiting = (
             (str(asked.get("prompt") or ""), bool(asked.get("password")))
-            if isinstance(asked, dict)
+            if isinstance(asked, dict) and not crashed
             else None
         )
         entry = RunEntry(
@@ -471,6 +479,7 @@ def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
                 detached_at=when,
                 logged_bytes=logged.get(run_id, 0),
                 waiting_input=waiting,
+                crashed=crashed,
             )
         )
     out.sort(key=lambda d: d.entry.started_at)

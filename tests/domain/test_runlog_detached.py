@@ -103,3 +103,33 @@ async def test_a_failure_message_is_listed(tmp_path: Path) -> None:
     log.finished(RunFinished("a", "failed", 1, 5, "file:///ws/a.py", message="gone"))
     (entry,) = (await log.list()).runs
     assert (entry.status, entry.message) == ("failed", "gone")
+
+
+async def test_a_run_of_a_killed_server_is_found_as_crashed(tmp_path: Path) -> None:
+    log = RunLog(tmp_path / "runs")
+    _start(log, "mine")  # started by this live process: not taken
+    await log.close()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = (tmp_path / "runs" / "runs.jsonl").read_text().replace("mine", "killed")
+    entry = json.loads(lines)
+    entry["pid"] = int(dead.stdout)
+    with (tmp_path / "runs" / "runs.jsonl").open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+    (found,) = await log.detached_runs(_mine)
+    assert found.entry.run_id == "killed" and found.crashed
+    assert (found.wire_seq, found.waiting_input) == (0, None)
+    detached = RunLog(tmp_path / "runs")
+    _start(detached, "left")
+    detached.detached("left", 3, False, None, ("name? ", False))
+    await detached.close()
+    assert [
+        (d.entry.run_id, d.crashed, d.waiting_input) for d in await log.detached_runs(_mine)
+    ] == [
+        ("killed", True, None),
+        ("left", False, ("name? ", False)),
+    ]

@@ -6,7 +6,9 @@ interrupts. The gateway is started apart from the servers, so it outlives them."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +220,40 @@ async def test_a_run_waiting_for_input_asks_again(tmp_path: Path, state_dir: Pat
             replay = await h2.command("backendai.runs.replay", {"runId": run_id})
             text = "".join(r["text"] for r in replay["records"] if r["type"] == "stdout")
             assert text == "line 0\nline 1\nline 2\nname? Ada\nhello Ada\n"
+
+
+async def test_a_run_outlives_a_killed_server(tmp_path: Path, state_dir: Path) -> None:
+    """``kill -9``: nothing was detached, but the run goes on on the session; the next
+    server follows it and says that output may be missing where the old one died."""
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    with running_gateway(tmp_path / "gw") as gw:
+        with contextlib.suppress(Exception):
+            async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h:
+                doc = open_doc(h, folder / "count.py", PROGRAM)
+                command, run_id, _ = await _start_and_leave(h, doc, 3)
+                server = h.client._server
+                assert server is not None
+                server.send_signal(signal.SIGKILL)
+                await asyncio.wait_for(server.wait(), 10)
+        command.cancel()
+        before = h.output_text(run_id).splitlines()
+        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h2:
+            (finished,) = await h2.wait_for(lambda: h2.of("backendai/runFinished", run_id), 30)
+            assert (finished["status"], finished["exitCode"]) == ("finished", 0), finished
+            (started,) = h2.of("backendai/runStarted")
+            assert (started["runId"], started["reattached"]) == (run_id, True)
+            assert "stopped unexpectedly" in h2.output_text(run_id, "stderr")
+            after = h2.output_text(run_id).splitlines()
+            # nothing twice, in order, to the end (a few lines may be missing at the cut)
+            seen = before + after
+            numbers = [int(line.split()[1]) for line in seen]
+            assert numbers == sorted(set(numbers)) and numbers[-1] == LINES - 1
+            assert len(numbers) >= LINES - 3, seen
+            replay = await h2.command("backendai.runs.replay", {"runId": run_id})
+            logged = "".join(r["text"] for r in replay["records"] if r["type"] == "stdout")
+            # the log of the killed server may lag what its editor saw, never the reverse
+            lines = logged.splitlines()
+            assert lines[-1] == f"line {LINES - 1}" and set(lines) <= set(seen)
+            logged_numbers = [int(line.split()[1]) for line in lines]
+            assert logged_numbers == sorted(set(logged_numbers))
