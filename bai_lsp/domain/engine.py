@@ -168,6 +168,8 @@ class Engine:
         self._waiting: dict[str, tuple[str, bool]] = {}
         #: Runs being detached because the server stops.
         self._detaching: set[str] = set()
+        #: Runs claimed for re-attaching that are not followed yet (session being checked).
+        self._claimed: dict[str, DetachedRun] = {}
 
     # --- settings -----------------------------------------------------------------------
 
@@ -321,6 +323,7 @@ class Engine:
         )
         for detached in mine:
             run_id = detached.entry.run_id
+            self._claimed[run_id] = detached
             self._run_tasks[run_id] = self._spawn(self._reattach_run(detached, conn))
 
     def _lost(self, detached: DetachedRun, reason: str) -> None:
@@ -343,7 +346,27 @@ class Engine:
             "warning", f"The run of {name} left going on {entry.session_name} failed: {message}"
         )
 
+    def _release(self, detached: DetachedRun) -> None:
+        """Give a claimed run back to the next server, as it was detached. (A run of a killed
+        server keeps our claim: once we are gone it is found as crashed again.)"""
+        if not detached.crashed:
+            self.runlog.detached(
+                detached.entry.run_id,
+                detached.wire_seq,
+                detached.resumable,
+                detached.context.session_ref,
+                detached.waiting_input,
+            )
+
     async def _reattach_run(self, detached: DetachedRun, conn: Connection) -> None:
+        run_id = detached.entry.run_id
+        try:
+            await self._reattach_claimed(detached, conn)
+        finally:
+            self._claimed.pop(run_id, None)
+            self._run_tasks.pop(run_id, None)
+
+    async def _reattach_claimed(self, detached: DetachedRun, conn: Connection) -> None:
         ctx, entry = detached.context, detached.entry
         try:
             settings = self.settings_for(ctx.folder)
@@ -369,7 +392,7 @@ class Engine:
                     self._lost(detached, "it no longer exists on the backend")
                     return
                 # the backend is unreachable now: leave the run for the next start
-                self.runlog.detached(entry.run_id, detached.wire_seq, detached.resumable, ref)
+                self._release(detached)
                 self._frontend.show_message(
                     "warning",
                     f"bai-lsp could not re-attach the run left going on {entry.session_name}: "
@@ -394,12 +417,12 @@ class Engine:
             )
             run.client, run.ref = conn.client, ref
             run.started = time.monotonic() - max(0.0, time.time() - entry.started_at)
+            self._claimed.pop(run.id, None)  # from now on shutdown handles it as any run
             self._runs[run.id] = run
             try:
                 await self._follow_reattached(run, detached, settings, conn)
             finally:
                 self._runs.pop(run.id, None)
-                self._run_tasks.pop(run.id, None)
 
     async def _follow_reattached(
         self, run: Run, detached: DetachedRun, settings: Settings, conn: Connection
@@ -841,6 +864,11 @@ class Engine:
     async def shutdown(self) -> None:
         """Detach the active runs of kept sessions that the backend can resume (REST runs,
         and streamed runs whose backend numbers its frames); interrupt every other run."""
+        for run_id, claimed in list(self._claimed.items()):
+            task = self._run_tasks.get(run_id)
+            if task is not None:
+                task.cancel()
+            self._release(claimed)
         destroy: dict[str, bool] = {}
         for session in self.workspaces.all():
             try:
