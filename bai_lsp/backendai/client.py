@@ -556,11 +556,17 @@ class BackendAIClient:
         code: str = "",
         run_id: str | None = None,
         options: BatchOptions | None = None,
+        ack: int | None = None,
     ) -> ExecutionResult:
         """One REST poll: ``POST /session/{ref}`` with ``mode``, ``code`` and ``runId``.
 
         Keep the returned ``run_id`` and call again with ``mode="continue"`` (or
         ``"input"`` after ``waiting-input``) until the status is ``finished``.
+
+        ``ack`` (our gateway's resumable-runs extension; a real manager ignores it): the
+        highest ``seq`` received for this run. The gateway then numbers its answers and
+        sends again whatever came after ``ack`` (an answer lost in transit), so a poll may
+        simply be repeated after a network failure.
         """
         if mode not in EXEC_MODES:
             raise InvalidRequestError(
@@ -571,6 +577,10 @@ class BackendAIClient:
         body = dialect.execute_body(self.api_version, mode, code, run_id)
         if mode == "batch":
             body["options"] = (options or BatchOptions()).to_json()
+        if ack is not None:
+            if isinstance(ack, bool) or not isinstance(ack, int) or ack < 0:
+                raise InvalidRequestError(f"ack must be a non-negative integer, not {ack!r}.")
+            body["ack"] = ack
         reply = await self._transport.request("POST", f"/session/{_check_ref(ref)}", json_body=body)
         return _result_of(reply)
 
@@ -587,11 +597,27 @@ class BackendAIClient:
         return result.get("completions", []) if isinstance(result, dict) else []
 
     def stream_execute(
-        self, ref: str, *, mode: str, code: str, options: BatchOptions | None = None
+        self,
+        ref: str,
+        *,
+        mode: str,
+        code: str,
+        options: BatchOptions | None = None,
+        run_id: str | None = None,
+        resumable: bool = False,
     ) -> ExecutionStream:
-        """The WebSocket run: ``async with client.stream_execute(...) as s: async for r in s``."""
+        """The WebSocket run: ``async with client.stream_execute(...) as s: async for r in s``.
+
+        ``run_id`` + ``resumable=True`` ask a backend that can (our gateway) to number the
+        frames and keep the run if the socket drops (``ExecutionStream``)."""
         return ExecutionStream(
-            self._transport, _check_ref(ref), mode=mode, code=code, options=options
+            self._transport,
+            _check_ref(ref),
+            mode=mode,
+            code=code,
+            options=options,
+            run_id=run_id,
+            resumable=resumable,
         )
 
     def stream_pty(self, ref: str) -> PtyStream:

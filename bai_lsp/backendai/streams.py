@@ -7,6 +7,7 @@ whatever happened in between, so an abandoned run is interrupted by the server.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -20,14 +21,18 @@ from bai_lsp.backendai.transport import Transport
 from bai_lsp.wire.execute import BatchOptions, ExecutionResult
 
 STREAM_MODES = ("query", "batch")
+#: Execute streams ping after this many quiet seconds and give the pong half of it, so a
+#: half-open socket is noticed within 15 s (runs often print nothing for minutes).
+EXECUTE_HEARTBEAT = 10.0
 
 
 class _Socket:
     """Shared open/close of a signed WebSocket at ``path``."""
 
-    def __init__(self, transport: Transport, path: str) -> None:
+    def __init__(self, transport: Transport, path: str, heartbeat: float | None = None) -> None:
         self._transport = transport
         self._path = path
+        self._heartbeat = heartbeat
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     @property
@@ -41,7 +46,7 @@ class _Socket:
         return self._ws is None or self._ws.closed
 
     async def _open(self) -> None:
-        self._ws = await self._transport.ws_connect(self._path)
+        self._ws = await self._transport.ws_connect(self._path, heartbeat=self._heartbeat)
 
     async def close(self) -> None:
         if self._ws is not None and not self._ws.closed:
@@ -70,16 +75,29 @@ class _Socket:
             ):
                 return None
             if msg.type == aiohttp.WSMsgType.ERROR:
-                raise BackendUnreachableError(
-                    self._transport.endpoint, f"the stream broke ({self.ws.exception()})"
-                )
+                raise BackendUnreachableError(self._transport.endpoint, self._why_broken())
+
+    def _why_broken(self) -> str:
+        exc = self.ws.exception()
+        if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+            beat = self._heartbeat or self._transport.config.ws_heartbeat
+            return (
+                f"the stream got no answer to a ping within {beat / 2:g} s after {beat:g} s "
+                "of silence (the connection is half-open)"
+            )
+        return f"the stream broke ({exc or 'connection lost'})"
 
 
 class ExecutionStream(_Socket):
     """``GET /stream/session/{ref}/execute``: one run, one frame per 0.2 s poll.
 
-    ``async for result in stream`` yields ``ExecutionResult`` (``run_id`` is ``None``:
-    the socket is the run) and ends after ``finished`` or when the server closes.
+    ``async for result in stream`` yields ``ExecutionResult`` and ends after ``finished``
+    or when the server closes. A real manager's frames have no ``run_id`` (the socket is
+    the run). With ``resumable=True`` the first frame also carries ``runId`` (``run_id``,
+    32 hex characters) and ``resumable``; our gateway then numbers its frames (``run_id``
+    and ``seq`` set) and keeps the run when the socket drops, so it can be followed on by
+    REST ``continue`` with that runId and ``ack`` (docs/gateway.md). A backend that
+    ignores the request sends frames without ``seq``: such a run cannot be resumed.
     """
 
     def __init__(
@@ -90,18 +108,29 @@ class ExecutionStream(_Socket):
         mode: str,
         code: str,
         options: BatchOptions | None = None,
+        run_id: str | None = None,
+        resumable: bool = False,
     ) -> None:
         if mode not in STREAM_MODES:
             raise InvalidRequestError(
                 f"Invalid streaming execution mode {mode!r}: the stream runs 'query' or "
                 "'batch' (continue and input happen on the same socket)."
             )
-        super().__init__(transport, f"/stream/session/{ref}/execute")
+        if resumable and not run_id:
+            raise InvalidRequestError("A resumable stream needs the run_id chosen by the client.")
+        super().__init__(
+            transport,
+            f"/stream/session/{ref}/execute",
+            min(transport.config.ws_heartbeat or EXECUTE_HEARTBEAT, EXECUTE_HEARTBEAT),
+        )
         self._first: dict[str, Any] = {
             "code": code,
             "mode": mode,
             "options": options.to_json() if (mode == "batch" and options) else {},
         }
+        if resumable:
+            self._first["runId"] = run_id
+            self._first["resumable"] = True
         self._done = False
 
     async def __aenter__(self) -> ExecutionStream:

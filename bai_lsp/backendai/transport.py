@@ -436,13 +436,19 @@ class Transport:
     # --- streams --------------------------------------------------------------------------
 
     async def ws_connect(
-        self, path: str, params: QueryParams | None = None
+        self, path: str, params: QueryParams | None = None, *, heartbeat: float | None = None
     ) -> aiohttp.ClientWebSocketResponse:
-        """Open a signed WebSocket (no Content-Type sent, signed as octet-stream)."""
-        return await self._relogging(lambda: self._ws_connect(path, params))
+        """Open a signed WebSocket (no Content-Type sent, signed as octet-stream).
+
+        ``heartbeat`` (default: the config's ``ws_heartbeat``): a ping is sent after that
+        many seconds without a message, and a missing pong within half of it closes the
+        socket with an error, so a half-open connection is noticed within 1.5 times that.
+        """
+        beat = self.config.ws_heartbeat if heartbeat is None else heartbeat
+        return await self._relogging(lambda: self._ws_connect(path, params, beat))
 
     async def _ws_connect(
-        self, path: str, params: QueryParams | None
+        self, path: str, params: QueryParams | None, heartbeat: float
     ) -> aiohttp.ClientWebSocketResponse:
         unreached = 0
         while True:
@@ -463,7 +469,7 @@ class Transport:
                     url,
                     headers=headers,
                     autoping=True,
-                    heartbeat=self.config.ws_heartbeat,
+                    heartbeat=heartbeat or None,
                     max_msg_size=WS_MAX_MESSAGE,
                 )
             except aiohttp.WSServerHandshakeError as exc:

@@ -44,7 +44,14 @@ class Backend(Protocol):
     async def upload(self, ref: str, files: Sequence[tuple[str, bytes]]) -> None: ...
 
     def stream_execute(
-        self, ref: str, *, mode: str, code: str, options: BatchOptions | None = None
+        self,
+        ref: str,
+        *,
+        mode: str,
+        code: str,
+        options: BatchOptions | None = None,
+        run_id: str | None = None,
+        resumable: bool = False,
     ) -> AbstractAsyncContextManager[ExecutionStream]: ...
 
 

@@ -9,6 +9,12 @@ with exponential backoff until it answers or ``GIVE_UP_AFTER`` passes. A poll th
 backend but whose answer was lost cannot be told apart from one that never arrived; a gateway
 that queues per run loses nothing either way, and nothing is ever delivered twice because
 every record is forwarded from exactly one answered poll.
+
+Our gateway closes that last gap (its resumable-runs extension, docs/gateway.md): every poll
+carries ``ack`` (the highest answer ``seq`` received), the gateway numbers its answers and
+sends again whatever came after ``ack``, so a poll whose answer was lost is simply repeated.
+A real manager ignores ``ack`` and sends no ``seq``. A streamed run whose socket dropped is
+followed on here too (``stream_run``), starting with ``continue`` since it already runs.
 """
 
 from __future__ import annotations
@@ -37,6 +43,15 @@ BACKOFF_MAX = 10.0
 GIVE_UP_AFTER = 300.0
 
 
+def lost_marker(chars: int) -> Record:
+    """The visible gap when the backend could not keep output for us (journal bound)."""
+    return Record(
+        "stderr",
+        text=f"\n[bai-lsp] {chars} characters of output were lost here: the backend could not "
+        "keep them while the connection was down.\n",
+    )
+
+
 def _network_failure(exc: BaseException) -> bool:
     if isinstance(exc, TimeoutError | OSError | asyncio.TimeoutError):
         return True
@@ -50,23 +65,32 @@ async def rest_run(
     workspaces: Workspaces,
     endpoint: str,
 ) -> RunResult:
-    """Execute ``run`` by REST polls; raise ``SessionGone`` if the session vanished first."""
+    """Execute ``run`` by REST polls; raise ``SessionGone`` if the session vanished first.
+
+    ``run.attached``: the run already exists (re-attach, or a stream that dropped), so the
+    first poll is ``continue`` — or ``input`` with ``run.pending_input``, an answer the
+    stream could not send."""
     assert run.client is not None and run.ref is not None
     client, ref = run.client, run.ref
     execute = getattr(client, "execute")  # noqa: B009 — part of the REST client, not the Protocol
-    mode, code, first = ("continue", "", True) if run.attached else (run.mode, run.code, True)
+    mode, code, first = (run.mode, run.code, True)
+    if run.attached:
+        pending, run.pending_input = run.pending_input, None
+        mode, code = ("continue", "") if pending is None else ("input", pending)
     outage_since: float | None = None
     delay = BACKOFF_START
     while True:
         try:
             result: ExecutionResult = await asyncio.wait_for(
-                execute(ref, mode=mode, code=code, run_id=run.id, options=run.options),
+                execute(
+                    ref, mode=mode, code=code, run_id=run.id, options=run.options, ack=run.wire_seq
+                ),
                 POLL_TIMEOUT,
             )
         except Exception as exc:
             if first and is_not_found(exc):
                 raise SessionGone() from exc
-            if not _network_failure(exc) or (mode != "continue" and first):
+            if not _network_failure(exc) or (first and not run.attached):
                 return run.result("failed", None, translate(exc, endpoint).message)
             now = time.monotonic()
             if outage_since is None:
@@ -87,13 +111,19 @@ async def rest_run(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
-            mode, code = "continue", ""
+            if not (first and mode == "input"):  # an unanswered input is sent again
+                mode, code = "continue", ""
             continue
-        if outage_since is not None:
+        if outage_since is not None or (first and run.attached):
             outage_since, delay = None, BACKOFF_START
             workspaces.set_status(run.session, "busy")
         first = False
+        if result.lost:
+            await output.feed([lost_marker(result.lost)])
         await output.feed(to_records(result.console))
+        if result.seq is not None:
+            run.resumable = True
+            run.wire_seq = max(run.wire_seq, result.seq)
         status = result.status
         if status == "waiting-input":
             text = await _ask(run, output, frontend, workspaces, result.is_password_prompt)

@@ -52,6 +52,8 @@ class Run:
     #: The run already exists on the session (re-attach): go on with ``continue``, never
     #: send its code again.
     attached: bool = False
+    #: An input answer the dropped stream could not send (``rest_run`` sends it first).
+    pending_input: str | None = None
 
     def answer(self, text: str | None) -> bool:
         if self.input_answer is None or self.input_answer.done():
@@ -85,27 +87,51 @@ async def stream_run(
     workspaces: Workspaces,
     endpoint: str,
 ) -> RunResult:
-    """Execute ``run`` to its end; raise ``SessionGone`` if the session vanished first."""
+    """Execute ``run`` to its end; raise ``SessionGone`` if the session vanished first.
+
+    The stream asks to be resumable (``run_id=run.id``). When the backend numbers its
+    frames (our gateway) and the connection drops mid-run, the run goes on by REST
+    ``continue`` polls from the last frame received (``rest_run``): nothing is lost or
+    shown twice. A real manager interrupts a streamed run when its socket closes, so there
+    the output gets a visible gap marker and the run ends ``failed``.
+    """
+    from bai_lsp.domain.reconnect import rest_run
+
     assert run.client is not None and run.ref is not None
+    if run.attached:
+        return await rest_run(run, output, frontend, workspaces, endpoint)
     client, ref = run.client, run.ref
     got_frame = False
+    finished = False
+    unsent: str | None = None
     exit_code: int | None = None
     status = "failed"
     message: str | None = "The connection closed before the run finished."
+    why = "the backend closed the stream"
     try:
         async with client.stream_execute(
-            ref, mode=run.mode, code=run.code, options=run.options
+            ref,
+            mode=run.mode,
+            code=run.code,
+            options=run.options,
+            run_id=run.id,
+            resumable=True,
         ) as stream:
             async for frame in stream:
                 got_frame = True
                 await output.feed(to_records(frame.console))
+                if frame.seq is not None and frame.run_id == run.id:
+                    run.resumable = True
+                    run.wire_seq = max(run.wire_seq, frame.seq)
                 if frame.status == "waiting-input":
                     password = frame.is_password_prompt
                     text = await _ask(run, output, frontend, workspaces, password)
                     if text is None:
                         await _interrupt_waiting(run, stream)
                     else:
+                        unsent = text
                         await stream.send_input(text)
+                        unsent = None
                         if frontend.echoes_input:
                             echo = "\n" if password else text + "\n"
                             await output.feed([Record("stdout", text=echo)])
@@ -123,13 +149,16 @@ async def stream_run(
                     )
                 elif frame.status == "finished":
                     status, exit_code, message = "finished", frame.exit_code, None
+                    finished = True
                     break
                 elif frame.status == "exec-timeout":
                     status, message = "timeout", "The backend's execution time limit was hit."
+                    finished = True
                     break
                 elif frame.status in ("error", "server-restarting"):
                     status = "failed"
                     message = f"Backend.AI: {frame.msg or frame.status}"
+                    finished = True
                     break
     except Exception as exc:
         from bai_lsp.domain.backend import is_not_found, translate
@@ -137,10 +166,54 @@ async def stream_run(
         if is_not_found(exc) and not got_frame:
             raise SessionGone() from exc
         status, message = "failed", translate(exc, endpoint).message
-        log.info("run %s failed: %s", run.id, message)
+        why = message
+        log.info("run %s: the stream failed: %s", run.id, message)
+    if not finished and got_frame:
+        if run.resumable:
+            return await _follow_by_rest(run, output, frontend, workspaces, endpoint, why, unsent)
+        await output.feed([gap_marker(endpoint, why)])
     if run.interrupted and status in ("finished", "failed"):
         return run.result("interrupted", exit_code if status == "finished" else None)
     return run.result(status, exit_code, message)
+
+
+def gap_marker(endpoint: str, why: str) -> Record:
+    """The visible gap a non-resumable streamed run leaves when its connection drops."""
+    return Record(
+        "stderr",
+        text=f"\n[bai-lsp] The connection to {endpoint} dropped during this run "
+        f"({why.rstrip('.')}); the rest of its output is lost: Backend.AI interrupts a "
+        "streamed run when its socket closes.\n",
+    )
+
+
+async def _follow_by_rest(
+    run: Run,
+    output: RunOutput,
+    frontend: Frontend,
+    workspaces: Workspaces,
+    endpoint: str,
+    why: str,
+    unsent: str | None,
+) -> RunResult:
+    """The stream of a resumable run dropped: go on by REST from the last frame received."""
+    from bai_lsp.domain.reconnect import rest_run
+
+    log.info("run %s: stream lost after answer %d; following by REST", run.id, run.wire_seq)
+    run.attached = True
+    workspaces.set_status(
+        run.session,
+        "reconnecting",
+        f"The stream to {endpoint} dropped ({why.rstrip('.')}); following the run by "
+        "polling (it goes on on the session).",
+    )
+    try:
+        run.pending_input = unsent
+        return await rest_run(run, output, frontend, workspaces, endpoint)
+    except SessionGone:
+        return run.result(
+            "failed", None, "The session ended while the connection was down; the run is lost."
+        )
 
 
 async def _ask(

@@ -87,7 +87,8 @@ def aggregate(records: list[ConsoleRecord]) -> list[ConsoleRecord]:
 
 @attrs.define
 class ExecutionResult:
-    """One poll's answer (REST ``result``) or one stream frame (which has no ``runId``)."""
+    """One poll's answer (REST ``result``) or one stream frame (which has no ``runId``
+    unless the run was started resumable on our gateway)."""
 
     status: str
     console: list[ConsoleRecord] = attrs.field(factory=list)
@@ -96,6 +97,11 @@ class ExecutionResult:
     options: dict[str, Any] | None = None
     files: list[Any] = attrs.field(factory=list)
     msg: str | None = None
+    #: The answer's number within its run (the gateway's resumable-runs extension,
+    #: docs/gateway.md); a real manager never sends it.
+    seq: int | None = None
+    #: Characters of output the gateway could not keep for this client (journal bound).
+    lost: int | None = None
 
     @property
     def is_password_prompt(self) -> bool:
@@ -113,6 +119,10 @@ class ExecutionResult:
             body["runId"] = self.run_id
         if self.msg is not None:
             body["msg"] = self.msg
+        if self.seq is not None:
+            body["seq"] = self.seq
+        if self.lost is not None:
+            body["lost"] = self.lost
         return body
 
     @classmethod
@@ -132,7 +142,16 @@ class ExecutionResult:
             options=options if isinstance(options, dict) else None,
             files=list(body.get("files") or []),
             msg=body.get("msg") if isinstance(body.get("msg"), str) else None,
+            seq=_count(body.get("seq")),
+            lost=_count(body.get("lost")),
         )
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative int from the wire, else ``None`` (a bool is not a count)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 @attrs.frozen
