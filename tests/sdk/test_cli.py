@@ -219,6 +219,7 @@ def _wait_gone(sdk: SdkRunner, name: str, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.same_on_every_dialect
 def test_ps_lists_running_sessions_and_rm_ends_one(sdk: SdkRunner) -> None:
     names = ("cli-kept", "cli-other")
     for name in names:
@@ -243,6 +244,7 @@ def test_ps_lists_running_sessions_and_rm_ends_one(sdk: SdkRunner) -> None:
         sdk.cli("rm", *names)
 
 
+@pytest.mark.same_on_every_dialect
 def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
     name = "cli-files"
     code = "x = 1\n_ = open('made.txt', 'w').write('made by code')"
@@ -303,6 +305,7 @@ def test_session_files_logs_restart_and_events(sdk: SdkRunner) -> None:
     assert terminated["reason"] == "user-requested"
 
 
+@pytest.mark.same_on_every_dialect
 def test_web_session_mode_login_run_logout(flavour: SdkFlavour, tmp_path: Path) -> None:
     """``endpoint_type=session``: the CLI logs in to the web-server surface and runs with the
     login cookie (requests go to ``/func/...``, the stream too); after logout it is refused."""
@@ -329,6 +332,7 @@ def test_web_session_mode_login_run_logout(flavour: SdkFlavour, tmp_path: Path) 
         stop_gateway_process(info.process)
 
 
+@pytest.mark.same_on_every_dialect
 def test_run_reuses_by_name_and_reports_conflicts(sdk: SdkRunner) -> None:
     name = "cli-conflict"
     sdk.cli("run", "-t", name, "python", "-c", "x = 41").check()
