@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="API version advertised on GET / (v7: 23.09 manager, v9: newest manager); "
         "requests are answered in the dialect of the version they carry",
     )
+    parser.add_argument(
+        "--no-resumable-runs",
+        action="store_true",
+        help="turn off the resumable-runs extension (numbered answers, ack, streamed runs "
+        "that survive a dropped socket): behave exactly as a Backend.AI manager",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser
 
@@ -127,6 +133,8 @@ def make_config(args: argparse.Namespace, environ: dict[str, str]) -> tuple[Gate
         if args.idle_timeout < 0:
             raise ConfigError("--idle-timeout must be ≥ 0 seconds (0 = never)")
         config.idle_timeout = args.idle_timeout
+    if getattr(args, "no_resumable_runs", False):
+        config.resumable_runs = False
     if args.parent_pid is not None and args.parent_pid <= 0:
         raise ConfigError(f"--parent-pid {args.parent_pid} is not a process id")
     return config, generated

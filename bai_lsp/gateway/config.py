@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from bai_lsp.gateway.journal import DETACH_GRACE, JOURNAL_CHARS
 from bai_lsp.gateway.runtimes import ImageTable
 
 DEFAULT_USER = "user@bai-lsp.local"
@@ -60,6 +61,12 @@ class GatewayConfig:
     #: What ``GET /`` advertises (``v7``: 23.09, ``v9``: the newest manager); each request is
     #: still answered in the dialect of the version it carries (bai_lsp.gateway.dialects).
     api_version: str = "v7"
+    #: The resumable-runs extension (docs/gateway.md); off = a real manager's behaviour.
+    resumable_runs: bool = True
+    #: Seconds a streamed run whose socket dropped waits for a REST ``continue``.
+    detach_grace: float = DETACH_GRACE
+    #: Characters of unacknowledged answers kept per run.
+    journal_chars: int = JOURNAL_CHARS
 
     @property
     def is_loopback(self) -> bool:
@@ -129,19 +136,26 @@ def apply_config_section(config: GatewayConfig, section: Mapping[str, Any], wher
         "start_timeout",
         "max_sessions",
         "max_download_bytes",
+        "resumable_runs",
+        "detach_grace",
+        "journal_chars",
     }
     unknown = set(section) - known
     if unknown:
         raise ConfigError(
             f"{where}: unknown [gateway] keys {sorted(unknown)}; known: {sorted(known)}"
         )
-    for key in ("idle_timeout", "sse_ping_interval", "start_timeout"):
+    if "resumable_runs" in section:
+        if not isinstance(section["resumable_runs"], bool):
+            raise ConfigError(f"{where}: resumable_runs must be true or false")
+        config.resumable_runs = section["resumable_runs"]
+    for key in ("idle_timeout", "sse_ping_interval", "start_timeout", "detach_grace"):
         if key in section:
             value = section[key]
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{where}: {key} must be a number of seconds ≥ 0")
             setattr(config, key, float(value))
-    for key in ("max_sessions", "max_download_bytes"):
+    for key in ("max_sessions", "max_download_bytes", "journal_chars"):
         if key in section:
             value = section[key]
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

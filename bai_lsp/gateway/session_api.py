@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
+import attrs
 from aiohttp import web
 
+from bai_lsp.gateway import journal as journals
 from bai_lsp.gateway import state
 from bai_lsp.gateway.auth import access_key_of
 from bai_lsp.gateway.dialects import request_is_newest
@@ -284,7 +287,8 @@ async def rename(request: web.Request) -> web.Response:
 
 
 def parse_execute(body: dict[str, Any]) -> tuple[str, str | None, str, dict[str, Any] | None]:
-    """``(mode, run_id, code, options)`` of an execute body, validated as the manager does."""
+    """``(mode, run_id, code, options)`` of an execute body, validated as the manager does
+    (``ack``, the resumable-runs extension, is read by :func:`parse_ack`)."""
     if "runId" in body:
         run_id = body["runId"]
     elif "run_id" in body:
@@ -321,6 +325,18 @@ def parse_execute(body: dict[str, Any]) -> tuple[str, str | None, str, dict[str,
     return mode, run_id, code, options
 
 
+def parse_ack(body: dict[str, Any]) -> int | None:
+    """``ack`` of an execute body: the highest answer ``seq`` the client received."""
+    if "ack" not in body or body["ack"] is None:
+        return None
+    ack = body["ack"]
+    if isinstance(ack, bool) or not isinstance(ack, int) or ack < 0:
+        raise invalid_params(
+            f"ack must be a non-negative integer (the highest seq received), not {ack!r}"
+        )
+    return ack
+
+
 async def run_poll(
     registry: SessionRegistry,
     session: Session,
@@ -351,14 +367,63 @@ async def run_poll(
 
 async def execute(request: web.Request) -> web.Response:
     session = session_of(request)
-    mode, run_id, code, options = parse_execute(await read_json(request))
+    body = await read_json(request)
+    mode, run_id, code, options = parse_execute(body)
     registry = registry_of(request)
+    # A manager ignores keys it does not know; so does the gateway with the extension off.
+    ack = parse_ack(body) if registry.config.resumable_runs else None
     if mode == "complete":
         runtime = await registry.ready_runtime(session)
         completions = await _completions(runtime, code, options)
         return web.json_response({"result": {"status": "finished", "completions": completions}})
-    result = await run_poll(registry, session, mode, run_id, code, options, REST_FLUSH_TIMEOUT)
-    return web.json_response({"result": result.to_json()})
+    journal = journals.find(session, run_id) if registry.config.resumable_runs else None
+    if ack is None and journal is None:
+        result = await run_poll(registry, session, mode, run_id, code, options, REST_FLUSH_TIMEOUT)
+        return web.json_response({"result": result.to_json()})
+    if ack is None:
+        assert journal is not None
+        # A client that does not acknowledge (the SDK's way) gets numbered answers of a
+        # run started resumable, but nothing is kept for it.
+        async with journal.lock:
+            journal.take_over()
+            journal.clear()
+            result = await run_poll(
+                registry, session, mode, run_id, code, options, REST_FLUSH_TIMEOUT
+            )
+            journal.number(result)
+        return web.json_response({"result": result.to_json()})
+    run_id = run_id or uuid.uuid4().hex
+    return web.json_response(
+        {"result": (await _journaled_poll(request, mode, run_id, code, options, ack)).to_json()}
+    )
+
+
+async def _journaled_poll(
+    request: web.Request,
+    mode: str,
+    run_id: str,
+    code: str,
+    options: dict[str, Any] | None,
+    ack: int,
+) -> ExecutionResult:
+    """One poll of a client that acknowledges: the unacknowledged answers again first
+    (``continue``), else a new poll, numbered and journaled (docs/gateway.md)."""
+    session = session_of(request)
+    registry = registry_of(request)
+    journal = journals.open_journal(session, run_id, registry.config.journal_chars)
+    async with journal.lock:
+        journal.take_over()
+        replayed = journal.replay(ack) if mode == "continue" else None
+        if replayed is not None:
+            session.log(f"run {run_id}: answers after {ack} sent again (up to {replayed.seq})")
+            result = replayed
+        else:
+            journal.ack(ack)
+            result = await run_poll(
+                registry, session, mode, run_id, code, options, REST_FLUSH_TIMEOUT
+            )
+            journal.record(result)
+        return attrs.evolve(result, lost=journal.take_lost())
 
 
 def add_routes(app: web.Application, prefix: str = "") -> None:

@@ -4,6 +4,12 @@ A streamed execute *is* its run: the socket polls the runtime with the stream's 
 window and forwards every poll as a frame (without ``runId``); when the client goes away
 mid-run the kernel is interrupted, as the manager does, and the run is drained so the next
 one can start.
+
+Resumable runs (docs/gateway.md): a first frame with ``runId`` and ``resumable: true`` gets
+frames carrying ``runId`` and ``seq``, each journaled until acknowledged (journal.py). When
+such a socket drops mid-run the run is *detached* instead: it goes on, and a REST
+``continue`` with that runId and ``ack`` within the grace period takes it over, getting the
+frames that may not have arrived first. Only after the grace is it interrupted.
 """
 
 from __future__ import annotations
@@ -14,10 +20,13 @@ import binascii
 import contextlib
 import json
 import logging
+import re
 from typing import Any
 
+import attrs
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from bai_lsp.gateway import journal as journals
 from bai_lsp.gateway.errors import GatewayError, invalid_params
 from bai_lsp.gateway.runtimes import STREAM_FLUSH_TIMEOUT, ExecutionRequestError, Pty
 from bai_lsp.gateway.session_api import registry_of, run_poll, session_of
@@ -32,6 +41,10 @@ MAX_MESSAGE = 16 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 DEFAULT_ROWS, DEFAULT_COLS = 24, 80
 FIRST_FRAME_TIMEOUT = 60.0
+#: The server side of an execute stream pings after this many quiet seconds, so a client
+#: that vanished (half-open) is noticed and its run detached or interrupted.
+STREAM_HEARTBEAT = 15.0
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def _track(session: Session, ws: web.WebSocketResponse, *, execute: bool = False) -> Any:
@@ -74,7 +87,16 @@ def _error_frame(exc: GatewayError) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- execute
 
 
-def _parse_first_frame(data: Any) -> tuple[str, str, dict[str, Any] | None]:
+@attrs.frozen
+class _Request:
+    mode: str
+    code: str
+    options: dict[str, Any] | None
+    run_id: str | None = None
+    resumable: bool = False
+
+
+def _parse_first_frame(data: Any) -> _Request:
     try:
         params = json.loads(data)
     except (TypeError, ValueError):
@@ -92,7 +114,15 @@ def _parse_first_frame(data: Any) -> tuple[str, str, dict[str, Any] | None]:
     options = params.get("options")
     if options is not None and not isinstance(options, dict):
         raise invalid_params("options must be an object")
-    return mode, code, options
+    run_id = params.get("runId")
+    if run_id is not None and (not isinstance(run_id, str) or not _RUN_ID.match(run_id)):
+        raise invalid_params("runId must be 1 to 64 letters, digits, '-' or '_'")
+    resumable = params.get("resumable", False)
+    if not isinstance(resumable, bool):
+        raise invalid_params("resumable must be true or false")
+    if resumable and run_id is None:
+        raise invalid_params("a resumable run needs the runId chosen by the client")
+    return _Request(mode, code, options, run_id, resumable)
 
 
 class _Inbox:
@@ -135,7 +165,7 @@ class _Inbox:
 async def stream_execute(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     registry = registry_of(request)
-    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=STREAM_HEARTBEAT)
     await ws.prepare(request)
     closer = _track(session, ws, execute=True)
     session.busy += 1
@@ -150,13 +180,18 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
         if first.type != WSMsgType.TEXT:
             return ws
         try:
-            mode, code, options = _parse_first_frame(first.data)
+            req = _parse_first_frame(first.data)
         except GatewayError as exc:
             await ws.send_json(_error_frame(exc))
             return ws
+        journal: journals.RunJournal | None = None
+        if req.resumable and req.run_id and registry.config.resumable_runs:
+            journal = journals.open_journal(session, req.run_id, registry.config.journal_chars)
+        elif not registry.config.resumable_runs:
+            req = attrs.evolve(req, run_id=None)  # a manager ignores the extension's keys
         inbox = _Inbox(ws)
         try:
-            await _run(registry, session, ws, inbox, mode, code, options)
+            await _run(registry, session, ws, inbox, req, journal)
         finally:
             await inbox.close()
     finally:
@@ -173,17 +208,41 @@ async def _run(
     session: Session,
     ws: web.WebSocketResponse,
     inbox: _Inbox,
-    mode: str,
-    code: str,
-    options: dict[str, Any] | None,
+    req: _Request,
+    journal: journals.RunJournal | None,
 ) -> None:
-    run_id: str | None = None
-    step_mode, payload, step_options = mode, code, options
+    run_id = req.run_id
+    step_mode, payload, step_options = req.mode, req.code, req.options
+    me = object()
+    if journal is not None:
+        journal.attach(me)
     while True:
         try:
-            result = await run_poll(
-                registry, session, step_mode, run_id, payload, step_options, STREAM_FLUSH_TIMEOUT
-            )
+            if journal is None:
+                result = await run_poll(
+                    registry,
+                    session,
+                    step_mode,
+                    run_id,
+                    payload,
+                    step_options,
+                    STREAM_FLUSH_TIMEOUT,
+                )
+            else:
+                async with journal.lock:
+                    if journal.owner is not me:
+                        session.log(f"run {run_id}: followed by REST now; the stream stops")
+                        return
+                    result = await run_poll(
+                        registry,
+                        session,
+                        step_mode,
+                        run_id,
+                        payload,
+                        step_options,
+                        STREAM_FLUSH_TIMEOUT,
+                    )
+                    journal.record(result)
         except GatewayError as exc:
             if not ws.closed:
                 await ws.send_json(_error_frame(exc))
@@ -197,24 +256,76 @@ async def _run(
             return
         run_id = result.run_id or run_id
         if inbox.gone.is_set() or ws.closed:
-            await _abandon(registry, session, run_id, result.status)
+            await _leave(registry, session, run_id, result.status, journal, me)
             return
         try:
-            await ws.send_json(result.to_json(with_run_id=False))
+            await ws.send_json(result.to_json(with_run_id=journal is not None))
         except ConnectionResetError:
-            await _abandon(registry, session, run_id, result.status)
+            await _leave(registry, session, run_id, result.status, journal, me)
             return
         if result.status in (RunStatus.FINISHED, RunStatus.EXEC_TIMEOUT):
             return
         step_options = None
         if result.status == RunStatus.WAITING_INPUT:
-            text = await inbox.next_text()
+            text = await _next_input(inbox, journal)
             if text is None:
-                await _abandon(registry, session, run_id, result.status)
+                if journal is not None and journal.owner is not me:
+                    return  # REST took the run over; it answers the prompt
+                await _leave(registry, session, run_id, result.status, journal, me)
                 return
             step_mode, payload = "input", text
         else:
             step_mode, payload = "continue", ""
+
+
+async def _next_input(inbox: _Inbox, journal: journals.RunJournal | None) -> str | None:
+    """The client's answer to ``waiting-input``; ``None`` if it left or REST took over."""
+    if journal is None:
+        return await inbox.next_text()
+    reader = asyncio.ensure_future(inbox.next_text())
+    taken = asyncio.ensure_future(journal.taken.wait())
+    try:
+        await asyncio.wait({reader, taken}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        taken.cancel()
+    if reader.done():
+        return reader.result()
+    reader.cancel()
+    return None
+
+
+async def _leave(
+    registry: SessionRegistry,
+    session: Session,
+    run_id: str | None,
+    status: str,
+    journal: journals.RunJournal | None,
+    me: object,
+) -> None:
+    """The client left mid-run: detach a resumable run, else interrupt it as the manager does."""
+    if journal is None:
+        await _abandon(registry, session, run_id, status)
+        return
+    if journal.owner is not me or status in RunStatus.TERMINAL:
+        return  # REST follows it already, or it has ended (its last frame is journaled)
+    grace = registry.config.detach_grace
+    session.log(
+        f"stream client disconnected mid-run: run {run_id} detached; it is interrupted unless "
+        f"a REST continue re-attaches within {grace:g} s"
+    )
+
+    async def expire() -> None:
+        session.closers.discard(closer)
+        session.log(f"run {run_id} was not re-attached within {grace:g} s: interrupting")
+        async with journal.lock:
+            if journal.owner is None and not journal.taken.is_set():
+                await _abandon(registry, session, run_id, status)
+
+    def closer(_why: str) -> None:
+        journal.cancel_grace()
+
+    session.closers.add(closer)
+    journal.detach(grace, expire)
 
 
 async def _abandon(

@@ -1,0 +1,173 @@
+"""Streamed runs (the default ``runTransport: "websocket"``) that lose their connection
+mid-run, through the language server over stdio, the fault proxy and a real gateway:
+
+* a reset WebSocket: the run goes on by REST ``continue`` with the same runId, every
+  line exactly once, status ``reconnecting`` then ``busy``;
+* a half-open connection (blackhole): noticed within 30 s (the heartbeat), status
+  ``reconnecting``; when the network comes back the run completes, every line once;
+* a backend that cannot resume (a real manager; here the gateway with
+  ``--no-resumable-runs``): the run ends ``failed`` with a visible ``[bai-lsp]`` gap line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from lsp.harness import needs_backend
+from support.gateway import start_gateway, stop_gateway_process
+
+from faults.proxy import FaultProxy
+from faults.rawlsp import start_raw_server
+from faults.test_network_faults import BLOCK_LIMIT_S, Stack
+
+pytestmark = needs_backend
+
+LINES = 60
+#: Numbered lines with small sleeps: about 6 s of output.
+COUNT = f"for i in $(seq 0 {LINES - 1}); do echo n$i; sleep 0.1; done\n"
+EXPECTED = [f"n{i}" for i in range(LINES)]
+#: The issue's bound for noticing a half-open connection.
+NOTICE_LIMIT_S = 30.0
+
+
+@contextlib.asynccontextmanager
+async def _stack(tmp: Path, gateway_args: Sequence[str] = ()) -> AsyncIterator[Stack]:
+    gateway = start_gateway(tmp / "gw", args=gateway_args)
+    proxy = await FaultProxy(int(gateway.endpoint.rsplit(":", 1)[1])).start()
+    folder = tmp / "ws"
+    folder.mkdir()
+    server = await start_raw_server(tmp / "state", log_file=tmp / "server.log")
+    s = Stack(tmp, gateway, proxy, server, folder)
+    try:
+        await server.initialize(
+            [folder],
+            {
+                "endpoint": proxy.endpoint,
+                "accessKey": gateway.access_key,
+                "secretKey": gateway.secret_key,
+                "onExit": "destroy",
+            },
+        )
+        first = await s.run("echo ready\n")
+        assert first["result"]["status"] == "finished", first
+        yield s
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.close(), 30)
+        await proxy.stop()
+        stop_gateway_process(s.gateway.process)
+
+
+def _report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    with capsys.disabled():
+        print(f"\n[faults] {line}")
+
+
+def _statuses(stack: Stack, since: int = 0) -> list[str]:
+    return [s["status"] for s in stack.server.notifications("backendai/sessionStatus")[since:]]
+
+
+async def _started_and_printed(stack: Stack, text: str) -> str:
+    """The runId of the run under way, once its output shows ``text``."""
+    await stack.server.wait_for(
+        lambda: any(
+            text in stack.text(o["runId"])
+            for o in stack.server.notifications("backendai/runStarted")
+        ),
+        60,
+    )
+    run_id: str = stack.server.notifications("backendai/runStarted")[-1]["runId"]
+    return run_id
+
+
+async def test_reset_websocket_run_goes_on_by_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with _stack(tmp_path) as stack:
+        mark = len(_statuses(stack))
+        run = asyncio.ensure_future(stack.run(COUNT))
+        await _started_and_printed(stack, "n3")
+        cut = stack.proxy.reset_all()
+        response = await asyncio.wait_for(run, 90)
+        result = response["result"]
+        lines = stack.text(result["runId"]).split()
+        statuses = _statuses(stack, mark)
+        _report(
+            capsys,
+            f"WebSocket reset mid-run ({cut} connections cut): run {result['status']}, "
+            f"{len(lines)} lines delivered ({len(set(lines))} distinct of {LINES}); "
+            f"statuses {statuses}",
+        )
+        assert result["status"] == "finished", result
+        assert lines == EXPECTED
+        assert "[bai-lsp]" not in stack.text(result["runId"], "stderr")
+        assert "reconnecting" in statuses
+        assert statuses.index("busy", statuses.index("reconnecting")) > 0
+        status, took = await stack.status()
+        assert status == "idle" and took < BLOCK_LIMIT_S
+
+
+async def test_half_open_connection_is_noticed_and_the_run_completes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with _stack(tmp_path) as stack:
+        mark = len(_statuses(stack))
+        run = asyncio.ensure_future(stack.run(COUNT, timeout=150))
+        await _started_and_printed(stack, "n3")
+        stack.proxy.mode = "blackhole"
+        cut_at = time.monotonic()
+        status, took = await stack.status()  # the LSP side stays responsive meanwhile
+        assert took < BLOCK_LIMIT_S
+        await stack.server.wait_for(lambda: "reconnecting" in _statuses(stack, mark), 60)
+        noticed = time.monotonic() - cut_at
+        message = next(
+            s.get("message", "")
+            for s in stack.server.notifications("backendai/sessionStatus")[mark:]
+            if s["status"] == "reconnecting"
+        )
+        await asyncio.sleep(1.0)
+        stack.proxy.mode = "pass"
+        response = await asyncio.wait_for(run, 120)
+        result = response["result"]
+        lines = stack.text(result["runId"]).split()
+        _report(
+            capsys,
+            f"blackhole mid-run: noticed after {noticed:.1f} s (status answered in {took:.2f} s "
+            f"meanwhile: {status}); told the user {message[:110]!r}; after the network came "
+            f"back: run {result['status']}, {len(lines)} lines ({len(set(lines))} distinct)",
+        )
+        assert noticed < NOTICE_LIMIT_S
+        assert result["status"] == "finished", result
+        assert lines == EXPECTED
+        statuses = _statuses(stack, mark)
+        assert "busy" in statuses[statuses.index("reconnecting") :]
+
+
+async def test_a_backend_that_cannot_resume_marks_the_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with _stack(tmp_path, ["--no-resumable-runs"]) as stack:
+        run = asyncio.ensure_future(stack.run(COUNT))
+        await _started_and_printed(stack, "n3")
+        stack.proxy.reset_all()
+        response = await asyncio.wait_for(run, 60)
+        result = response["result"]
+        lines = stack.text(result["runId"]).split()
+        err = stack.text(result["runId"], "stderr")
+        _report(
+            capsys,
+            f"reset mid-run, backend without resumable runs: run {result['status']} after "
+            f"{len(lines)} of {LINES} lines; gap line {err.strip()[:160]!r}",
+        )
+        assert result["status"] == "failed", result
+        assert lines == EXPECTED[: len(lines)] and len(lines) < LINES
+        assert "[bai-lsp] The connection to" in err
+        assert "the rest of its output is lost" in err
+        assert "interrupts a streamed run when its socket closes" in err
+        after = await stack.run("echo after\n")
+        assert after["result"]["status"] == "finished", after
