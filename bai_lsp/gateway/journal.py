@@ -133,6 +133,14 @@ class RunJournal:
         self._dropped.clear()
         self.chars = 0
 
+    def release(self) -> None:
+        """Free the kept answers; a client that asks for them later is told they are lost."""
+        while self._entries:
+            seq, _, chars = self._entries.popleft()
+            if chars:
+                self._dropped.append((seq, chars))
+        self.chars = 0
+
     def attach(self, owner: object) -> None:
         self.owner = owner
 
@@ -182,6 +190,11 @@ def open_journal(session: object, run_id: str, limit: int = JOURNAL_CHARS) -> Ru
     board = _BOARDS.setdefault(session, collections.OrderedDict())
     journal = board.get(run_id)
     if journal is None:
+        # Runs of a session are serialised: a client starting a new one is done with the
+        # answers of those that ended (a flood's journal must not outlive it).
+        for old in board.values():
+            if old.ended and old.owner is None and not old.detached:
+                old.release()
         journal = board[run_id] = RunJournal(run_id, limit)
         idle = sorted(
             (j for j in board.values() if j is not journal and j.owner is None and not j.detached),

@@ -16,7 +16,8 @@ import pytest
 from support.gateway import GatewayInfo, running_gateway
 from support.signed import SignedClient
 
-from bai_lsp.wire.execute import ExecutionResult
+from bai_lsp.gateway.journal import RunJournal
+from bai_lsp.wire.execute import ConsoleRecord, ExecutionResult
 
 from .conftest import assert_problem, unique_name
 
@@ -223,3 +224,39 @@ async def test_the_extension_can_be_turned_off(tmp_path: Path) -> None:
             assert all("seq" not in f and "runId" not in f for f in frames), frames
             answer = await _execute(c, name, mode="query", runId=None, code="echo x\n", ack=-1)
             assert "seq" not in answer
+
+
+def _answer(status: str, text: str = "") -> ExecutionResult:
+    console = [ConsoleRecord.stdout(text)] if text else []
+    return ExecutionResult(status=status, console=console, run_id="r")
+
+
+def test_a_replay_never_merges_past_a_control_status() -> None:
+    journal = RunJournal("r")
+    for status, text in [
+        ("continued", "a"),
+        ("continued", "b"),
+        ("waiting-input", "Name? "),
+        ("continued", "c"),
+    ]:
+        journal.record(_answer(status, text))
+    first = journal.replay(0)
+    assert first is not None and first.seq == 3 and first.status == "waiting-input"
+    assert [r.text for r in first.console] == ["abName? "]
+    again = journal.replay(0)  # lost in transit too: the same answer again
+    assert again is not None and again.seq == 3
+    rest = journal.replay(3)
+    assert rest is not None and rest.seq == 4 and rest.console[0].text == "c"
+    assert journal.replay(4) is None and journal.take_lost() is None
+
+
+def test_answers_freed_before_they_were_acknowledged_are_reported_lost() -> None:
+    journal = RunJournal("r", limit=10)
+    journal.record(_answer("continued", "x" * 8))
+    journal.record(_answer("continued", "y" * 8))  # pushes the x out
+    journal.record(_answer("finished"))
+    replay = journal.replay(0)
+    assert replay is not None and replay.console[0].text == "y" * 8
+    assert journal.take_lost() == 8 and journal.take_lost() is None
+    journal.release()  # a new run started on the session
+    assert journal.replay(1) is None and journal.take_lost() == 8
