@@ -33,6 +33,8 @@ JOURNAL_CHARS = 16 * 1024 * 1024
 #: Seconds a streamed run whose socket dropped is kept for a REST ``continue`` to re-attach
 #: before it is interrupted as Backend.AI would at once.
 DETACH_GRACE = 300.0
+#: ... and at most this many answers (a quiet run's empty polls are not kept at all).
+JOURNAL_ENTRIES = 65536
 #: Journals kept per session (the oldest idle ones are forgotten first).
 JOURNALS_PER_SESSION = 16
 
@@ -83,9 +85,11 @@ class RunJournal:
         """Number ``result`` and keep it until it is acknowledged."""
         self.number(result)
         size = answer_chars(result)
+        if result.status == RunStatus.CONTINUED and not result.console and not result.files:
+            return result  # nothing to lose: an empty poll of a quiet run
         self._entries.append((self.seq, result, size))
         self.chars += size
-        while self.chars > self.limit and self._entries:
+        while (self.chars > self.limit or len(self._entries) > JOURNAL_ENTRIES) and self._entries:
             seq, _, chars = self._entries.popleft()
             self.chars -= chars
             if chars:
@@ -142,7 +146,9 @@ class RunJournal:
         self.chars = 0
 
     def attach(self, owner: object) -> None:
+        """A stream delivers this run (until it detaches or REST takes over)."""
         self.owner = owner
+        self.taken.clear()
 
     def take_over(self) -> None:
         """A REST request follows the run from now on: its stream (if any) stops

@@ -171,3 +171,35 @@ async def test_a_backend_that_cannot_resume_marks_the_gap(
         assert "interrupts a streamed run when its socket closes" in err
         after = await stack.run("echo after\n")
         assert after["result"]["status"] == "finished", after
+
+
+async def test_output_the_gateway_could_not_keep_is_marked_as_a_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A flood in flight when the socket is reset, with a journal smaller than what was in
+    flight: the run still completes, and the output says how much is missing, where."""
+    config = tmp_path / "gateway.toml"
+    config.write_text("[gateway]\njournal_chars = 1000\n")
+    flood = (
+        "for i in $(seq 10 49); do printf 'L%s%s\\n' $i \"$(head -c 1000 /dev/zero | tr "
+        "'\\0' x)\"; sleep 0.05; done; sleep 1; echo end\n"
+    )
+    async with _stack(tmp_path, ["--config", str(config)]) as stack:
+        stack.proxy.latency = 0.3
+        run = asyncio.ensure_future(stack.run(flood))
+        await _started_and_printed(stack, "L12")
+        stack.proxy.reset_all()
+        stack.proxy.latency = 0.0
+        response = await asyncio.wait_for(run, 60)
+        result = response["result"]
+        out = stack.text(result["runId"])
+        err = stack.text(result["runId"], "stderr")
+        numbers = [int(line[1:3]) for line in out.splitlines() if line.startswith("L")]
+        _report(
+            capsys,
+            f"flood reset with a 1000-character journal: run {result['status']}, "
+            f"{len(numbers)} of 40 lines, gap line {err.strip()[:100]!r}",
+        )
+        assert result["status"] == "finished", result
+        assert numbers == sorted(set(numbers)) and out.rstrip().endswith("end")
+        assert "characters of output were lost here" in err, err

@@ -155,6 +155,32 @@ async def test_a_dropped_stream_is_detached_and_rest_continue_re_attaches(
     assert "detached" in logs["result"]["logs"]
 
 
+async def test_a_run_detached_while_waiting_for_input_takes_the_answer_by_rest(
+    jc: SignedClient,
+) -> None:
+    name = await _session(jc)
+    run_id = uuid.uuid4().hex
+    code = "read -p 'Who? ' who; echo hello-$who\n"
+    async with jc.ws(f"/stream/session/{name}/execute") as ws:
+        await ws.send_str(
+            json.dumps({"mode": "query", "code": code, "runId": run_id, "resumable": True})
+        )
+        frames: list[dict[str, Any]] = []
+        async for msg in ws:
+            frames.append(json.loads(msg.data))
+            if frames[-1]["status"] == "waiting-input":
+                break
+    assert frames[-1]["status"] == "waiting-input", frames
+    answer = await _execute(
+        jc, name, mode="input", runId=run_id, code="rest", ack=frames[-1]["seq"]
+    )
+    out = _stdout(answer)
+    if answer["status"] != "finished":
+        rest, _, answer = await _follow(jc, name, run_id, answer["seq"])
+        out += rest
+    assert answer["status"] == "finished" and "hello-rest" in out, (answer, out)
+
+
 async def test_a_detached_run_is_interrupted_after_the_grace(jc: SignedClient) -> None:
     name = await _session(jc)
     run_id = uuid.uuid4().hex
