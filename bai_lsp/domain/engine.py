@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
@@ -45,7 +45,7 @@ from bai_lsp.domain.events import (
     SessionSummary,
 )
 from bai_lsp.domain.frontend import Frontend
-from bai_lsp.domain.output import RunOutput, to_records
+from bai_lsp.domain.output import RunOutput
 from bai_lsp.domain.reconnect import rest_run
 from bai_lsp.domain.runlog import DetachedRun, RunContext, RunList, RunLog, RunReplay
 from bai_lsp.domain.runs import Run, SessionGone, _from_client, stream_run
@@ -102,18 +102,44 @@ class _Detaching(Exception):
 class _DetachableClient:
     """The client as a REST run sees it. Once ``stopping()`` says the run is being detached,
     the next poll is not sent; a poll already under way is answered and its output fed as
-    usual, so nothing the backend handed out is lost."""
+    usual, so nothing the backend handed out is lost.
 
-    def __init__(self, client: Any, stopping: Callable[[], bool]) -> None:
+    When the backend numbers its answers, it also keeps the run log able to resume after a
+    crash: before an answer numbered ``k`` is handed on, the output of earlier answers is
+    flushed (so batches logged later carry ``ws = k`` only with records up to ``k``), and
+    before the next poll acknowledges ``k`` to the backend (which then forgets it), its
+    records are on disk."""
+
+    def __init__(
+        self,
+        client: Any,
+        stopping: Callable[[], bool],
+        output: RunOutput,
+        logged: Callable[[int], None],
+        written: Callable[[], Awaitable[None]],
+    ) -> None:
         self._client = client
         self._stopping = stopping
+        self._output = output
+        self._logged = logged
+        self._written = written
+        self._numbered = False
         self.tripped = False
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        if self._numbered:
+            await self._output.drain()
+            await self._written()
         if self._stopping():
             self.tripped = True
             raise _Detaching()
-        return await self._client.execute(*args, **kwargs)
+        result = await self._client.execute(*args, **kwargs)
+        seq = getattr(result, "seq", None)
+        if isinstance(seq, int):
+            self._numbered = True
+            await self._output.drain()
+            self._logged(seq)
+        return result
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -168,6 +194,8 @@ class Engine:
         self._waiting: dict[str, tuple[str, bool]] = {}
         #: Runs being detached because the server stops.
         self._detaching: set[str] = set()
+        #: The last backend answer number whose records all reached the run log, per run.
+        self._logged_seq: dict[str, int] = {}
         #: Runs claimed for re-attaching that are not followed yet (session being checked).
         self._claimed: dict[str, DetachedRun] = {}
 
@@ -365,6 +393,7 @@ class Engine:
         finally:
             self._claimed.pop(run_id, None)
             self._run_tasks.pop(run_id, None)
+            self._logged_seq.pop(run_id, None)
 
     async def _reattach_claimed(self, detached: DetachedRun, conn: Connection) -> None:
         ctx, entry = detached.context, detached.entry
@@ -379,9 +408,9 @@ class Engine:
         if detached.crashed and ctx.transport != "rest":
             self._fail_detached(
                 detached,
-                "bai-lsp stopped unexpectedly during this streamed run, and a streamed run "
-                "cannot be followed again (the backend interrupts it when its connection "
-                'closes; runTransport "rest" runs can). Its output up to then is kept.',
+                "bai-lsp stopped unexpectedly during this streamed run, and such a run is not "
+                "followed again (where it stood in the stream is not in the run log; "
+                'runTransport "rest" runs are). Its output up to then is kept.',
             )
             return
         async with session.run_lock:  # the user's next run on this session queues behind it
@@ -429,6 +458,7 @@ class Engine:
     ) -> None:
         session = run.session
         self.runlog.resumed(detached)
+        self._logged_seq[run.id] = detached.wire_seq
         self._frontend.run_started(
             RunStarted(run.id, run.uri, run.mode, session.name, reattached=True)
         )
@@ -440,7 +470,7 @@ class Engine:
         )
         output = RunOutput(
             run.id,
-            self.runlog.sink(run.id, self._frontend.output),
+            self.runlog.sink(run.id, self._frontend.output, lambda: self._logged_seq.get(run.id)),
             settings.output,
             self.state_dir / "output",
         )
@@ -451,8 +481,8 @@ class Engine:
         try:
             if detached.crashed:
                 gap = (
-                    "[bai-lsp] bai-lsp stopped unexpectedly during this run: output it had "
-                    "received but not yet shown may be missing here.\n"
+                    "[bai-lsp] bai-lsp stopped unexpectedly during this run: around here, "
+                    "output may be missing or shown twice.\n"
                 )
                 await output.feed([Record("stderr", text=gap)])
             if detached.waiting_input is not None and not await self._input_again(
@@ -503,28 +533,22 @@ class Engine:
         return True
 
     async def _answer_pending_input(
-        self, run: Run, output: RunOutput, waiting: tuple[str, bool] | None
+        self, run: Run, output: RunOutput, waiting: tuple[str, bool]
     ) -> None:
         """The run was waiting for input when the earlier server stopped. The backend reports
-        ``waiting-input`` only once, so ask the user again and send the answer before
-        following the run with ``continue`` polls."""
+        ``waiting-input`` only once, so ask the user again; ``rest_run`` sends the answer
+        (``run.pending_input``) as its first poll, then follows the run as usual."""
         assert run.client is not None and run.ref is not None
-        client: Any = run.client
-        while waiting is not None:
-            prompt, password = waiting
-            text = await self._ask_again(run, prompt, password)
-            self.workspaces.set_status(run.session, "busy")
-            if text is None:
-                run.interrupted = True
-                await client.interrupt(run.ref)
-            elif self._frontend.echoes_input:
-                await output.feed([Record("stdout", text="\n" if password else text + "\n")])
-            output.input_answered()
-            answer = await client.execute(run.ref, mode="input", code=text or "", run_id=run.id)
-            await output.feed(to_records(answer.console))
-            waiting = None
-            if answer.status == "waiting-input":
-                waiting = (output.prompt_tail, bool(answer.is_password_prompt))
+        prompt, password = waiting
+        text = await self._ask_again(run, prompt, password)
+        self.workspaces.set_status(run.session, "busy")
+        if text is None:  # cancelled: interrupt, then release the waiting read
+            run.interrupted = True
+            await run.client.interrupt(run.ref)
+        elif self._frontend.echoes_input:
+            await output.feed([Record("stdout", text="\n" if password else text + "\n")])
+        output.input_answered()
+        run.pending_input = text or ""
 
     async def _ask_again(self, run: Run, prompt: str, password: bool) -> str | None:
         run.input_answer = asyncio.get_running_loop().create_future()
@@ -597,6 +621,7 @@ class Engine:
         finally:
             self._runs.pop(run.id, None)
             self._run_tasks.pop(run.id, None)
+            self._logged_seq.pop(run.id, None)
             self.diagnostics.discard(run.id)
 
     async def _execute_locked(self, run: Run, doc: SourceDocument, settings: Settings) -> RunResult:
@@ -631,7 +656,11 @@ class Engine:
         self._frontend.run_started(started)
         output = RunOutput(
             run.id,
-            self.runlog.sink(run.id, self.diagnostics.sink(run.id, self._frontend.output)),
+            self.runlog.sink(
+                run.id,
+                self.diagnostics.sink(run.id, self._frontend.output),
+                lambda: self._logged_seq.get(run.id),
+            ),
             settings.output,
             self.state_dir / "output",
         )
@@ -687,7 +716,13 @@ class Engine:
         """
         assert run.client is not None
         if transport == "rest":
-            client = _DetachableClient(run.client, lambda: run.id in self._detaching)
+            client = _DetachableClient(
+                run.client,
+                lambda: run.id in self._detaching,
+                output,
+                lambda seq: self._logged_seq.__setitem__(run.id, seq),
+                self.runlog.close,
+            )
             run.client = cast(Backend, client)
             self._clients[run.id] = client
             execute = rest_run

@@ -193,20 +193,28 @@ class RunLog:
         self._logged[run.entry.run_id] = run.logged_bytes
 
     def sink(
-        self, run_id: str, send: Callable[[OutputBatch], None]
+        self,
+        run_id: str,
+        send: Callable[[OutputBatch], None],
+        wire_seq: Callable[[], int | None] | None = None,
     ) -> Callable[[OutputBatch], None]:
-        """``send``, also logging the batch."""
+        """``send``, also logging the batch.
+
+        ``wire_seq`` tells the number of the last backend answer whose records are all in
+        the batches logged so far; it is logged with each batch (``ws``), so that after a
+        crash the next server knows from where to ask the backend again.
+        """
 
         def tee(batch: OutputBatch) -> None:
             send(batch)
             try:
-                self._log_batch(run_id, batch)
+                self._log_batch(run_id, batch, wire_seq() if wire_seq else None)
             except Exception:
                 log.exception("could not log output of run %s", run_id)
 
         return tee
 
-    def _log_batch(self, run_id: str, batch: OutputBatch) -> None:
+    def _log_batch(self, run_id: str, batch: OutputBatch, wire_seq: int | None = None) -> None:
         used = self._logged.get(run_id)
         if used is None or used >= RUN_BYTES:
             return
@@ -219,7 +227,10 @@ class RunLog:
             used += record.size
             records.append({k: v for k, v in attrs.asdict(record).items() if v is not None})
         self._logged[run_id] = used
-        self._put({"k": "out", "runId": run_id, "records": records})
+        entry: dict[str, Any] = {"k": "out", "runId": run_id, "records": records}
+        if wire_seq:
+            entry["ws"] = wire_seq
+        self._put(entry)
 
     def finished(self, event: RunFinished) -> None:
         self._logged.pop(event.run_id, None)
@@ -417,6 +428,7 @@ def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
     last: dict[str, dict[str, Any]] = {}  # the last detached/attach/end entry of each run
     detached_at: dict[str, dict[str, Any]] = {}
     logged: dict[str, int] = {}
+    logged_seq: dict[str, int] = {}
     for e in entries:
         run_id = e.get("runId")
         if not isinstance(run_id, str):
@@ -427,11 +439,14 @@ def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
             last.pop(run_id, None)
             detached_at.pop(run_id, None)
             logged[run_id] = 0
+            logged_seq[run_id] = 0
         elif kind in ("detached", "attach", "end"):
             last[run_id] = e
             if kind == "detached":
                 detached_at[run_id] = e
         elif kind == "out" and run_id in logged:
+            if isinstance(e.get("ws"), int):
+                logged_seq[run_id] = max(logged_seq[run_id], e["ws"])
             for r in e.get("records") or []:
                 if isinstance(r, dict):
                     logged[run_id] += len(str(r.get("text") or "").encode())
@@ -474,8 +489,8 @@ def _detached(entries: list[dict[str, Any]], now: float) -> list[DetachedRun]:
             DetachedRun(
                 entry=entry,
                 context=context,
-                wire_seq=int(detached.get("wireSeq") or 0),
-                resumable=bool(detached.get("resumable")),
+                wire_seq=int(detached.get("wireSeq") or logged_seq.get(run_id) or 0),
+                resumable=bool(detached.get("resumable") or (crashed and logged_seq.get(run_id))),
                 detached_at=when,
                 logged_bytes=logged.get(run_id, 0),
                 waiting_input=waiting,
