@@ -210,10 +210,17 @@ async def _follow_by_rest(
     try:
         run.pending_input = unsent
         return await rest_run(run, output, frontend, workspaces, endpoint)
-    except SessionGone:
-        return run.result(
-            "failed", None, "The session ended while the connection was down; the run is lost."
+    except SessionGone as gone:
+        from bai_lsp.domain.backend import translate
+
+        cause = gone.__cause__
+        why_gone = f" ({translate(cause, endpoint).message.rstrip('.')})" if cause else ""
+        message = (
+            f"Session {run.session.name} was lost while the connection was down{why_gone}; "
+            "the rest of this run's output is lost."
         )
+        workspaces.set_status(run.session, "terminated", message)
+        return run.result("failed", None, message)
 
 
 async def _ask(

@@ -203,3 +203,29 @@ async def test_output_the_gateway_could_not_keep_is_marked_as_a_gap(
         assert result["status"] == "finished", result
         assert numbers == sorted(set(numbers)) and out.rstrip().endswith("end")
         assert "characters of output were lost here" in err, err
+
+
+async def test_gateway_killed_and_restarted_mid_stream(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stream drops, the polls that follow it find the session gone: the run ends
+    ``failed`` saying so, the status says the session was lost, the next run gets a new one."""
+    async with _stack(tmp_path) as stack:
+        mark = len(_statuses(stack))
+        run = asyncio.ensure_future(stack.run(COUNT))
+        await _started_and_printed(stack, "n3")
+        stack.restart_gateway()
+        response = await asyncio.wait_for(run, 90)
+        result = response["result"]
+        notes = stack.server.notifications("backendai/sessionStatus")[mark:]
+        _report(
+            capsys,
+            f"gateway killed -9 mid-stream and restarted: run {result['status']} "
+            f"({result.get('message', '')[:120]!r}); statuses {[n['status'] for n in notes]}",
+        )
+        assert result["status"] == "failed", result
+        assert "was lost" in result["message"] and "output is lost" in result["message"]
+        assert notes[-1]["status"] == "terminated" and "was lost" in notes[-1]["message"]
+        after = await stack.run("echo on-the-new-gateway\n")
+        assert after["result"]["status"] == "finished", after
+        assert "on-the-new-gateway" in stack.text(after["result"]["runId"])
