@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -99,12 +99,6 @@ async def test_a_run_goes_on_across_a_server_restart(tmp_path: Path, state_dir: 
             # it lasted about the program's 4 s, counted from its first start
             assert entry["durationMs"] >= 3500, entry
 
-        # a third server finds nothing left to re-attach
-        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h3:
-            await h3.command("backendai.runs.list", {})
-            await asyncio.sleep(1)
-            assert not h3.of("backendai/runStarted")
-
 
 async def test_a_session_ended_meanwhile_is_reported(tmp_path: Path, state_dir: Path) -> None:
     from bai_lsp.backendai import APIConfig, BackendAIClient
@@ -163,25 +157,33 @@ async def test_on_exit_destroy_still_interrupts(tmp_path: Path, state_dir: Path)
             assert not h2.of("backendai/runStarted")
 
 
-async def test_the_embedded_gateway_keeps_the_run_too(tmp_path: Path, state_dir: Path) -> None:
-    """The default set-up (no endpoint, ``onExit: keep``): the shared embedded gateway
-    outlives the server, so the run is re-attached there."""
+async def test_the_default_set_up_re_attaches_a_streamed_run(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    """No settings at all: the shared embedded gateway outlives the server, and a streamed
+    run (WebSocket, the default transport) is resumable there, so it is detached and
+    re-attached like a REST one."""
     folder = tmp_path / "ws"
     folder.mkdir()
-    options = {"runTransport": "rest"}
-    async with start_server([folder], state_dir=state_dir, init_options=options) as h:
+    async with start_server([folder], state_dir=state_dir) as h:
         doc = open_doc(h, folder / "count.py", PROGRAM)
         command, run_id, _ = await _start_and_leave(h, doc, 2)
     with pytest.raises(JsonRpcException):
         await asyncio.wait_for(command, 10)
     before = h.output_text(run_id)
-    async with start_server([folder], state_dir=state_dir, init_options=options) as h2:
-        await h2.wait_for(lambda: h2.of("backendai/runFinished", run_id), 30)
+    async with start_server([folder], state_dir=state_dir) as h2:
+        (finished,) = await h2.wait_for(lambda: h2.of("backendai/runFinished", run_id), 30)
+        assert (finished["status"], finished["exitCode"]) == ("finished", 0), finished
         (started,) = h2.of("backendai/runStarted")
         assert started["reattached"] is True
         assert before + h2.output_text(run_id) == EXPECTED
+        assert not h2.output_text(run_id, "stderr")  # no gap, no "lost" marker
+        replay = await h2.command("backendai.runs.replay", {"runId": run_id})
+        assert "".join(r["text"] for r in replay["records"]) == EXPECTED
+    # the run log names the keypair by its access key only, never the secret
+    keys = json.loads((state_dir / "embedded-gateway.json").read_text())
     log = (state_dir / "runs" / "runs.jsonl").read_text()
-    assert "secretKey" not in log and not re.search(r'"secret', log)
+    assert f'"accessKey":"{keys["accessKey"]}"' in log and keys["secretKey"] not in log
 
 
 ASKS = """\
