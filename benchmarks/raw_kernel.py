@@ -1,9 +1,11 @@
 """(a) The engine's own limit: jupyter_client talking straight to ipykernel, nothing between.
 
-Kernels start as the gateway's Jupyter runtime starts them (the same output flush interval,
-``bai_lsp.gateway.runtimes.jupyter.KERNEL_FLUSH_INTERVAL``), or with ipykernel's default
-0.2 s flush for context. A run's first output is the first ``stream`` message on iopub; it
-is finished when the kernel reports ``idle`` for it (both replies have then been sent).
+Kernels start as the gateway's Jupyter runtime starts them (the same startup lines:
+``bai_lsp.gateway.runtimes.jupyter.kernel_startup_lines`` — a 2 ms output flush interval and
+large writes sliced into 1 MiB messages), or as plain ipykernel (0.2 s flush, one message
+per flush whatever its size) for context. A run's first output is the first ``stream``
+message on iopub; it is finished when the kernel reports ``idle`` for it (both replies
+have then been sent).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
-from bai_lsp.gateway.runtimes.jupyter import KERNEL_FLUSH_INTERVAL
+from bai_lsp.gateway.runtimes.jupyter import KERNEL_FLUSH_INTERVAL, kernel_startup_lines
 from benchmarks.scenarios import FirstOutput, RunTiming
 
 READY_TIMEOUT = 120.0
@@ -26,14 +28,11 @@ START_ATTEMPTS = 3
 
 
 def flush_arguments(interval: float | None) -> list[str]:
-    """The ``extra_arguments`` that set ipykernel's stdout/stderr flush interval."""
+    """The ``extra_arguments`` of a kernel started as the gateway starts it with this flush
+    interval (``None``: plain ipykernel)."""
     if interval is None:
         return []
-    snippet = (
-        f"__import__('sys').stdout.flush_interval = {interval}; "
-        f"__import__('sys').stderr.flush_interval = {interval}"
-    )
-    return [f"--IPKernelApp.exec_lines={[snippet]!r}"]
+    return [f"--IPKernelApp.exec_lines={kernel_startup_lines(interval)!r}"]
 
 
 class _Pending:

@@ -7,6 +7,13 @@ giant message; pygls writes to stdout synchronously, so both would stall the who
 The first output of a quiet run goes out immediately. Past ``output.maxBytesPerRun`` the
 rest is not forwarded but appended to a spill file (which also receives what was shown),
 so nothing is lost; memory stays bounded by the budget.
+
+A backlogged run notifies on a fixed cadence (each deadline one interval after the previous
+one, not after the moment the previous flush actually ran), so a late timer does not slow
+the run below 60 notifications a second. And :meth:`RunOutput.feed` waits while more than
+``MAX_PENDING_CHARS`` are queued: the run's reader stops reading, the backlog stays in the
+gateway's bounded buffer and, past that, the kernel waits — instead of a 100 MB flood
+sitting in the language server's memory. Nothing is dropped and the order is kept.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_NOTIFICATION_BYTES = 256 * 1024
 #: The fastest a run may notify: 60 notifications a second.
 MIN_INTERVAL_S = 1 / 60
+#: Characters queued for the editor (per run) above which ``feed`` waits for them to drain.
+MAX_PENDING_CHARS = 4 * 1024 * 1024
 
 
 def to_records(console: Iterable[ConsoleRecord]) -> list[Record]:
@@ -63,6 +72,8 @@ def split_text(text: str, limit: int) -> tuple[str, str]:
     """Cut ``text`` so the head's UTF-8 size is at most ``limit`` bytes (on a char boundary)."""
     if len(text) * 4 <= limit:
         return text, ""
+    if text.isascii():
+        return text[:limit], text[limit:]
     raw = text.encode()
     if len(raw) <= limit:
         return text, ""
@@ -102,8 +113,13 @@ class RunOutput:
         self._interval = max(settings.flush_interval_ms / 1000, MIN_INTERVAL_S)
         self._spill_dir = spill_dir
         self._pending: collections.deque[Record] = collections.deque()
+        self._pending_chars = 0
+        self._room = asyncio.Event()
+        self._room.set()
         self._seq = 0
         self._last_sent = -1e9
+        #: The deadline the scheduled flush is for (``None``: flushing at once, quiet run).
+        self._due: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._drained = asyncio.Event()
         self._drained.set()
@@ -128,8 +144,16 @@ class RunOutput:
     def output_file(self) -> str | None:
         return str(self._spill_path) if self._spill_path else None
 
+    @property
+    def pending_chars(self) -> int:
+        """Characters (and media bytes) queued but not sent yet."""
+        return self._pending_chars
+
     async def feed(self, records: Iterable[Record]) -> None:
-        """Queue records for the editor; past the budget, write them to the spill file."""
+        """Queue records for the editor; past the budget, write them to the spill file.
+
+        Returns once the queue is back under ``MAX_PENDING_CHARS`` (backpressure on the
+        caller, which reads the run's output)."""
         spill: list[str] = []
         for record in records:
             size = record.size
@@ -168,6 +192,9 @@ class RunOutput:
         if spill:
             await asyncio.to_thread(self._write_spill, "".join(spill))
         self._schedule()
+        while self._pending_chars > MAX_PENDING_CHARS:
+            self._room.clear()
+            await self._room.wait()
 
     async def drain(self) -> None:
         """Wait until everything queued has been sent."""
@@ -198,15 +225,23 @@ class RunOutput:
 
     def _enqueue(self, record: Record) -> None:
         last = self._pending[-1] if self._pending else None
+        text = record.text or ""
         if (
             last is not None
             and record.type in ("stdout", "stderr")
             and last.type == record.type
-            and len(last.text or "") < MAX_NOTIFICATION_BYTES
+            and len(last.text or "") + len(text) <= MAX_NOTIFICATION_BYTES
         ):
-            self._pending[-1] = Record(record.type, text=(last.text or "") + (record.text or ""))
+            self._pending[-1] = Record(record.type, text=(last.text or "") + text)
+        elif record.type in ("stdout", "stderr") and len(text) > MAX_NOTIFICATION_BYTES:
+            # Cut once here rather than re-slicing the whole rest on every flush.
+            for start in range(0, len(text), MAX_NOTIFICATION_BYTES):
+                self._pending.append(
+                    Record(record.type, text=text[start : start + MAX_NOTIFICATION_BYTES])
+                )
         else:
             self._pending.append(record)
+        self._pending_chars += _queued_size(record)
         self._drained.clear()
 
     def _schedule(self) -> None:
@@ -215,16 +250,19 @@ class RunOutput:
                 self._drained.set()
             return
         loop = asyncio.get_running_loop()
-        delay = self._last_sent + self._interval - loop.time()
-        if delay <= 0:
+        due = self._last_sent + self._interval
+        if due <= loop.time():
+            self._due = None
             self._flush()  # quiet until now: the first output goes out without waiting
         else:
-            self._timer = loop.call_later(delay, self._flush)
+            self._due = due
+            self._timer = loop.call_at(due, self._flush)
 
     def _flush(self) -> None:
         self._timer = None
         batch: list[Record] = []
         room = MAX_NOTIFICATION_BYTES
+        sent_chars = 0
         while self._pending and room > 0:
             record = self._pending[0]
             if record.type in ("stdout", "stderr"):
@@ -232,7 +270,8 @@ class RunOutput:
                 if not head:
                     break
                 batch.append(Record(record.type, text=head))
-                room -= len(head.encode())
+                sent_chars += len(head)
+                room -= len(head) if head.isascii() else len(head.encode())
                 if rest:
                     self._pending[0] = Record(record.type, text=rest)
                     break
@@ -241,12 +280,25 @@ class RunOutput:
                 if batch and record.size > room:
                     break
                 batch.append(self._pending.popleft())
+                sent_chars += _queued_size(record)
                 room -= record.size
         if batch:
-            self._last_sent = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            due = self._due
+            # On a cadence: the next deadline follows this one, unless this flush is so
+            # late that keeping the cadence would send a burst to catch up.
+            self._last_sent = due if due is not None and now - due < self._interval else now
+            self._due = None
+            self._pending_chars = self._pending_chars - sent_chars if self._pending else 0
+            if self._pending_chars <= MAX_PENDING_CHARS:
+                self._room.set()
             try:
                 self._send(OutputBatch(self.run_id, self._seq, batch))
             except Exception:  # the editor went away; keep the run going
                 log.exception("could not send output of run %s", self.run_id)
             self._seq += 1
         self._schedule()
+
+
+def _queued_size(record: Record) -> int:
+    return len(record.text or "") + len(record.data or "")

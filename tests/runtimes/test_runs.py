@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 
 from bai_lsp.gateway.runtimes.runs import (
     MAX_BUFFERED_RECORDS,
-    MAX_POLL_CHARS,
+    MAX_POLL_BYTES,
     MAX_RECORD_CHARS,
     Run,
     RunBoard,
@@ -80,7 +81,7 @@ async def test_output_is_kept_while_nobody_polls() -> None:
     assert [int(n) for n in lines[:count]] == list(range(count))
     assert lines[count:] == ["x" * (3 * MAX_RECORD_CHARS + 5)]
     # Every answer stays bounded (Backend.AI caps one record at 10 MiB).
-    assert max(len(r.text) for r in records) <= MAX_POLL_CHARS + MAX_RECORD_CHARS
+    assert max(len(r.text) for r in records) <= MAX_POLL_BYTES
 
 
 async def test_a_run_nobody_collects_does_not_block_the_next_one() -> None:
@@ -122,3 +123,75 @@ async def test_a_finished_run_id_can_be_used_again() -> None:
     second = await board.start("query", "fixed-id", saying("two"))
     assert second is not first
     assert (await second.poll(2.0)).console[0].text == "two"
+
+
+async def _collect(run: Run) -> list[dict[str, object]]:
+    """Every answer of ``run`` as the JSON frame a stream client receives."""
+    frames = []
+    while True:
+        result = await run.poll(1.0)
+        frames.append(result.to_json(with_run_id=False))
+        if result.status == "finished":
+            return frames
+
+
+async def test_every_answer_fits_the_sdks_4_mib_frame_once_escaped() -> None:
+    """Control characters and astral emoji grow 6- and 12-fold in JSON: answers are cut by
+    their encoded size, so the official SDK (aiohttp's 4 MiB max_msg_size) can read them."""
+    board = RunBoard()
+    text = ("\x01\x1b[1m" + "\U0001f600" * 3 + "é\n") * 300_000  # ~3.3 M chars, ~26 MB encoded
+
+    async def driver(run: Run) -> None:
+        await run.stdout(text)
+        await run.stderr("\x00" * 2_000_000)
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    frames = await _collect(run)
+    sizes = [len(json.dumps(frame).encode()) for frame in frames]
+    assert max(sizes) < 4 * 1024 * 1024, sizes
+    assert len(frames) > 6  # really split, not one giant answer
+    console = [item for frame in frames for item in frame["console"]]  # type: ignore[attr-defined]
+    stdout = "".join(data for kind, data in console if kind == "stdout")
+    stderr = "".join(data for kind, data in console if kind == "stderr")
+    assert stdout == text and stderr == "\x00" * 2_000_000
+
+
+async def test_the_first_line_of_a_quiet_run_is_answered_at_once() -> None:
+    """A print in a running cell is not held back for the coalescing window; the lines that
+    follow it closely still come together."""
+    board = RunBoard()
+    go = asyncio.Event()
+
+    async def driver(run: Run) -> None:
+        await run.stdout("first\n")
+        await go.wait()
+        for i in range(20):
+            await run.stdout(f"{i}\n")
+            await asyncio.sleep(0.001)
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    first = await run.poll(2.0)
+    assert first.status == "continued" and [r.text for r in first.console] == ["first\n"]
+    go.set()
+    rest = await _collect(run)
+    texts = [item[1] for frame in rest for item in frame["console"]]  # type: ignore[attr-defined]
+    assert "".join(texts) == "".join(f"{i}\n" for i in range(20))
+    assert len(texts) < 10, texts  # a burst after the first line is coalesced
+
+
+async def test_a_prompt_without_newline_waits_for_waiting_input() -> None:
+    board = RunBoard()
+
+    async def driver(run: Run) -> None:
+        await run.stdout("Your name: ")
+        await asyncio.sleep(0.01)
+        name = await run.read_input({"is_password": False})
+        await run.stdout(f"hi {name}\n")
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    result = await run.poll(2.0)
+    assert result.status == "waiting-input"
+    assert [r.text for r in result.console] == ["Your name: "]

@@ -4,7 +4,10 @@ The kernel runs in its own session (so interrupt and shutdown reach user code's 
 in the session folder, with a clean environment, and with stdout/stderr going to a log file
 in a private state directory, never to the gateway's. ipykernel batches output every 0.2 s;
 the kernel starts with a 2 ms flush interval instead, so a ``print`` in a long cell shows up
-within milliseconds.
+within milliseconds, and with large writes sliced into 1 MiB messages
+(``kernel_output.py``), so one huge ``write`` never becomes one huge iopub message that the
+gateway must decode whole. A kernel that dies before answering ``kernel_info`` (seen when
+many start at once on a loaded machine) is started once more before the session fails.
 
 Mapping to Backend.AI records (docs/images.md): streams → stdout/stderr; an error's
 traceback → stderr, exit code 1 (0 on success); PNG/JPEG → media data URI; SVG → media text;
@@ -52,6 +55,24 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _FLUSH_SNIPPET = (
     "__import__('sys').stdout.flush_interval = {0}; __import__('sys').stderr.flush_interval = {0}"
 )
+#: Characters per iopub message when user code writes a large block at once.
+KERNEL_WRITE_CHUNK = 1024 * 1024
+_CHUNK_SNIPPET = (
+    "__import__('bai_lsp.gateway.runtimes.kernel_output', fromlist=['install']).install({0})"
+)
+#: Starts of a kernel that died before answering ``kernel_info`` before the session fails.
+START_ATTEMPTS = 2
+
+
+def kernel_startup_lines(
+    flush_interval: float = KERNEL_FLUSH_INTERVAL, chunk: int = KERNEL_WRITE_CHUNK
+) -> list[str]:
+    """The ``exec_lines`` our kernels start with (the benchmark's raw stack uses them too)."""
+    return [_FLUSH_SNIPPET.format(flush_interval), _CHUNK_SNIPPET.format(chunk)]
+
+
+class _KernelDied(RuntimeFailure):
+    """The kernel process exited before it answered ``kernel_info``."""
 
 
 KERNEL_NAME = "bai-lsp-python"
@@ -144,13 +165,26 @@ class JupyterEngine:
         self.env.setdefault("IPYTHONDIR", str(self.state_dir / "ipython"))
         self.env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         self.env.setdefault("PYTHONUNBUFFERED", "1")
+        if self._log_file is None:
+            self._log_file = await asyncio.to_thread(open, self.state_dir / "kernel.log", "ab")
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await self._start_once()
+                return
+            except _KernelDied as exc:
+                await self._discard_failed_start()
+                if attempt == START_ATTEMPTS:
+                    raise RuntimeFailure(str(exc)) from exc
+                log.warning(
+                    "the python kernel died before it was ready (%s); starting it again", exc
+                )
+
+    async def _start_once(self) -> None:
         km = AsyncKernelManager(
             kernel_name=KERNEL_NAME,
             kernel_spec_manager=await asyncio.to_thread(_own_kernel_spec, self.state_dir),
         )
         km.connection_file = str(self.state_dir / "kernel.json")
-        self._log_file = await asyncio.to_thread(open, self.state_dir / "kernel.log", "ab")
-        snippet = _FLUSH_SNIPPET.format(KERNEL_FLUSH_INTERVAL)
         try:
             await km.start_kernel(
                 env=self.env,
@@ -159,7 +193,7 @@ class JupyterEngine:
                 stdout=self._log_file,
                 stderr=self._log_file,
                 extra_arguments=[
-                    f"--IPKernelApp.exec_lines={[snippet]!r}",
+                    f"--IPKernelApp.exec_lines={kernel_startup_lines()!r}",
                     # jedi's first completion can take seconds; IPython's own is instant.
                     "--IPCompleter.use_jedi=False",
                 ],
@@ -168,6 +202,17 @@ class JupyterEngine:
             raise RuntimeFailure(f"the python kernel did not start: {exc}") from exc
         self.km = km
         await self._connect()
+
+    async def _discard_failed_start(self) -> None:
+        """Forget a kernel that died while starting (its ports and connection file too)."""
+        km, self.km = self.km, None
+        if km is None:
+            return
+        pid = getattr(getattr(getattr(km, "provisioner", None), "process", None), "pid", None)
+        with contextlib.suppress(Exception):
+            await km.shutdown_kernel(now=True)  # also removes its connection file
+        if isinstance(pid, int):
+            await kill_tree([pid])
 
     async def _connect(self) -> None:
         assert self.km is not None
@@ -179,6 +224,8 @@ class JupyterEngine:
             await kc.wait_for_ready(timeout=KERNEL_READY_TIMEOUT)
         except RuntimeError as exc:
             kc.stop_channels()
+            if "died" in str(exc):
+                raise _KernelDied(f"the python kernel did not become ready: {exc}") from exc
             raise RuntimeFailure(f"the python kernel did not become ready: {exc}") from exc
         self.kc = kc
         self._readers = [

@@ -2,9 +2,16 @@
 
 A runner's driver pushes console records and control records into its run's channel; each
 ``execute`` call is one poll that drains the channel. A poll answers as soon as something
-is there: after the first record it keeps collecting only while more arrives within a few
-milliseconds (so a burst comes as one answer), and a control record ends it at once. The
-flush timeout is only the upper bound for a poll that sees nothing.
+is there: the first complete line after a quiet spell goes out at once (a ``print`` shows
+up in the time the kernel takes, not a coalescing window later); otherwise, after the first
+record, it keeps collecting only while more arrives within a few milliseconds (so a burst
+comes as one answer), and a control record ends it at once. The flush timeout is only the
+upper bound for a poll that sees nothing.
+
+An answer's console is bounded by its JSON-encoded size (``MAX_POLL_BYTES``, escaping
+included), not by characters: the official SDK's WebSocket refuses frames over 4 MiB
+(aiohttp's default ``max_msg_size``), and control characters or non-ASCII text grow up to
+12-fold when escaped. A record that does not fit is split and its rest answered next.
 
 The channel is bounded (4096 records, as the agent's queue) and blocks the producer when
 full, so output is never dropped: a client that polls after a gap gets everything. Only
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,8 +50,14 @@ COALESCE_QUIET = 0.005
 COALESCE_QUIET_PARTIAL_LINE = 0.04
 #: ... but answers at the latest this long after its first record.
 COALESCE_MAX = 0.05
-#: A poll stops collecting once its console holds this many characters.
-MAX_POLL_CHARS = 4 * 1024 * 1024
+#: A poll's console holds at most this many bytes once JSON-encoded (``ensure_ascii``, as
+#: aiohttp's ``send_json`` encodes): the SDK's 4 MiB frame limit less room for the envelope.
+MAX_POLL_BYTES = 4 * 1024 * 1024 - 64 * 1024
+#: Encoded bytes counted per record for its ``["stdout", ...]`` wrapping.
+RECORD_OVERHEAD = 16
+#: A run whose last answered output is older than this is quiet: its next first complete
+#: line is answered without coalescing.
+QUIET_BEFORE_FIRST = COALESCE_MAX
 #: Finished runs remembered so that a repeated or late ``continue`` still gets its answer.
 FINISHED_RUNS_KEPT = 16
 
@@ -139,6 +153,15 @@ class Channel:
             await self._writable.wait()
         self._append(item)
 
+    def unget(self, record: ConsoleRecord) -> None:
+        """Put the rest of a split record back at the head (it is answered next)."""
+        stored: _Stored = record
+        if record.type in ("stdout", "stderr"):
+            stored = _Text(record.type, record.text)
+        self._items.appendleft(stored)
+        self._chars += _size(stored)
+        self._readable.set()
+
     def get_nowait(self) -> Item | None:
         if not self._items:
             return None
@@ -173,6 +196,45 @@ def _size(item: _Stored) -> int:
     return 0
 
 
+_encode = json.encoder.encode_basestring_ascii
+#: The most one character can grow when escaped (an astral character: two ``\\uXXXX``).
+_MAX_ESCAPE = 12
+
+
+def encoded_size(text: str) -> int:
+    """Bytes ``text`` takes in a frame encoded by ``json.dumps`` (quotes excluded)."""
+    return len(_encode(text)) - 2
+
+
+def _record_bytes(record: ConsoleRecord) -> int:
+    size = RECORD_OVERHEAD + encoded_size(record.text)
+    if record.data:
+        size += encoded_size(record.data)
+    if record.mime:
+        size += len(record.mime)
+    return size
+
+
+def fit_encoded(text: str, room: int) -> int:
+    """How many leading characters of ``text`` fit in ``room`` encoded bytes."""
+    if room <= 0:
+        return 0
+    fits = min(len(text), room // _MAX_ESCAPE)
+    used = encoded_size(text[:fits])
+    step = 64 * 1024
+    while fits < len(text):
+        block = text[fits : fits + step]
+        size = encoded_size(block)
+        if used + size <= room:
+            fits += len(block)
+            used += size
+            continue
+        if len(block) == 1:
+            break
+        step = max(1, len(block) // 2)
+    return fits
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex
 
@@ -188,6 +250,8 @@ class Run:
         self.final: Control | None = None
         #: Event-loop time of the last output (input detection checks more often after it).
         self.last_output = 0.0
+        #: Event-loop time of the last answer that carried output (``None``: none yet).
+        self.last_answered: float | None = None
         self.task: asyncio.Task[None] | None = None
         self._input_waiter: asyncio.Future[str] | None = None
         self._typed_ahead: collections.deque[str] = collections.deque()
@@ -253,7 +317,7 @@ class Run:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(flush_timeout, 0.0)
         records: list[ConsoleRecord] = []
-        chars = 0
+        room = MAX_POLL_BYTES
         first_at: float | None = None
         while True:
             now = loop.time()
@@ -274,15 +338,55 @@ class Run:
                     self.final = item
                     self.done.set()
                 return self._result(item, records)
+            item, rest = self._fit(item, room, bool(records))
+            if item is None:
+                break
             records.append(item)
-            chars += len(item.text) + len(item.data or "")
+            room -= _record_bytes(item)
+            if rest is not None:
+                break
             if first_at is None:
                 first_at = loop.time()
-            if chars >= MAX_POLL_CHARS:
+                if self._answer_first_at_once(item, first_at):
+                    break
+            if room <= RECORD_OVERHEAD:
                 break
         return self._result(Control(RunStatus.CONTINUED), records)
 
+    def _fit(
+        self, record: ConsoleRecord, room: int, have_some: bool
+    ) -> tuple[ConsoleRecord | None, ConsoleRecord | None]:
+        """``record`` cut to ``room`` encoded bytes: (what goes in this answer, the rest put
+        back). A record that cannot be cut (media) goes alone into an answer."""
+        if len(record.text) * _MAX_ESCAPE + RECORD_OVERHEAD <= room and not record.data:
+            return record, None
+        if _record_bytes(record) <= room:
+            return record, None
+        if record.type not in ("stdout", "stderr"):
+            if have_some:
+                self.channel.unget(record)
+                return None, None
+            return record, None
+        fits = fit_encoded(record.text, room - RECORD_OVERHEAD)
+        if fits == 0:
+            self.channel.unget(record)
+            return None, None
+        rest = ConsoleRecord(record.type, record.text[fits:])
+        self.channel.unget(rest)
+        return ConsoleRecord(record.type, record.text[:fits]), rest
+
+    def _answer_first_at_once(self, record: ConsoleRecord, now: float) -> bool:
+        """Whether a poll answers with its first record alone: a complete line (or media)
+        after a quiet spell, so the first output is not held for the coalescing window. A
+        partial line may be a prompt about to be followed by ``waiting-input`` and waits."""
+        quiet = self.last_answered is None or now - self.last_answered >= QUIET_BEFORE_FIRST
+        if not quiet or len(self.channel):
+            return False
+        return not (record.type == "stdout" and not record.text.endswith("\n"))
+
     def _result(self, control: Control, records: list[ConsoleRecord]) -> ExecutionResult:
+        if records:
+            self.last_answered = asyncio.get_running_loop().time()
         return ExecutionResult(
             status=control.status,
             console=aggregate(records),

@@ -1,0 +1,47 @@
+"""Runs inside the gateway's ipykernels (imported by their startup line, never by the gateway).
+
+ipykernel turns whatever accumulated on ``sys.stdout`` between two flushes into one iopub
+message, so ``sys.stdout.write('x' * 100_000_000)`` becomes one 100 MB message that the
+gateway's jupyter_client must receive and decode whole (about three times its size in
+memory at once). Here a large write is handed to ipykernel in slices of ``chunk``
+characters, each flushed as its own message: the gateway then holds a slice at a time, and
+the output starts flowing while the rest is still being sent. Small writes are untouched
+(ipykernel's own flush interval batches them).
+
+It must not import anything of bai-lsp (it runs in the user's kernel) and must leave no
+names in the user's namespace: the startup line calls :func:`install` through
+``__import__``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+#: Characters per iopub message for one large write.
+DEFAULT_CHUNK = 1024 * 1024
+
+
+def install(chunk: int = DEFAULT_CHUNK) -> None:
+    """Make ``sys.stdout`` and ``sys.stderr`` (ipykernel's OutStreams) slice large writes."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "_bai_lsp_chunk", None) is not None:
+            continue  # installed already (a second startup line)
+        if not hasattr(stream, "pub_thread"):
+            continue  # not an ipykernel OutStream: leave it alone
+        _wrap(stream, chunk)
+
+
+def _wrap(stream: Any, chunk: int) -> None:
+    original = stream.write
+
+    def write(text: str) -> int | None:
+        if not isinstance(text, str) or len(text) <= chunk:
+            return original(text)
+        for start in range(0, len(text), chunk):
+            original(text[start : start + chunk])
+            stream.flush()  # one message per slice; waits until the IO thread sent it
+        return len(text)
+
+    stream._bai_lsp_chunk = chunk
+    stream.write = write

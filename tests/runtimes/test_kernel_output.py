@@ -1,0 +1,92 @@
+"""The gateway's ipykernels: large writes sliced into bounded messages, and a kernel that
+dies while starting is started once more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bai_lsp.gateway.runtimes import ImageTable, RuntimeFailure, SessionRuntime, create_runtime
+
+from .conftest import Drive
+
+PYTHON_IMAGE = "cr.backend.ai/stable/python:3.9-ubuntu20.04"
+
+
+async def test_a_large_write_arrives_whole_and_in_order(
+    python_rt: SessionRuntime, drive: Drive
+) -> None:
+    code = (
+        "import sys\n"
+        "print('before')\n"
+        "n = sys.stdout.write('ab' * 1_500_000 + '\\n')\n"
+        "sys.stderr.write('e' * 2_500_000 + '\\n')\n"
+        "print('after', n, sys.stdout._bai_lsp_chunk)\n"
+    )
+    t = await drive(python_rt, "query", code)
+    assert t.final.exit_code == 0, t.text("stderr")[-500:]
+    # write() still returns the whole length; the slices travel in order.
+    assert t.text() == "before\n" + "ab" * 1_500_000 + "\nafter 3000001 1048576\n"
+    assert t.text("stderr") == "e" * 2_500_000 + "\n"
+
+
+async def test_the_startup_hook_leaves_the_users_namespace_alone(
+    python_rt: SessionRuntime, drive: Drive
+) -> None:
+    t = await drive(python_rt, "query", "print(sorted(k for k in dir() if 'install' in k))")
+    assert t.text() == "[]\n"
+
+
+def _dies_on_first_start(tmp_path: Path) -> Path:
+    """A sitecustomize that kills the first Python process that starts with it (a real
+    kernel death before kernel_info, as under load), then lets every later one live."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    marker = tmp_path / "died-once"
+    (hooks / "sitecustomize.py").write_text(
+        "import os\n"
+        f"marker = {str(marker)!r}\n"
+        "cmdline = open('/proc/self/cmdline', 'rb').read()\n"
+        "if b'ipykernel_launcher' in cmdline and not os.path.exists(marker):\n"
+        "    open(marker, 'w').close()\n"
+        "    os._exit(3)\n"
+    )
+    return marker
+
+
+async def test_a_kernel_that_dies_while_starting_is_started_again(
+    tmp_path: Path, workdir: Path, drive: Drive, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = _dies_on_first_start(tmp_path)
+    spec = ImageTable.load(None).resolve(PYTHON_IMAGE)
+    assert spec is not None
+    rt = create_runtime(spec, workdir, {"PYTHONPATH": str(tmp_path / "hooks")})
+    try:
+        await rt.start()
+        assert marker.exists(), "the first kernel did not die: the test proves nothing"
+        t = await drive(rt, "query", "print('alive')")
+        assert t.text() == "alive\n"
+    finally:
+        await rt.shutdown()
+    assert "died before it was ready" in caplog.text
+
+
+async def test_a_kernel_that_keeps_dying_fails_with_a_clear_message(
+    tmp_path: Path, workdir: Path
+) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import os\n"
+        "if b'ipykernel_launcher' in open('/proc/self/cmdline', 'rb').read():\n"
+        "    os._exit(3)\n"
+    )
+    spec = ImageTable.load(None).resolve(PYTHON_IMAGE)
+    assert spec is not None
+    rt = create_runtime(spec, workdir, {"PYTHONPATH": str(hooks)})
+    try:
+        with pytest.raises(RuntimeFailure, match="did not become ready: Kernel died"):
+            await rt.start()
+    finally:
+        await rt.shutdown()
