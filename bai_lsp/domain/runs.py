@@ -1,9 +1,13 @@
 """One run on one session: stream it, answer its input requests, honour interrupts.
 
 Runs use Backend.AI's streaming execute (WebSocket), so output arrives as the kernel flushes
-it rather than at 2-second polling windows. Input requests go to the editor when it can
-answer them (experimental capability ``backendai.input``); either way ``sendInput`` works,
-and whichever answer comes first is used. A cancelled input interrupts the run.
+it rather than at 2-second polling windows. A stream asks to be resumable; when the backend
+agrees (our gateway numbers its frames) a dropped connection does not end the run: it is
+followed on by REST polls from the last frame received (``reconnect.rest_run``).
+
+Input requests go to the editor when it can answer them (experimental capability
+``backendai.input``); either way ``sendInput`` works, and whichever answer comes first is
+used. A cancelled input interrupts the run.
 """
 
 from __future__ import annotations

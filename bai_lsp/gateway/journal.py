@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -210,11 +209,3 @@ def open_journal(session: object, run_id: str, limit: int = JOURNAL_CHARS) -> Ru
             board.pop(idle.pop(0).run_id, None)
     board.move_to_end(run_id)
     return journal
-
-
-def forget_session(session: object) -> None:
-    """The session ended: no detached run waits any more."""
-    board = _BOARDS.pop(session, None)
-    for journal in (board or {}).values():
-        with contextlib.suppress(Exception):
-            journal.cancel_grace()
