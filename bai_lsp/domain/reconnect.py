@@ -111,7 +111,10 @@ async def rest_run(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
-            if not (first and mode == "input"):  # an unanswered input is sent again
+            # An input whose answer was lost is sent again where the backend drops a
+            # repeat (resumable: the same ``ack`` names the same prompt); else only a
+            # first poll's, which surely never arrived... or a manager may take it twice.
+            if not (mode == "input" and (first or run.resumable)):
                 mode, code = "continue", ""
             continue
         if outage_since is not None or (first and run.attached):

@@ -56,7 +56,8 @@ class Run:
     #: The run already exists on the session (re-attach): go on with ``continue``, never
     #: send its code again.
     attached: bool = False
-    #: An input answer the dropped stream could not send (``rest_run`` sends it first).
+    #: An input answer the dropped stream may not have delivered (``rest_run`` sends it
+    #: first, with ``ack`` = the prompt's ``seq``; the gateway drops a repeated answer).
     pending_input: str | None = None
 
     def answer(self, text: str | None) -> bool:
@@ -123,6 +124,7 @@ async def stream_run(
         ) as stream:
             async for frame in stream:
                 got_frame = True
+                unsent = None  # a frame after the answer: the backend has it
                 await output.feed(to_records(frame.console))
                 if frame.seq is not None and frame.run_id == run.id:
                     run.resumable = True
@@ -133,9 +135,11 @@ async def stream_run(
                     if text is None:
                         await _interrupt_waiting(run, stream)
                     else:
+                        # Unconfirmed until the next frame: if the stream drops first,
+                        # the REST poll that follows the run sends it again, and the
+                        # gateway ignores it if it was delivered (``ack`` says which prompt).
                         unsent = text
                         await stream.send_input(text)
-                        unsent = None
                         if frontend.echoes_input:
                             echo = "\n" if password else text + "\n"
                             await output.feed([Record("stdout", text=echo)])

@@ -63,6 +63,9 @@ class RunJournal:
         self.grace: asyncio.Task[None] | None = None
         self.touched = time.monotonic()
         self.ended = False
+        #: ``seq`` of the ``waiting-input`` answers whose input was delivered: an ``input``
+        #: repeated with the same ``ack`` (its answer was lost) is not typed again.
+        self.answered: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -413,6 +413,13 @@ async def _journaled_poll(
     journal = journals.open_journal(session, run_id, registry.config.journal_chars)
     async with journal.lock:
         journal.take_over()
+        if mode == "input" and ack in journal.answered:
+            # The prompt numbered ``ack`` has its answer already (sent on the stream, or
+            # by a poll whose response was lost): typing it again would feed the next read.
+            session.log(f"run {run_id}: the input for answer {ack} was delivered already")
+            mode, code = "continue", ""
+        elif mode == "input":
+            journal.answered.add(ack)
         replayed = journal.replay(ack) if mode == "continue" else None
         if replayed is not None:
             session.log(f"run {run_id}: answers after {ack} sent again (up to {replayed.seq})")

@@ -273,6 +273,8 @@ async def _run(
                     return  # REST took the run over; it answers the prompt
                 await _leave(registry, session, run_id, result.status, journal, me)
                 return
+            if journal is not None and result.seq is not None:
+                journal.answered.add(result.seq)
             step_mode, payload = "input", text
         else:
             step_mode, payload = "continue", ""

@@ -181,6 +181,40 @@ async def test_a_run_detached_while_waiting_for_input_takes_the_answer_by_rest(
     assert answer["status"] == "finished" and "hello-rest" in out, (answer, out)
 
 
+async def test_an_input_repeated_after_the_stream_dropped_is_not_typed_twice(
+    jc: SignedClient,
+) -> None:
+    """The answer went out on the stream, which dropped before any frame confirmed it:
+    the client sends it again by REST with the prompt's seq as ``ack``; the gateway
+    knows it was delivered, so the program's next read does not get it a second time."""
+    name = await _session(jc)
+    run_id = uuid.uuid4().hex
+    code = (
+        "read -p 'Who? ' who; echo hello-$who\n"
+        "if read -t 2 extra; then echo extra-$extra; else echo no-extra; fi\n"
+    )
+    async with jc.ws(f"/stream/session/{name}/execute") as ws:
+        await ws.send_str(
+            json.dumps({"mode": "query", "code": code, "runId": run_id, "resumable": True})
+        )
+        frames: list[dict[str, Any]] = []
+        async for msg in ws:
+            frames.append(json.loads(msg.data))
+            if frames[-1]["status"] == "waiting-input":
+                await ws.send_str("twice")
+                break
+    prompt = frames[-1]["seq"]
+    answer = await _execute(jc, name, mode="input", runId=run_id, code="twice", ack=prompt)
+    out = _stdout(answer)
+    ack = answer["seq"]
+    while answer["status"] != "finished":
+        answer = await _execute(jc, name, mode="continue", runId=run_id, code="", ack=ack)
+        out, ack = out + _stdout(answer), answer["seq"]
+    assert out.count("hello-twice") == 1 and "no-extra" in out, out
+    _, logs = await jc.call("GET", f"/session/{name}/logs")
+    assert "was delivered already" in logs["result"]["logs"]
+
+
 async def test_a_detached_run_is_interrupted_after_the_grace(jc: SignedClient) -> None:
     name = await _session(jc)
     run_id = uuid.uuid4().hex
