@@ -99,35 +99,58 @@ class _Detaching(Exception):
     """Raised instead of sending the next REST poll of a run being detached."""
 
 
+@attrs.define
+class _Progress:
+    """Which backend answers of a run have all their records in the run log.
+
+    Each logged output batch carries ``ws``: every record of the answers numbered up to
+    ``ws`` is in that batch or an earlier one. After a crash the next server asks the
+    backend again from there (``ack``), so the log neither loses nor repeats a record.
+    """
+
+    #: Every record of answers up to this number has been logged.
+    done: int = 0
+    #: The answer whose records are being fed (0: none yet / not numbered).
+    inflight: int = 0
+
+    def ws(self, run: Run, output: RunOutput | None) -> int | None:
+        # A batch that leaves nothing queued behind it completes the answer being fed.
+        whole = output is not None and getattr(output, "pending_chars", 1) == 0
+        if self.inflight:
+            return self.inflight if whole else self.done
+        if run.resumable:  # a streamed run: its last frame whose feed completed, so a
+            # batch cut out of that frame's feed says one less (repeated, never lost)
+            return run.wire_seq if whole else max(run.wire_seq - 1, 0)
+        return self.done or None
+
+
 class _DetachableClient:
     """The client as a REST run sees it. Once ``stopping()`` says the run is being detached,
     the next poll is not sent; a poll already under way is answered and its output fed as
     usual, so nothing the backend handed out is lost.
 
     When the backend numbers its answers, it also keeps the run log able to resume after a
-    crash: before an answer numbered ``k`` is handed on, the output of earlier answers is
-    flushed (so batches logged later carry ``ws = k`` only with records up to ``k``), and
-    before the next poll acknowledges ``k`` to the backend (which then forgets it), its
-    records are on disk."""
+    crash (``_Progress``): before an answer is handed on, the output of earlier ones is
+    flushed, and before the next poll acknowledges it to the backend (which then forgets
+    it), its records are on disk."""
 
     def __init__(
         self,
         client: Any,
         stopping: Callable[[], bool],
         output: RunOutput,
-        logged: Callable[[int], None],
+        progress: _Progress,
         written: Callable[[], Awaitable[None]],
     ) -> None:
         self._client = client
         self._stopping = stopping
         self._output = output
-        self._logged = logged
+        self._progress = progress
         self._written = written
-        self._numbered = False
         self.tripped = False
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        if self._numbered:
+        if self._progress.inflight:
             await self._output.drain()
             await self._written()
         if self._stopping():
@@ -136,9 +159,10 @@ class _DetachableClient:
         result = await self._client.execute(*args, **kwargs)
         seq = getattr(result, "seq", None)
         if isinstance(seq, int):
-            self._numbered = True
             await self._output.drain()
-            self._logged(seq)
+            if self._progress.inflight:
+                self._progress.done = self._progress.inflight
+            self._progress.inflight = seq
         return result
 
     def __getattr__(self, name: str) -> Any:
@@ -194,8 +218,8 @@ class Engine:
         self._waiting: dict[str, tuple[str, bool]] = {}
         #: Runs being detached because the server stops.
         self._detaching: set[str] = set()
-        #: The last backend answer number whose records all reached the run log, per run.
-        self._logged_seq: dict[str, int] = {}
+        #: Which backend answers' records are all in the run log, per run (``ws``).
+        self._progress: dict[str, _Progress] = {}
         #: Runs claimed for re-attaching that are not followed yet (session being checked).
         self._claimed: dict[str, DetachedRun] = {}
 
@@ -393,7 +417,7 @@ class Engine:
         finally:
             self._claimed.pop(run_id, None)
             self._run_tasks.pop(run_id, None)
-            self._logged_seq.pop(run_id, None)
+            self._progress.pop(run_id, None)
 
     async def _reattach_claimed(self, detached: DetachedRun, conn: Connection) -> None:
         ctx, entry = detached.context, detached.entry
@@ -405,12 +429,12 @@ class Engine:
         if session.name != entry.session_name:  # sessionName changed since: follow it alone
             session = ComputeSession(workspace=ctx.folder, name=entry.session_name, image=ctx.image)
         ref = ctx.session_ref or entry.session_name
-        if detached.crashed and ctx.transport != "rest":
+        if detached.crashed and ctx.transport != "rest" and not detached.resumable:
             self._fail_detached(
                 detached,
-                "bai-lsp stopped unexpectedly during this streamed run, and such a run is not "
-                "followed again (where it stood in the stream is not in the run log; "
-                'runTransport "rest" runs are). Its output up to then is kept.',
+                "bai-lsp stopped unexpectedly during this streamed run, and the backend "
+                "cannot resume it (it interrupts a streamed run when its connection closes). "
+                "Its output up to then is kept.",
             )
             return
         async with session.run_lock:  # the user's next run on this session queues behind it
@@ -458,7 +482,7 @@ class Engine:
     ) -> None:
         session = run.session
         self.runlog.resumed(detached)
-        self._logged_seq[run.id] = detached.wire_seq
+        self._progress[run.id] = _Progress(done=detached.wire_seq)
         self._frontend.run_started(
             RunStarted(run.id, run.uri, run.mode, session.name, reattached=True)
         )
@@ -470,7 +494,7 @@ class Engine:
         )
         output = RunOutput(
             run.id,
-            self.runlog.sink(run.id, self._frontend.output, lambda: self._logged_seq.get(run.id)),
+            self.runlog.sink(run.id, self._frontend.output, lambda: self._log_seq(run, output)),
             settings.output,
             self.state_dir / "output",
         )
@@ -621,7 +645,7 @@ class Engine:
         finally:
             self._runs.pop(run.id, None)
             self._run_tasks.pop(run.id, None)
-            self._logged_seq.pop(run.id, None)
+            self._progress.pop(run.id, None)
             self.diagnostics.discard(run.id)
 
     async def _execute_locked(self, run: Run, doc: SourceDocument, settings: Settings) -> RunResult:
@@ -659,7 +683,7 @@ class Engine:
             self.runlog.sink(
                 run.id,
                 self.diagnostics.sink(run.id, self._frontend.output),
-                lambda: self._logged_seq.get(run.id),
+                lambda: self._log_seq(run, output),
             ),
             settings.output,
             self.state_dir / "output",
@@ -720,7 +744,7 @@ class Engine:
                 run.client,
                 lambda: run.id in self._detaching,
                 output,
-                lambda seq: self._logged_seq.__setitem__(run.id, seq),
+                self._progress.setdefault(run.id, _Progress()),
                 self.runlog.close,
             )
             run.client = cast(Backend, client)
@@ -754,6 +778,10 @@ class Engine:
         if tripped is not None:
             run.client = tripped._client
         return task.result()
+
+    def _log_seq(self, run: Run, output: RunOutput | None) -> int | None:
+        """``ws`` of an output batch of ``run`` being logged (``_Progress``)."""
+        return self._progress.setdefault(run.id, _Progress()).ws(run, output)
 
     async def _end(
         self, run: Run, result: RunResult | None, output_file: str | None, settings: Settings
