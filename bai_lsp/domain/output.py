@@ -43,6 +43,10 @@ MAX_NOTIFICATION_BYTES = 256 * 1024
 MIN_INTERVAL_S = 1 / 60
 #: Characters queued for the editor (per run) above which ``feed`` waits for them to drain.
 MAX_PENDING_CHARS = 4 * 1024 * 1024
+#: What was shown is kept (for the spill file, should the run pass its budget) in memory up
+#: to this many characters, then on disk: a large ``output.maxBytesPerRun`` must not mean
+#: as much memory.
+MAX_SHOWN_IN_MEMORY = 8 * 1024 * 1024
 
 
 def to_records(console: Iterable[ConsoleRecord]) -> list[Record]:
@@ -126,6 +130,9 @@ class RunOutput:
         self._accounted = 0
         self._total = 0
         self._shown: list[str] = []
+        self._shown_chars = 0
+        #: What was shown goes to the spill file as it comes (it outgrew memory).
+        self._shown_on_disk = False
         self._over = False
         self._spill: IO[str] | None = None
         self._spill_path: Path | None = None
@@ -142,7 +149,8 @@ class RunOutput:
 
     @property
     def output_file(self) -> str | None:
-        return str(self._spill_path) if self._spill_path else None
+        """The file with the run's whole output, once it passed its budget."""
+        return str(self._spill_path) if self._spill_path and self._over else None
 
     @property
     def pending_chars(self) -> int:
@@ -168,7 +176,12 @@ class RunOutput:
             if size <= room:
                 self._enqueue(record)
                 self._accounted += size
-                self._shown.append(_as_log_text(record))
+                shown = _as_log_text(record)
+                if self._shown_on_disk:
+                    spill.append(shown)
+                else:
+                    self._shown.append(shown)
+                    self._shown_chars += len(shown)
                 continue
             self._over = True
             if record.type in ("stdout", "stderr") and room > 0:
@@ -178,7 +191,8 @@ class RunOutput:
             spill.extend(self._shown)
             self._shown = []
             spill.append(_as_log_text(record))
-            self._spill_path = self._new_spill_path()
+            if self._spill_path is None:
+                self._spill_path = self._new_spill_path()
             self._enqueue(
                 Record(
                     "stderr",
@@ -189,6 +203,11 @@ class RunOutput:
                     ),
                 )
             )
+        if not self._over and not self._shown_on_disk and self._shown_chars > MAX_SHOWN_IN_MEMORY:
+            self._shown_on_disk = True
+            spill = self._shown + spill
+            self._shown = []
+            self._spill_path = self._new_spill_path()
         if spill:
             await asyncio.to_thread(self._write_spill, "".join(spill))
         self._schedule()
@@ -205,6 +224,9 @@ class RunOutput:
         await self.drain()
         if self._spill is not None:
             await asyncio.to_thread(self._spill.close)
+            if not self._over and self._spill_path is not None:
+                # Only a copy of what the editor got: the run stayed within its budget.
+                await asyncio.to_thread(self._spill_path.unlink, missing_ok=True)
         return OutputSummary(
             total_bytes=self._total,
             forwarded_bytes=self._accounted,

@@ -156,3 +156,34 @@ async def test_a_fast_producer_waits_instead_of_queueing_without_bound(tmp_path:
     assert "".join(r.text or "" for b in sent for r in b.records) == "".join(blocks)
     assert [b.seq for b in sent] == list(range(len(sent)))
     assert summary.forwarded_bytes == 12 * 1024 * 1024 and out.pending_chars == 0
+
+
+async def test_a_large_budget_keeps_what_was_shown_on_disk_not_in_memory(
+    tmp_path: Path,
+) -> None:
+    """With the budget raised (say to see 100 MB), what was shown stays copied on disk, not
+    in memory; the copy becomes the output file if the run passes the budget after all."""
+    budget = 20 * 1024 * 1024
+    out, sent = collect(tmp_path, max_bytes_per_run=budget)
+    blocks = [f"{i:04d}".ljust(1024 * 1024, "y") for i in range(24)]
+    for block in blocks[:12]:
+        await out.feed([Record("stdout", text=block)])
+    assert len(list(tmp_path.iterdir())) == 1  # the copy is on disk already
+    assert out.output_file is None  # within the budget so far: nothing to point to
+    for block in blocks[12:]:
+        await out.feed([Record("stdout", text=block)])
+    summary = await out.close()
+    assert text_of(sent) == "".join(blocks)[:budget]
+    assert summary.output_file is not None
+    assert Path(summary.output_file).read_text() == "".join(blocks)
+
+
+async def test_a_run_within_a_large_budget_leaves_no_file(tmp_path: Path) -> None:
+    out, sent = collect(tmp_path, max_bytes_per_run=1 << 40)
+    blocks = ["z" * 1024 * 1024 for _ in range(10)]
+    for block in blocks:
+        await out.feed([Record("stdout", text=block)])
+    summary = await out.close()
+    assert text_of(sent) == "".join(blocks)
+    assert summary.output_file is None
+    assert list(tmp_path.iterdir()) == []

@@ -3,11 +3,14 @@ dies while starting is started once more."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from jupyter_client.manager import AsyncKernelManager
 
 from bai_lsp.gateway.runtimes import ImageTable, RuntimeFailure, SessionRuntime, create_runtime
+from bai_lsp.gateway.runtimes.jupyter import KERNEL_WRITE_CHUNK, kernel_startup_lines
 
 from .conftest import Drive
 
@@ -22,13 +25,54 @@ async def test_a_large_write_arrives_whole_and_in_order(
         "print('before')\n"
         "n = sys.stdout.write('ab' * 1_500_000 + '\\n')\n"
         "sys.stderr.write('e' * 2_500_000 + '\\n')\n"
-        "print('after', n, sys.stdout._bai_lsp_chunk)\n"
+        "print('after', n, getattr(sys.stdout.write, '_bai_lsp_sliced', False))\n"
     )
     t = await drive(python_rt, "query", code)
     assert t.final.exit_code == 0, t.text("stderr")[-500:]
     # write() still returns the whole length; the slices travel in order.
-    assert t.text() == "before\n" + "ab" * 1_500_000 + "\nafter 3000001 1048576\n"
+    assert t.text() == "before\n" + "ab" * 1_500_000 + "\nafter 3000001 True\n"
     assert t.text("stderr") == "e" * 2_500_000 + "\n"
+
+
+async def _stream_message_sizes(code: str, tmp_path: Path) -> list[int]:
+    """The sizes of the iopub stream messages of ``code`` in a kernel started with our
+    startup lines, as the gateway's jupyter_client receives them."""
+    km = AsyncKernelManager(kernel_name="python3")
+    km.connection_file = str(tmp_path / "kernel.json")
+    extra = [f"--IPKernelApp.exec_lines={kernel_startup_lines()!r}"]
+    await km.start_kernel(extra_arguments=extra, cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    sizes: list[int] = []
+    try:
+        await kc.wait_for_ready(timeout=60)
+        for snippet in ("pass", code):  # the second cell too: IPython re-wraps write per cell
+            sizes.clear()
+            msg_id = kc.execute(snippet)
+            async with asyncio.timeout(60):
+                while True:
+                    msg = await kc.get_iopub_msg()
+                    if msg["parent_header"].get("msg_id") != msg_id:
+                        continue
+                    kind = msg["header"]["msg_type"]
+                    if kind == "stream":
+                        sizes.append(len(msg["content"]["text"]))
+                    if kind == "status" and msg["content"]["execution_state"] == "idle":
+                        break
+    finally:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+    return sizes
+
+
+async def test_one_huge_write_becomes_bounded_messages(tmp_path: Path) -> None:
+    """The gateway never has to decode one 20 MB message for one 20 MB write."""
+    sizes = await _stream_message_sizes(
+        "import sys\nsys.stdout.write('x' * 20_000_000)\nsys.stdout.flush()", tmp_path
+    )
+    assert sum(sizes) == 20_000_000
+    assert max(sizes) <= KERNEL_WRITE_CHUNK + 4096, sizes[:5]
+    assert len(sizes) >= 20
 
 
 async def test_the_startup_hook_leaves_the_users_namespace_alone(

@@ -23,25 +23,45 @@ DEFAULT_CHUNK = 1024 * 1024
 
 
 def install(chunk: int = DEFAULT_CHUNK) -> None:
-    """Make ``sys.stdout`` and ``sys.stderr`` (ipykernel's OutStreams) slice large writes."""
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "_bai_lsp_chunk", None) is not None:
-            continue  # installed already (a second startup line)
+    """Make ``sys.stdout`` and ``sys.stderr`` (ipykernel's OutStreams) slice large writes.
+
+    IPython 9 wraps ``stream.write`` for the length of every cell (to keep output history)
+    and puts back what it found afterwards, so the slicing wrapper is (re)applied at the
+    start of each cell, around whatever ``write`` is current then.
+    """
+    _wrap_streams(chunk)
+    shell = _shell()
+    if shell is not None:
+        shell.events.register("pre_execute", lambda: _wrap_streams(chunk))
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _wrap_streams(chunk: int) -> None:
+    streams: tuple[Any, ...] = (sys.stdout, sys.stderr)
+    for stream in streams:
         if not hasattr(stream, "pub_thread"):
             continue  # not an ipykernel OutStream: leave it alone
-        _wrap(stream, chunk)
+        if getattr(stream.write, "_bai_lsp_sliced", False):
+            continue
+        stream._bai_lsp_chunk = chunk
+        stream.write = _sliced(stream, stream.write, chunk)
 
 
-def _wrap(stream: Any, chunk: int) -> None:
-    original = stream.write
-
-    def write(text: str) -> int | None:
+def _sliced(stream: Any, write: Any, chunk: int) -> Any:
+    def sliced_write(text: str) -> Any:
         if not isinstance(text, str) or len(text) <= chunk:
-            return original(text)
+            return write(text)
         for start in range(0, len(text), chunk):
-            original(text[start : start + chunk])
+            write(text[start : start + chunk])
             stream.flush()  # one message per slice; waits until the IO thread sent it
         return len(text)
 
-    stream._bai_lsp_chunk = chunk
-    stream.write = write
+    sliced_write._bai_lsp_sliced = True  # type: ignore[attr-defined]
+    return sliced_write
