@@ -41,6 +41,10 @@ class RawServer:
         self._changed = asyncio.Event()
         self._reader = asyncio.ensure_future(self._read())
         self.config_answer: Any = None  # what workspace/configuration answers (a list)
+        #: Answers ``backendai/input`` when set: an async function of the request's params
+        #: returning the result (``{"text": ...}`` or ``None``); else it is answered ``null``.
+        self.input_answer: Any = None
+        self._answering: set[asyncio.Future[None]] = set()
 
     @property
     def pid(self) -> int:
@@ -75,11 +79,20 @@ class RawServer:
                     future.set_result(message)
 
     async def _answer(self, request: dict[str, Any]) -> None:
+        if request["method"] == "backendai/input" and self.input_answer is not None:
+            task = asyncio.ensure_future(self._answer_input(request))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+            return
         result: Any = None
         if request["method"] == "workspace/configuration":
             items = request.get("params", {}).get("items", [])
             answer = self.config_answer
             result = answer(items) if callable(answer) else [answer for _ in items]
+        await self.send({"jsonrpc": "2.0", "id": request["id"], "result": result})
+
+    async def _answer_input(self, request: dict[str, Any]) -> None:
+        result = await self.input_answer(request.get("params"))
         await self.send({"jsonrpc": "2.0", "id": request["id"], "result": result})
 
     async def send(self, payload: Any) -> None:

@@ -229,3 +229,40 @@ async def test_gateway_killed_and_restarted_mid_stream(
         after = await stack.run("echo on-the-new-gateway\n")
         assert after["result"]["status"] == "finished", after
         assert "on-the-new-gateway" in stack.text(after["result"]["runId"])
+
+
+async def test_an_input_answered_while_the_stream_is_down_reaches_the_program(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The connection dies while the run waits for input; the editor answers after that:
+    the answer goes by the REST poll that follows the run, once."""
+    async with _stack(tmp_path) as stack:
+        asked: list[float] = []
+
+        async def answer(params: dict[str, object]) -> dict[str, str]:
+            asked.append(time.monotonic())
+            stack.proxy.reset_all()
+            await asyncio.sleep(0.5)
+            return {"text": "lsp"}
+
+        stack.server.input_answer = answer
+        mark = len(_statuses(stack))
+        code = (
+            "read -p 'Who? ' who; echo hello-$who\n"
+            "for i in 1 2 3 4 5; do echo after$i; sleep 0.1; done\n"
+        )
+        response = await asyncio.wait_for(stack.run(code), 60)
+        result = response["result"]
+        out = stack.text(result["runId"])
+        _report(
+            capsys,
+            f"connection reset while waiting for input: asked {len(asked)} time(s), run "
+            f"{result['status']}, output {out.split()!r}",
+        )
+        assert result["status"] == "finished", result
+        assert len(asked) == 1
+        assert "reconnecting" in _statuses(stack, mark)  # it did go on by REST
+        assert out.count("hello-lsp") == 1
+        assert [w for w in out.split() if w.startswith("after")] == [
+            f"after{i}" for i in range(1, 6)
+        ]
