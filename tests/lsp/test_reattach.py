@@ -17,7 +17,7 @@ from pygls.exceptions import JsonRpcException
 from support.gateway import GatewayInfo, running_gateway
 
 from bai_lsp.domain.runlog import RunLog
-from lsp.harness import Harness, needs_backend, open_doc, start_server
+from lsp.harness import Harness, needs_backend, open_doc, start_server, uri
 
 pytestmark = needs_backend
 
@@ -29,6 +29,13 @@ for i in range({LINES}):
     time.sleep(0.2)
 """
 EXPECTED = "".join(f"line {i}\n" for i in range(LINES))
+SPIN = """\
+import time
+print("spinning", flush=True)
+for i in range(300):
+    time.sleep(0.1)
+print("not reached")
+"""
 
 
 def _options(gw: GatewayInfo, **extra: Any) -> dict[str, Any]:
@@ -53,27 +60,48 @@ async def _start_and_leave(
 
 
 async def test_a_run_goes_on_across_a_server_restart(tmp_path: Path, state_dir: Path) -> None:
-    folder = tmp_path / "ws"
+    folder, other = tmp_path / "ws", tmp_path / "other"
     folder.mkdir()
+    other.mkdir()
+    folders = [folder, other]
     with running_gateway(tmp_path / "gw") as gw:
-        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h:
+        async with start_server(folders, state_dir=state_dir, init_options=_options(gw)) as h:
+            # a second workspace's run goes on too (and is interrupted after the restart)
+            spin_doc = open_doc(h, other / "spin.py", SPIN)
+            spin_command = asyncio.ensure_future(h.command("backendai.runFile", {"uri": spin_doc}))
+            (spin,) = await h.wait_for(lambda: h.of("backendai/runStarted"), 30)
+            await h.wait_for(lambda: "spinning" in h.output_text(spin["runId"]), 30)
             doc = open_doc(h, folder / "count.py", PROGRAM)
-            command, run_id, session = await _start_and_leave(h, doc, 3)
+            command = asyncio.ensure_future(h.command("backendai.runFile", {"uri": doc}))
+            started = await h.wait_for(lambda: h.of("backendai/runStarted")[1:], 30)
+            run_id, session = started[0]["runId"], started[0]["sessionName"]
+            await h.wait_for(lambda: "line 3\n" in h.output_text(run_id), 30)
         # the editor restarted: the run command got an error saying where the run went on
         with pytest.raises(JsonRpcException) as caught:
             await asyncio.wait_for(command, 10)
         assert f"It goes on on session {session}" in str(caught.value)
+        with pytest.raises(JsonRpcException):
+            await asyncio.wait_for(spin_command, 10)
         before = h.output_text(run_id)
         assert before.startswith("line 0\nline 1\nline 2\nline 3\n")
-        assert not h.of("backendai/runFinished", run_id)
+        assert not h.of("backendai/runFinished")
 
-        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h2:
-            (started,) = await h2.wait_for(lambda: h2.of("backendai/runStarted"), 30)
-            assert started["runId"] == run_id
-            assert started["reattached"] is True
+        async with start_server(folders, state_dir=state_dir, init_options=_options(gw)) as h2:
+            both = await h2.wait_for(
+                lambda: h2.of("backendai/runStarted")[1:] and h2.of("backendai/runStarted"), 30
+            )
+            by_id = {s["runId"]: s for s in both}
+            assert set(by_id) == {run_id, spin["runId"]}
+            started = by_id[run_id]
+            assert started["reattached"] is True and by_id[spin["runId"]]["reattached"] is True
             assert started["sessionName"] == session
-            told = await h2.wait_for(lambda: [m for m in h2.messages() if "Re-attached" in m])
-            assert "count.py" in told[0] and session in told[0]
+            told = await h2.wait_for(lambda: [m for m in h2.messages() if "count.py" in m])
+            assert "Re-attached" in told[0] and session in told[0]
+            # a re-attached run can be interrupted like any other
+            await h2.command("backendai.interrupt", {"uri": uri(other)})
+            (stopped,) = await h2.wait_for(lambda: h2.of("backendai/runFinished", spin["runId"]))
+            assert stopped["status"] == "interrupted", stopped
+            assert "not reached" not in h2.output_text(spin["runId"])
             # the user's next run queues behind the re-attached one, on the same session
             other = open_doc(h2, folder / "next.py", "print('after')\n")
             after = await asyncio.wait_for(h2.command("backendai.runFile", {"uri": other}), 30)
@@ -83,7 +111,11 @@ async def test_a_run_goes_on_across_a_server_restart(tmp_path: Path, state_dir: 
             next_started = h2.of("backendai/runStarted", after["runId"])[0]
             assert next_started["sessionName"] == session
             assert "reattached" not in next_started
-            order = [(m, p.get("runId")) for _, m, p in h2.events if m.endswith("Finished")]
+            order = [
+                (m, p["runId"])
+                for _, m, p in h2.events
+                if m.endswith("Finished") and p["runId"] != spin["runId"]
+            ]
             assert order == [
                 ("backendai/runFinished", run_id),
                 ("backendai/runFinished", after["runId"]),
