@@ -195,6 +195,8 @@ class Engine:
         self._frontend = frontend
         self.state_dir = state_dir or default_state_dir()
         self._init_options: Any = None
+        #: ``prepare`` was asked for while the settings were invalid.
+        self._prepare_pending = False
         self._global_config: Any = None
         self._folder_config: dict[str, Any] = {}
         self._protected_warned: dict[str, list[str]] = {}
@@ -289,6 +291,8 @@ class Engine:
                     else "Runs need valid settings."
                 )
                 self._frontend.show_message("error", f"Invalid bai-lsp settings: {text}. {keeping}")
+        if self._prepare_pending and GLOBAL in self._good:
+            self.prepare()
 
     def settings_for(self, folder: str) -> Settings:
         settings = self._good.get(folder) if folder in self._folder_config else None
@@ -312,7 +316,9 @@ class Engine:
         the machine before the user asks, unless the run log holds a run to re-attach."""
         settings = self._good.get(GLOBAL)
         if settings is None:
+            self._prepare_pending = True  # once the settings are fixed (``_revalidate``)
             return
+        self._prepare_pending = False
         self._spawn(self._start_up(settings))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from support.gateway import GatewayInfo, running_gateway
 
@@ -153,7 +154,18 @@ async def test_a_session_ended_meanwhile_is_reported(tmp_path: Path, state_dir: 
         async with BackendAIClient(config) as admin:  # e.g. an idle timeout, or an admin
             await admin.destroy(session, forced=True)
 
-        async with start_server([folder], state_dir=state_dir, init_options=_options(gw)) as h2:
+        # the next server starts with a broken setting: it re-attaches once that is fixed
+        broken = {**_options(gw), "output": {"maxBytesPerRun": "x"}}
+        async with start_server([folder], state_dir=state_dir, init_options=broken) as h2:
+            with pytest.raises(JsonRpcException) as refused:
+                await h2.command("backendai.session.list")
+            assert "maxBytesPerRun" in str(refused.value)
+            await asyncio.sleep(0.5)  # initialized (which pulls settings) has been handled
+            assert not [m for m in h2.messages() if "not running" in m]
+            h2.client.set_configuration({"output": {"maxBytesPerRun": 5000}}, section="backendai")
+            h2.client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings=None)
+            )
             told = await h2.wait_for(
                 lambda: [m for m in h2.messages() if "while bai-lsp was not running" in m]
             )
