@@ -134,3 +134,27 @@ async def test_a_kernel_that_keeps_dying_fails_with_a_clear_message(
             await rt.start()
     finally:
         await rt.shutdown()
+
+
+async def test_a_reader_that_does_not_poll_holds_a_large_write_back(
+    python_rt: SessionRuntime, workdir: Path
+) -> None:
+    """The kernel waits for the gateway to take its slices (credits), so output nobody
+    collects stays bounded in the gateway; once polled, everything arrives."""
+    total = 60_000_000
+    code = (
+        "import sys\n"
+        f"sys.stdout.write('x' * {total})\n"
+        "sys.stdout.flush()\n"
+        "open('written', 'w').close()\n"
+    )
+    first = await python_rt.execute("query", None, code, None, 0.05)
+    await asyncio.sleep(3)  # nobody polls: the kernel must still be writing
+    assert not (workdir / "written").exists(), "the kernel wrote 60 MB nobody read"
+    received = sum(len(r.text) for r in first.console)
+    result = first
+    while result.status != "finished":
+        result = await python_rt.execute("continue", first.run_id, "", None, 2.0)
+        received += sum(len(r.text) for r in result.console if r.type == "stdout")
+    assert received == total
+    assert (workdir / "written").exists()

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
+from bai_lsp.gateway.runtimes import kernel_output
 from bai_lsp.gateway.runtimes.base import RuntimeFailure
 from bai_lsp.gateway.runtimes.procs import ProcessTracker, kill_tree
 from bai_lsp.gateway.runtimes.runs import Run
@@ -56,7 +58,7 @@ _FLUSH_SNIPPET = (
     "__import__('sys').stdout.flush_interval = {0}; __import__('sys').stderr.flush_interval = {0}"
 )
 #: Characters per iopub message when user code writes a large block at once.
-KERNEL_WRITE_CHUNK = 1024 * 1024
+KERNEL_WRITE_CHUNK = kernel_output.DEFAULT_CHUNK
 _CHUNK_SNIPPET = (
     "__import__('bai_lsp.gateway.runtimes.kernel_output', fromlist=['install']).install({0})"
 )
@@ -69,6 +71,13 @@ def kernel_startup_lines(
 ) -> list[str]:
     """The ``exec_lines`` our kernels start with (the benchmark's raw stack uses them too)."""
     return [_FLUSH_SNIPPET.format(flush_interval), _CHUNK_SNIPPET.format(chunk)]
+
+
+def _is_slice(msg: dict[str, Any]) -> bool:
+    """A stream message as large as one slice of a large write (it earns a credit)."""
+    if msg.get("header", {}).get("msg_type") != "stream":
+        return False
+    return len(msg.get("content", {}).get("text", "")) >= KERNEL_WRITE_CHUNK
 
 
 class _KernelDied(RuntimeFailure):
@@ -151,6 +160,8 @@ class JupyterEngine:
         self._restart_lock = asyncio.Lock()
         self._closed = False
         self._shell_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: Write end of the kernel's credit FIFO (kernel_output.py): one byte per slice taken.
+        self._credits: int | None = None
 
     @property
     def kernel_pid(self) -> int | None:
@@ -167,6 +178,8 @@ class JupyterEngine:
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         if self._log_file is None:
             self._log_file = await asyncio.to_thread(open, self.state_dir / "kernel.log", "ab")
+        if self._credits is None:
+            self._credits = self._open_credits()
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 await self._start_once()
@@ -178,6 +191,26 @@ class JupyterEngine:
                 log.warning(
                     "the python kernel died before it was ready (%s); starting it again", exc
                 )
+
+    def _open_credits(self) -> int | None:
+        """The FIFO through which the kernel's large writes are paced (kernel_output.py)."""
+        path = self.state_dir / "output-credits"
+        try:
+            if not path.exists():
+                os.mkfifo(path, 0o600)
+            # O_RDWR: never blocks, and the FIFO stays open whether the kernel reads or not.
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as exc:
+            log.warning("large kernel writes will not be paced: %s", exc)
+            return None
+        self.env[kernel_output.CREDITS_ENV] = str(path)
+        return fd
+
+    def _credit(self) -> None:
+        if self._credits is None:
+            return
+        with contextlib.suppress(OSError):  # a full FIFO: the kernel has credit enough
+            os.write(self._credits, b"\x01")
 
     async def _start_once(self) -> None:
         km = AsyncKernelManager(
@@ -253,6 +286,8 @@ class JupyterEngine:
             msg = await kc.get_iopub_msg()
             cell = self._cell
             if cell is None or msg.get("parent_header", {}).get("msg_id") != cell.msg_id:
+                if _is_slice(msg):
+                    self._credit()
                 continue
             cell.last_output = loop.time()
             kind = msg["header"]["msg_type"]
@@ -263,6 +298,8 @@ class JupyterEngine:
                     await cell.run.stderr(text)
                 else:
                     await cell.run.stdout(text)
+                if len(text) >= KERNEL_WRITE_CHUNK:
+                    self._credit()  # taken into the run's bounded buffer: the next may come
             elif kind == "error":
                 traceback = "\n".join(content.get("traceback") or [])
                 if not traceback:
@@ -461,3 +498,6 @@ class JupyterEngine:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        if self._credits is not None:
+            os.close(self._credits)
+            self._credits = None

@@ -1,4 +1,5 @@
-"""Runs inside the gateway's ipykernels (imported by their startup line, never by the gateway).
+"""Runs inside the gateway's ipykernels (imported by their startup line; the gateway only
+reads its constants).
 
 ipykernel turns whatever accumulated on ``sys.stdout`` between two flushes into one iopub
 message, so ``sys.stdout.write('x' * 100_000_000)`` becomes one 100 MB message that the
@@ -8,6 +9,15 @@ characters, each flushed as its own message: the gateway then holds a slice at a
 the output starts flowing while the rest is still being sent. Small writes are untouched
 (ipykernel's own flush interval batches them).
 
+Slicing alone would only move the backlog: the kernel sends far faster than an editor
+reads, and the slices would pile up in the gateway's ZeroMQ queue. So the slices are
+paced by credits: the gateway writes one byte to a FIFO (``CREDITS_ENV`` names it) for
+each slice-sized message it has taken into its bounded run buffer, and a writer with
+``WINDOW`` slices not yet credited waits for one — the kernel waits while the reader is
+slow, as a program writing to a full terminal does. Without the FIFO (or after
+``CREDIT_TIMEOUT`` without a credit) writing goes on unpaced, so a gateway problem can
+slow output but never stop it.
+
 It must not import anything of bai-lsp (it runs in the user's kernel) and must leave no
 names in the user's namespace: the startup line calls :func:`install` through
 ``__import__``.
@@ -15,11 +25,51 @@ names in the user's namespace: the startup line calls :func:`install` through
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 from typing import Any
 
 #: Characters per iopub message for one large write.
 DEFAULT_CHUNK = 1024 * 1024
+#: The environment variable with the credit FIFO's path.
+CREDITS_ENV = "BAI_LSP_KERNEL_CREDITS"
+#: Slices a writer may have sent that the gateway has not credited yet.
+WINDOW = 8
+#: A writer waits at most this long for one credit, then goes on unpaced.
+CREDIT_TIMEOUT = 30.0
+
+
+class _Credits:
+    """The kernel's side of the credit FIFO (shared by stdout and stderr)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.fd: int | None = None
+        self.outstanding = 0
+
+    def sent_slice(self) -> None:
+        if self.path is None:
+            return
+        self.outstanding += 1
+        if self.outstanding <= WINDOW:
+            self._take(0)
+            return
+        self._take(CREDIT_TIMEOUT)
+        if self.outstanding > WINDOW:
+            self.outstanding = 0  # no credit came: stop pacing this burst
+
+    def _take(self, timeout: float) -> None:
+        """Count the credits that arrived (waiting up to ``timeout`` for a first one)."""
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path or "", os.O_RDONLY | os.O_NONBLOCK)
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if ready:
+                got = len(os.read(self.fd, 4096))
+                self.outstanding = max(0, self.outstanding - got)
+        except OSError:
+            self.path = None  # no FIFO (gateway gone or an old one): unpaced from now on
 
 
 def install(chunk: int = DEFAULT_CHUNK) -> None:
@@ -29,10 +79,11 @@ def install(chunk: int = DEFAULT_CHUNK) -> None:
     and puts back what it found afterwards, so the slicing wrapper is (re)applied at the
     start of each cell, around whatever ``write`` is current then.
     """
-    _wrap_streams(chunk)
+    credits = _Credits(os.environ.get(CREDITS_ENV))
+    _wrap_streams(chunk, credits)
     shell = _shell()
     if shell is not None:
-        shell.events.register("pre_execute", lambda: _wrap_streams(chunk))
+        shell.events.register("pre_execute", lambda: _wrap_streams(chunk, credits))
 
 
 def _shell() -> Any:
@@ -43,7 +94,7 @@ def _shell() -> Any:
     return get_ipython()
 
 
-def _wrap_streams(chunk: int) -> None:
+def _wrap_streams(chunk: int, credits: _Credits) -> None:
     streams: tuple[Any, ...] = (sys.stdout, sys.stderr)
     for stream in streams:
         if not hasattr(stream, "pub_thread"):
@@ -51,16 +102,19 @@ def _wrap_streams(chunk: int) -> None:
         if getattr(stream.write, "_bai_lsp_sliced", False):
             continue
         stream._bai_lsp_chunk = chunk
-        stream.write = _sliced(stream, stream.write, chunk)
+        stream.write = _sliced(stream, stream.write, chunk, credits)
 
 
-def _sliced(stream: Any, write: Any, chunk: int) -> Any:
+def _sliced(stream: Any, write: Any, chunk: int, credits: _Credits) -> Any:
     def sliced_write(text: str) -> Any:
         if not isinstance(text, str) or len(text) <= chunk:
             return write(text)
         for start in range(0, len(text), chunk):
-            write(text[start : start + chunk])
+            piece = text[start : start + chunk]
+            write(piece)
             stream.flush()  # one message per slice; waits until the IO thread sent it
+            if len(piece) == chunk:
+                credits.sent_slice()
         return len(text)
 
     sliced_write._bai_lsp_sliced = True  # type: ignore[attr-defined]

@@ -37,8 +37,8 @@ from bai_lsp.wire.execute import ConsoleRecord, ExecutionResult, RunStatus, aggr
 
 #: Records buffered per run before the producer waits (the agent's queue size).
 MAX_BUFFERED_RECORDS = 4096
-#: ... or characters buffered per run.
-MAX_BUFFERED_CHARS = 64 * 1024 * 1024
+#: ... or characters buffered per run (large kernel writes are paced by it, kernel_output.py).
+MAX_BUFFERED_CHARS = 16 * 1024 * 1024
 #: Longer stdout/stderr text is split into records of at most this many characters
 #: (Backend.AI truncates at 10 MiB; splitting loses nothing). Consecutive records of one
 #: stream are merged in the buffer up to this size.
