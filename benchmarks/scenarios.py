@@ -177,11 +177,15 @@ async def load(
             )
             if not all_busy.done():
                 all_busy.cancel()
+                early = [t for t in tasks if t.done()]
                 stop_file.touch()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                why = f"within {LOAD_START_TIMEOUT:.0f} s"
+                if early:
+                    exc = early[0].exception()
+                    why = f"before loop {tasks.index(early[0])} ended early ({exc!r:.300})"
                 raise BenchmarkBroken(
-                    f"only {sum(e.is_set() for e in busy)} of {n} loops printed within "
-                    f"{LOAD_START_TIMEOUT:.0f} s"
+                    f"only {sum(e.is_set() for e in busy)} of {n} loops printed {why}"
                 )
             window = time.perf_counter()
             while not any(task.done() for task in tasks):
