@@ -43,6 +43,8 @@ LIST_LIMIT = 200
 #: A run detached longer ago than this is not re-attached (its backend has surely moved on).
 REATTACH_MAX_AGE_S = 24 * 3600
 CLAIM_LOCK = "reattach.lock"
+#: How every output entry starts (``_put`` writes compact JSON, keys in this order).
+_OUT_PREFIX = '{"k":"out","runId":"'
 
 
 @attrs.frozen
@@ -289,11 +291,17 @@ class RunLog:
         older = [self.directory / f"runs.{n}.jsonl" for n in range(SEGMENTS - 1, 0, -1)]
         return [p for p in [*older, self.path] if p.exists()]
 
-    def _entries(self) -> list[dict[str, Any]]:
+    def _entries(self, output_of: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+        """The log's entries in order; with ``output_of``, output entries only of the runs it
+        accepts (output is nearly all of the log: the others are not even parsed)."""
         out: list[dict[str, Any]] = []
         for segment in self._segments():
             with segment.open(encoding="utf-8", errors="replace") as f:
                 for line in f:
+                    if output_of is not None and line.startswith(_OUT_PREFIX):
+                        end = line.find('"', len(_OUT_PREFIX))
+                        if end < 0 or not output_of(line[len(_OUT_PREFIX) : end]):
+                            continue
                     try:
                         entry = json.loads(line)
                     except ValueError:
@@ -326,14 +334,14 @@ class RunLog:
 
     async def list(self, uri: str | None = None) -> RunList:
         await self.close()
-        runs = self._runs(await asyncio.to_thread(self._entries))
+        runs = self._runs(await asyncio.to_thread(self._entries, lambda _: False))
         chosen = [r for r in runs.values() if uri is None or r.uri == uri]
         chosen.sort(key=lambda r: r.started_at, reverse=True)
         return RunList(chosen[:LIST_LIMIT])
 
     async def replay(self, run_id: str) -> RunReplay:
         await self.close()
-        entries = await asyncio.to_thread(self._entries)
+        entries = await asyncio.to_thread(self._entries, run_id.__eq__)
         run = self._runs(entries).get(run_id)
         if run is None:
             raise UnknownRunError(
@@ -373,7 +381,13 @@ class RunLog:
         with open(self.directory / CLAIM_LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                found = [d for d in _detached(self._entries(), time.time()) if wanted(d.context)]
+                now = time.time()
+                control = self._entries(output_of=lambda _: False)
+                chosen = {d.entry.run_id for d in _detached(control, now) if wanted(d.context)}
+                found = []
+                if chosen:  # their logged output (bytes, last answer number) too
+                    entries = self._entries(output_of=chosen.__contains__)
+                    found = [d for d in _detached(entries, now) if d.entry.run_id in chosen]
                 if claim and found:
                     now, pid = time.time(), os.getpid()
                     self._append(
