@@ -42,11 +42,11 @@ MAX_NOTIFICATION_BYTES = 256 * 1024
 #: The fastest a run may notify: 60 notifications a second.
 MIN_INTERVAL_S = 1 / 60
 #: Characters queued for the editor (per run) above which ``feed`` waits for them to drain.
-MAX_PENDING_CHARS = 4 * 1024 * 1024
+MAX_PENDING_CHARS = 2 * 1024 * 1024
 #: What was shown is kept (for the spill file, should the run pass its budget) in memory up
 #: to this many characters, then on disk: a large ``output.maxBytesPerRun`` must not mean
 #: as much memory.
-MAX_SHOWN_IN_MEMORY = 8 * 1024 * 1024
+MAX_SHOWN_IN_MEMORY = 2 * 1024 * 1024
 
 
 def to_records(console: Iterable[ConsoleRecord]) -> list[Record]:
