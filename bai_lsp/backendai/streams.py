@@ -22,8 +22,9 @@ from bai_lsp.wire.execute import BatchOptions, ExecutionResult
 
 STREAM_MODES = ("query", "batch")
 #: Execute streams ping after this many quiet seconds and give the pong half of it, so a
-#: half-open socket is noticed within 15 s (runs often print nothing for minutes).
-EXECUTE_HEARTBEAT = 10.0
+#: half-open socket is noticed within 21 s (runs often print nothing for minutes). A 5 s
+#: pong window (10 s) was missed by a merely overloaded gateway (50 busy kernels on 2 cores).
+EXECUTE_HEARTBEAT = 14.0
 
 
 class _Socket:
