@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +77,15 @@ class Stack:
         self.proxy.retarget(int(self.gateway.endpoint.rsplit(":", 1)[1]))
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    gateway = start_gateway(tmp_path / "gw")
+@contextlib.asynccontextmanager
+async def open_stack(tmp: Path, gateway_args: Sequence[str] = ()) -> AsyncIterator[Stack]:
+    """Gateway → fault proxy → language server over stdio, one workspace folder, warmed up."""
+    gateway = start_gateway(tmp / "gw", args=list(gateway_args))
     proxy = await FaultProxy(int(gateway.endpoint.rsplit(":", 1)[1])).start()
-    folder = tmp_path / "ws"
+    folder = tmp / "ws"
     folder.mkdir()
-    server = await start_raw_server(tmp_path / "state", log_file=tmp_path / "server.log")
-    s = Stack(tmp_path, gateway, proxy, server, folder)
+    server = await start_raw_server(tmp / "state", log_file=tmp / "server.log")
+    s = Stack(tmp, gateway, proxy, server, folder)
     try:
         await server.initialize(
             [folder],
@@ -103,6 +104,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             await asyncio.wait_for(server.close(), 30)
         await proxy.stop()
         stop_gateway_process(s.gateway.process)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with open_stack(tmp_path) as s:
+        yield s
 
 
 def _report(capsys: pytest.CaptureFixture[str], line: str) -> None:

@@ -12,18 +12,13 @@ mid-run, through the language server over stdio, the fault proxy and a real gate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 from lsp.harness import needs_backend
-from support.gateway import start_gateway, stop_gateway_process
 
-from faults.proxy import FaultProxy
-from faults.rawlsp import start_raw_server
-from faults.test_network_faults import BLOCK_LIMIT_S, Stack
+from faults.test_network_faults import BLOCK_LIMIT_S, Stack, _report, open_stack
 
 pytestmark = needs_backend
 
@@ -33,39 +28,6 @@ COUNT = f"for i in $(seq 0 {LINES - 1}); do echo n$i; sleep 0.1; done\n"
 EXPECTED = [f"n{i}" for i in range(LINES)]
 #: The issue's bound for noticing a half-open connection.
 NOTICE_LIMIT_S = 30.0
-
-
-@contextlib.asynccontextmanager
-async def _stack(tmp: Path, gateway_args: Sequence[str] = ()) -> AsyncIterator[Stack]:
-    gateway = start_gateway(tmp / "gw", args=gateway_args)
-    proxy = await FaultProxy(int(gateway.endpoint.rsplit(":", 1)[1])).start()
-    folder = tmp / "ws"
-    folder.mkdir()
-    server = await start_raw_server(tmp / "state", log_file=tmp / "server.log")
-    s = Stack(tmp, gateway, proxy, server, folder)
-    try:
-        await server.initialize(
-            [folder],
-            {
-                "endpoint": proxy.endpoint,
-                "accessKey": gateway.access_key,
-                "secretKey": gateway.secret_key,
-                "onExit": "destroy",
-            },
-        )
-        first = await s.run("echo ready\n")
-        assert first["result"]["status"] == "finished", first
-        yield s
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.close(), 30)
-        await proxy.stop()
-        stop_gateway_process(s.gateway.process)
-
-
-def _report(capsys: pytest.CaptureFixture[str], line: str) -> None:
-    with capsys.disabled():
-        print(f"\n[faults] {line}")
 
 
 def _statuses(stack: Stack, since: int = 0) -> list[str]:
@@ -88,7 +50,7 @@ async def _started_and_printed(stack: Stack, text: str) -> str:
 async def test_reset_websocket_run_goes_on_by_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with _stack(tmp_path) as stack:
+    async with open_stack(tmp_path) as stack:
         mark = len(_statuses(stack))
         run = asyncio.ensure_future(stack.run(COUNT))
         await _started_and_printed(stack, "n3")
@@ -115,7 +77,7 @@ async def test_reset_websocket_run_goes_on_by_rest(
 async def test_half_open_connection_is_noticed_and_the_run_completes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with _stack(tmp_path) as stack:
+    async with open_stack(tmp_path) as stack:
         mark = len(_statuses(stack))
         run = asyncio.ensure_future(stack.run(COUNT, timeout=150))
         await _started_and_printed(stack, "n3")
@@ -151,7 +113,7 @@ async def test_half_open_connection_is_noticed_and_the_run_completes(
 async def test_a_backend_that_cannot_resume_marks_the_gap(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with _stack(tmp_path, ["--no-resumable-runs"]) as stack:
+    async with open_stack(tmp_path, ["--no-resumable-runs"]) as stack:
         run = asyncio.ensure_future(stack.run(COUNT))
         await _started_and_printed(stack, "n3")
         stack.proxy.reset_all()
@@ -184,7 +146,7 @@ async def test_output_the_gateway_could_not_keep_is_marked_as_a_gap(
         "for i in $(seq 10 49); do printf 'L%s%s\\n' $i \"$(head -c 1000 /dev/zero | tr "
         "'\\0' x)\"; sleep 0.05; done; sleep 1; echo end\n"
     )
-    async with _stack(tmp_path, ["--config", str(config)]) as stack:
+    async with open_stack(tmp_path, ["--config", str(config)]) as stack:
         stack.proxy.latency = 0.3
         run = asyncio.ensure_future(stack.run(flood))
         await _started_and_printed(stack, "L12")
@@ -210,7 +172,7 @@ async def test_gateway_killed_and_restarted_mid_stream(
 ) -> None:
     """The stream drops, the polls that follow it find the session gone: the run ends
     ``failed`` saying so, the status says the session was lost, the next run gets a new one."""
-    async with _stack(tmp_path) as stack:
+    async with open_stack(tmp_path) as stack:
         mark = len(_statuses(stack))
         run = asyncio.ensure_future(stack.run(COUNT))
         await _started_and_printed(stack, "n3")
@@ -236,7 +198,7 @@ async def test_an_input_answered_while_the_stream_is_down_reaches_the_program(
 ) -> None:
     """The connection dies while the run waits for input; the editor answers after that:
     the answer goes by the REST poll that follows the run, once."""
-    async with _stack(tmp_path) as stack:
+    async with open_stack(tmp_path) as stack:
         asked: list[float] = []
 
         async def answer(params: dict[str, object]) -> dict[str, str]:
