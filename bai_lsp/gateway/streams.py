@@ -21,7 +21,8 @@ import contextlib
 import json
 import logging
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import attrs
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -35,6 +36,8 @@ from bai_lsp.wire.execute import RunStatus
 from bai_lsp.wire.problems import Problem
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_MESSAGE = 16 * 1024 * 1024
 #: How long an abandoned run is polled after the interrupt before the gateway gives up.
@@ -145,16 +148,7 @@ class _Inbox:
             self.gone.set()
 
     async def next_text(self) -> str | None:
-        getter = asyncio.ensure_future(self.texts.get())
-        waiter = asyncio.ensure_future(self.gone.wait())
-        try:
-            await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        if getter.done():
-            return getter.result()
-        getter.cancel()
-        return None
+        return await _unless(self.texts.get(), self.gone)
 
     async def close(self) -> None:
         self.task.cancel()
@@ -284,15 +278,20 @@ async def _next_input(inbox: _Inbox, journal: journals.RunJournal | None) -> str
     """The client's answer to ``waiting-input``; ``None`` if it left or REST took over."""
     if journal is None:
         return await inbox.next_text()
-    reader = asyncio.ensure_future(inbox.next_text())
-    taken = asyncio.ensure_future(journal.taken.wait())
+    return await _unless(inbox.next_text(), journal.taken)
+
+
+async def _unless(wanted: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """``wanted``'s result, or ``None`` (and ``wanted`` cancelled) once ``stop`` is set."""
+    task = asyncio.ensure_future(wanted)
+    stopper = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({reader, taken}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        taken.cancel()
-    if reader.done():
-        return reader.result()
-    reader.cancel()
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
     return None
 
 
