@@ -930,9 +930,11 @@ class Engine:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, *, detach: bool = True) -> None:
         """Detach the active runs of kept sessions that the backend can resume (REST runs,
-        and streamed runs whose backend numbers its frames); interrupt every other run."""
+        and streamed runs whose backend numbers its frames); interrupt every other run.
+
+        ``detach=False`` interrupts them all (``bai-lsp run``: nobody comes back for them)."""
         for run_id, claimed in list(self._claimed.items()):
             task = self._run_tasks.get(run_id)
             if task is not None:
@@ -947,25 +949,26 @@ class Engine:
             except DomainError:
                 destroy[session.workspace] = False
         runs = list(self._runs.values())
-        detach = [
+        detached = [
             r
             for r in runs
-            if r.active
+            if detach
+            and r.active
             and not destroy.get(r.session.workspace, False)
             and r.id in self._executing
             and (self._transports.get(r.id) == "rest" or r.resumable)
         ]
-        for run in sorted((r for r in runs if r not in detach), key=lambda r: r.active):
+        for run in sorted((r for r in runs if r not in detached), key=lambda r: r.active):
             try:  # queued ones first, so none starts once the running one is stopped
                 await asyncio.wait_for(run.interrupt(), 2)
             except Exception:
                 log.debug("interrupt at shutdown failed", exc_info=True)
         stopping = [
-            self._run_tasks[r.id] for r in runs if r not in detach and r.id in self._run_tasks
+            self._run_tasks[r.id] for r in runs if r not in detached and r.id in self._run_tasks
         ]
         if stopping:  # let them end as interrupted (runFinished, run log) before we close
             await asyncio.wait(stopping, timeout=INTERRUPT_WAIT_S)
-        await self._detach(detach)
+        await self._detach(detached)
         await self.workspaces.close(destroy)
         await self.runlog.close()
 

@@ -187,7 +187,7 @@ async def run_file(args: argparse.Namespace, path: Path, text: str) -> int:
     finally:
         with contextlib.suppress(NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)
-        await engine.shutdown()
+        await engine.shutdown(detach=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
