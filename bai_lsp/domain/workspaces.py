@@ -242,20 +242,10 @@ class Workspaces:
     async def lost(self, session: ComputeSession, settings: Settings) -> str:
         """Explain why a session vanished (as far as the backend says) and forget its ref."""
         reason = "it no longer exists on the backend"
-        try:
-            conn = await self.connection(settings)
-            page = await conn.client.list_sessions(status="TERMINATED", limit=50)
-            items = getattr(page, "items", page) or []
-            for item in items:
-                data = item if isinstance(item, dict) else attrs.asdict(item)
-                name = data.get("name") or data.get("session_name")
-                if name == session.name:
-                    info = data.get("status_info") or data.get("statusInfo")
-                    if info:
-                        reason = f"it was terminated on the backend ({info})"
-                    break
-        except Exception:
-            log.debug("could not look up why session %s ended", session.name, exc_info=True)
+        ended = await self._ended_entry(session, settings)
+        info = (ended or {}).get("status_info") or (ended or {}).get("statusInfo")
+        if info:
+            reason = f"it was terminated on the backend ({info})"
         message = f"Session {session.name} was lost: {reason}. A new session is being started."
         session.ref = None
         self.set_status(session, "terminated", message)
@@ -280,9 +270,7 @@ class Workspaces:
             )
         except Exception as exc:
             if is_not_found(exc):
-                session.ref = None
-                session.status = "terminated"
-                return session.snapshot()
+                return await self._gone(session, settings)
             raise translate(exc, conn.endpoint) from None
         status = our_status(str(info.get("status", "")))
         if status == "idle" and session.status in ("busy", "waiting-input"):
@@ -296,6 +284,37 @@ class Workspaces:
         if ended:  # noticed here first: the editor's status shows it, with the reason
             self.set_status(session, status, current.message)
         return current
+
+    async def _gone(self, session: ComputeSession, settings: Settings) -> SessionStatus:
+        """The backend no longer knows the session: say why, if its listing still does.
+
+        A session the backend ended (idle timeout, OOM…) may already be gone from lookups
+        by the time the editor asks; the terminated listing keeps its reason longer.
+        """
+        noticed_here = session.status not in ("terminated", "error")
+        session.ref = None
+        session.status = "terminated"
+        if not noticed_here:
+            return session.snapshot()
+        current = with_facts(session.snapshot(), await self._ended_entry(session, settings) or {})
+        self.set_status(session, "terminated", current.message)
+        return current
+
+    async def _ended_entry(
+        self, session: ComputeSession, settings: Settings
+    ) -> dict[str, Any] | None:
+        """The backend's listing entry of this session among the terminated ones."""
+        try:
+            conn = await self.connection(settings)
+            page = await conn.client.list_sessions(status="TERMINATED", limit=50)
+        except Exception:
+            log.debug("could not look up why session %s ended", session.name, exc_info=True)
+            return None
+        for item in getattr(page, "items", page) or []:
+            data = item if isinstance(item, dict) else attrs.asdict(item)
+            if (data.get("name") or data.get("session_name")) == session.name:
+                return dict(data)
+        return None
 
     async def destroy(self, session: ComputeSession, settings: Settings) -> SessionStatus:
         conn = await self.connection(settings)
