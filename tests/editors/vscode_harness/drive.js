@@ -503,12 +503,23 @@ const scenarios = {
 
   /** A multi-root workspace: one status item per folder; a run moves only its folder's. */
   async multiroot(page) {
-    await page.goto(`${cfg.url}/?workspace=${encodeURIComponent(cfg.multiRoot.workspaceFile)}`, { waitUntil: 'domcontentloaded', timeout: 120000 });
-    await page.waitForSelector('.monaco-workbench', { timeout: 120000 });
-    const initial = await poll('two status bar items', async () => {
-      const labels = await statusLabels(page);
-      return labels.length >= 2 ? labels : undefined;
-    }, 60000);
+    // code-server now and then opens the .code-workspace with no folders in it ("No folder
+    // opened" under a "(Workspace)" title; seen once in a loaded CI run): load it again once.
+    let initial;
+    for (let attempt = 1; ; attempt++) {
+      await page.goto(`${cfg.url}/?workspace=${encodeURIComponent(cfg.multiRoot.workspaceFile)}`, { waitUntil: 'domcontentloaded', timeout: 120000 });
+      await page.waitForSelector('.monaco-workbench', { timeout: 120000 });
+      try {
+        initial = await poll('two status bar items', async () => {
+          const labels = await statusLabels(page);
+          return labels.length >= 2 ? labels : undefined;
+        }, attempt === 1 ? 40000 : 60000);
+        break;
+      } catch (err) {
+        if (attempt === 2) throw err;
+        log(`multiroot: no two status items after 40 s; loading the workspace again`);
+      }
+    }
     await openFile(page, cfg.multiRoot.file);
     await page.locator('.monaco-editor .view-lines').first().click();
     await gotoLine(page, 1);
