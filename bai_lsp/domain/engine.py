@@ -533,14 +533,25 @@ class Engine:
         except Exception as exc:
             result = run.result("failed", None, translate(exc, conn.endpoint).message)
         finally:
-            run.active = False
-            summary = await output.close()
-            if detached_again:
-                self.runlog.detached(
-                    run.id, run.wire_seq, run.resumable, run.ref, self._waiting.pop(run.id, None)
-                )
-            else:
-                await self._end(run, result, summary.output_file, settings)
+            await self._wrap_up(run, output, result, detached_again, settings)
+
+    async def _wrap_up(
+        self,
+        run: Run,
+        output: RunOutput,
+        result: RunResult | None,
+        detached: bool,
+        settings: Settings,
+    ) -> RunResult | None:
+        """Close the run's output, then log it detached (it goes on remotely) or end it."""
+        run.active = False
+        summary = await output.close()
+        if detached:
+            self.runlog.detached(
+                run.id, run.wire_seq, run.resumable, run.ref, self._waiting.pop(run.id, None)
+            )
+            return None
+        return await self._end(run, result, summary.output_file, settings)
 
     async def _input_again(self, run: Run, output: RunOutput, waiting: tuple[str, bool]) -> bool:
         """``_answer_pending_input`` as a task shutdown can detach again; False if it did."""
@@ -720,14 +731,7 @@ class Engine:
         except Exception as exc:
             result = run.result("failed", None, translate(exc, conn.endpoint).message)
         finally:
-            run.active = False
-            summary = await output.close()
-            if detached:
-                self.runlog.detached(
-                    run.id, run.wire_seq, run.resumable, run.ref, self._waiting.pop(run.id, None)
-                )
-            else:
-                result = await self._end(run, result, summary.output_file, settings)
+            result = await self._wrap_up(run, output, result, detached, settings)
         if detached:
             raise RunDetachedError(
                 f"bai-lsp stopped while this run was going on. It goes on on session "
