@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -212,30 +213,24 @@ async def _run(
         journal.attach(me)
     while True:
         try:
+            poll = functools.partial(
+                run_poll,
+                registry,
+                session,
+                step_mode,
+                run_id,
+                payload,
+                step_options,
+                STREAM_FLUSH_TIMEOUT,
+            )
             if journal is None:
-                result = await run_poll(
-                    registry,
-                    session,
-                    step_mode,
-                    run_id,
-                    payload,
-                    step_options,
-                    STREAM_FLUSH_TIMEOUT,
-                )
+                result = await poll()
             else:
                 async with journal.lock:
                     if journal.owner is not me:
                         session.log(f"run {run_id}: followed by REST now; the stream stops")
                         return
-                    result = await run_poll(
-                        registry,
-                        session,
-                        step_mode,
-                        run_id,
-                        payload,
-                        step_options,
-                        STREAM_FLUSH_TIMEOUT,
-                    )
+                    result = await poll()
                     journal.record(result)
         except GatewayError as exc:
             if not ws.closed:
