@@ -2,8 +2,11 @@
 
 Positions arrive in the client's negotiated encoding (``utf-16`` by default, ``utf-8`` for
 Neovim, ``utf-32`` for eglot); this module converts them itself so the domain stays free
-of pygls. Out-of-range positions are an error the user sees, never a silent clamp, except
-that the end of a line (or the start of the line after the last) is always valid.
+of pygls. Positions are clamped as the LSP specification says: a character past the end of
+its line means the end of that line (Neovim's linewise selections end at column 2^31 - 1),
+and a line past the last one means the end of the document. Only what no clamp can
+repair is refused: a negative number, a column inside a character, a range that ends
+before it starts.
 """
 
 from __future__ import annotations
@@ -93,9 +96,10 @@ def _strip_eol(line: str) -> str:
 
 
 def column_to_index(line: str, character: int, encoding: str = "utf-16") -> int:
-    """Turn a client column into a Python string index; ``-1`` when past the line's end."""
+    """Turn a client column into a Python string index; past the line's end is its end, and
+    ``-1`` means the column falls inside a character (e.g. between a surrogate pair)."""
     if encoding == "utf-32":
-        return character if character <= len(line) else -1
+        return min(character, len(line))
     units = 0
     for index, char in enumerate(line):
         if units >= character:
@@ -104,26 +108,28 @@ def column_to_index(line: str, character: int, encoding: str = "utf-16") -> int:
             units += len(char.encode("utf-8"))
         else:
             units += 2 if ord(char) > 0xFFFF else 1
-    return len(line) if units == character else -1
+    return len(line) if units <= character else -1
 
 
-def _offset(lines: list[str], pos: Position, encoding: str, what: str) -> int:
+def _clamp(lines: list[str], pos: Position, encoding: str, what: str) -> tuple[int, int]:
+    """``(line, index in that line)`` of a client position, clamped as LSP says."""
     if pos.line < 0 or pos.character < 0:
         raise RangeOutOfBoundsError(f"The {what} position {_fmt(pos)} is negative.")
     if pos.line >= len(lines):
-        if pos.line == len(lines) and pos.character == 0:
-            return sum(len(line) for line in lines)
-        raise RangeOutOfBoundsError(
-            f"The {what} position {_fmt(pos)} is past the end of the document ({len(lines)} lines)."
-        )
+        last = len(lines) - 1
+        return last, len(_strip_eol(lines[last]))
     body = _strip_eol(lines[pos.line])
     index = column_to_index(body, pos.character, encoding)
     if index < 0:
         raise RangeOutOfBoundsError(
-            f"The {what} position {_fmt(pos)} is past the end of line {pos.line + 1} "
-            f"({len(body)} characters)."
+            f"The {what} position {_fmt(pos)} falls inside a character of line {pos.line + 1} "
+            f"(columns count {encoding} code units)."
         )
-    return sum(len(line) for line in lines[: pos.line]) + index
+    return pos.line, index
+
+
+def _offset(lines: list[str], line: int, index: int) -> int:
+    return sum(len(text) for text in lines[:line]) + index
 
 
 def _fmt(pos: Position) -> str:
@@ -133,17 +139,19 @@ def _fmt(pos: Position) -> str:
 def selection(text: str, rng: Range, encoding: str = "utf-16") -> Snippet:
     """The selected text; an empty range means the whole current line."""
     lines = split_lines(text)
-    start = _offset(lines, rng.start, encoding, "start")
-    end = _offset(lines, rng.end, encoding, "end")
+    start_line, start_index = _clamp(lines, rng.start, encoding, "start")
+    end_line, end_index = _clamp(lines, rng.end, encoding, "end")
+    start = _offset(lines, start_line, start_index)
+    end = _offset(lines, end_line, end_index)
     if end < start:
         raise RangeOutOfBoundsError(
             f"The range ends ({_fmt(rng.end)}) before it starts ({_fmt(rng.start)})."
         )
     if start == end:
-        line = min(rng.start.line, len(lines) - 1)
-        return Snippet(_strip_eol(lines[line]), line, line)
-    end_line = rng.end.line - 1 if rng.end.character == 0 and rng.end.line > 0 else rng.end.line
-    return Snippet(text[start:end], rng.start.line, max(rng.start.line, end_line))
+        return Snippet(_strip_eol(lines[start_line]), start_line, start_line)
+    if end_index == 0 and end_line > start_line:
+        end_line -= 1  # a linewise range ending at the start of the next line
+    return Snippet(text[start:end], start_line, end_line)
 
 
 def cell_marker(language_id: str) -> re.Pattern[str]:
@@ -154,9 +162,8 @@ def cell(text: str, position: Position, language_id: str, encoding: str = "utf-1
     """The ``%%`` cell around ``position``: after the nearest marker line at or above it, up
     to the next marker (or the whole document when it has no markers)."""
     lines = split_lines(text)
-    _offset(lines, position, encoding, "cursor")
+    line, _ = _clamp(lines, position, encoding, "cursor")
     marker = cell_marker(language_id)
-    line = min(position.line, len(lines) - 1)
     start = 0
     for index in range(line, -1, -1):
         if marker.match(lines[index]):

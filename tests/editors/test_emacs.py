@@ -230,6 +230,17 @@ def test_part_of_a_line_runs_only_the_region(session: dict[str, Any]) -> None:
     assert s["tail"][2].startswith("■ finished · exit 0")
 
 
+def test_ranges_past_the_end_run_the_clamped_text(session: dict[str, Any]) -> None:
+    first, second = _scenario(session, "past-end")["runs"]
+    # an end column past its line (2^31 - 1) is the line's end
+    assert first["run"]["status"] == "finished", first["run"]
+    assert first["tail"][:2] == ["past one", "past two"], first["tail"]
+    # an end line 40 past the last is the end of the document
+    assert second["run"]["status"] == "finished", second["run"]
+    assert second["tail"][1] == "past two", second["tail"]
+    assert second["tail"][0].startswith("▶ "), second["tail"]
+
+
 def test_run_file_batch_uploads_the_workspace(session: dict[str, Any]) -> None:
     s = _scenario(session, "batch")
     assert s["run"]["status"] == "finished", s["run"]

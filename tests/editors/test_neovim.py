@@ -201,6 +201,21 @@ def test_charwise_selection_runs_only_the_selected_text(session: dict[str, Any])
     assert s["tail"][2].startswith("■ finished · exit 0")
 
 
+def test_ranges_past_the_end_run_the_clamped_text(session: dict[str, Any]) -> None:
+    s = _scenario(session, "past_end")
+    assert s["mark_col"] == 2**31 - 1  # what a linewise selection's '> mark says
+    assert s["own_end"]["character"] == len('print("linewise two")') + 1, s["own_end"]
+    both = ["linewise one", "linewise two"]
+    for i in (0, 1):  # vim.lsp.util's range, then the '> mark's column as it is
+        assert s["runs"][i].get("err") is None, s["runs"][i]
+        assert s["runs"][i]["result"]["status"] == "finished", s["runs"][i]
+        assert s["tails"][i][:2] == both, s["tails"][i]
+    # a range ending 40 lines past the last runs to the end of the document
+    assert s["runs"][2]["result"]["status"] == "finished", s["runs"][2]
+    assert s["tails"][2][1] == "linewise two", s["tails"][2]
+    assert s["tails"][2][0] != "linewise one", s["tails"][2]
+
+
 def test_run_file_batch_uploads_the_workspace(session: dict[str, Any]) -> None:
     s = _scenario(session, "batch")
     assert s["run"]["status"] == "finished", s["run"]

@@ -33,19 +33,19 @@ async def test_errors_before_any_backend_is_needed(tmp_path: Path, state_dir: Pa
             "backendai.runSelection",
             {
                 "uri": doc,
-                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 9, "character": 0}},
+                "range": {"start": {"line": 1, "character": 3}, "end": {"line": 0, "character": 0}},
             },
             -32051,
         )
-        assert "past the end of the document" in message
+        assert "ends (line 1, column 1) before it starts (line 2, column 4)" in message
 
         message = await expect_error(
             h,
             "backendai.runCell",
-            {"uri": doc, "position": {"line": 1, "character": 40}},
-            -32051,
+            {"uri": doc, "position": {"line": -1, "character": 0}},
+            -32602,
         )
-        assert "past the end of line 2" in message
+        assert "'position' is not an LSP position" in message
 
         message = await expect_error(h, "backendai.runSelection", {"uri": doc}, -32602)
         assert "'range'" in message

@@ -254,6 +254,20 @@ async def test_selections_in_each_editors_position_encoding(
         doc = open_doc(h, tmp_path / "enc.py", line + "\nprint('second line')\n")
         result = await h.command("backendai.runSelection", {"uri": doc, "range": rng(0, 0, 0, end)})
         assert h.output_text(result["runId"]) == "é😀 ok\n"
+        # positions past the end clamp as LSP says, in every encoding: a character past its
+        # line is the line's end (Neovim's linewise selections end at 2^31 - 1) ...
+        result = await h.command(
+            "backendai.runSelection", {"uri": doc, "range": rng(0, 0, 0, 2**31 - 1)}
+        )
+        assert result["status"] == "finished", result
+        assert h.output_text(result["runId"]) == "é😀 ok\n"
+        # ... and a line past the last one is the end of the document
+        result = await h.command("backendai.runSelection", {"uri": doc, "range": rng(1, 0, 9, 4)})
+        assert h.output_text(result["runId"]) == "second line\n"
+        result = await h.command(
+            "backendai.runCell", {"uri": doc, "position": {"line": 40, "character": 99}}
+        )
+        assert h.output_text(result["runId"]) == "é😀 ok\nsecond line\n"
 
 
 @pytest.mark.parametrize(

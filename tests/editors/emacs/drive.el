@@ -211,6 +211,26 @@ evaluated the way the mode line does: only while the mode is on."
         (delete-region (line-beginning-position) (point-max))
         (set-buffer-modified-p nil))))
 
+  (drive-scenario "past-end"
+    ;; ranges past the end, sent through the package's own request plumbing: an end
+    ;; column past its line (Neovim's linewise selections end at 2^31 - 1) and an end
+    ;; line past the last; the server clamps them as LSP says
+    (goto-char (point-max))
+    (let ((from (point))
+          (runs nil))
+      (insert "print(\"past one\")\nprint(\"past two\")")
+      (let ((last (1- (line-number-at-pos))))
+        (dolist (range (list (list :start (list :line (1- last) :character 0)
+                                   :end (list :line last :character 2147483647))
+                             (list :start (list :line last :character 0)
+                                   :end (list :line (+ last 40) :character 3))))
+          (backendai-execute "backendai.runSelection" (list :uri (backendai--uri) :range range))
+          (cl-incf n)
+          (push (list :run (drive-wait-finished n 60) :tail (last (drive-output) 3)) runs)))
+      (delete-region from (point-max))
+      (set-buffer-modified-p nil)
+      (list :runs (vconcat (nreverse runs)))))
+
   (drive-scenario "batch"
     ;; C-u M-x backendai-run-file: upload the workspace, run `python batch_demo.py'
     (with-current-buffer (find-file (expand-file-name "batch_demo.py"

@@ -255,6 +255,50 @@ scenario('charwise', function()
   vim.api.nvim_buf_set_lines(demo_buf, -2, -1, false, {})
 end)
 
+-- 5c'. ranges past the end, as Neovim itself builds them, through the plugin's LSP client:
+-- a linewise (V) selection's '> mark is at column v:maxcol, and vim.lsp.util's own range
+-- for it ends one past the line; the server clamps both (LSP: "defaults back to the line
+-- length"), and a line past the last one is the end of the document
+scenario('past_end', function()
+  local s = { runs = {}, tails = {} }
+  result.scenarios.past_end = s
+  local first = vim.api.nvim_buf_line_count(demo_buf) + 1
+  vim.api.nvim_buf_set_lines(demo_buf, -1, -1, false, { 'print("linewise one")', 'print("linewise two")' })
+  vim.api.nvim_win_set_cursor(0, { first, 0 })
+  vim.cmd('normal! Vj')
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<Esc>', true, false, true), 'x', false)
+  local client = vim.lsp.get_clients({ name = 'backendai', bufnr = demo_buf })[1]
+  local mark = vim.api.nvim_buf_get_mark(demo_buf, '>')
+  s.mark_col = mark[2]
+  local own = vim.lsp.util.make_given_range_params(nil, nil, demo_buf, client.offset_encoding).range
+  s.own_end = own['end']
+  local ranges = {
+    own,
+    { start = { line = first - 1, character = 0 }, ['end'] = { line = mark[1] - 1, character = mark[2] } },
+    { start = { line = first, character = 0 }, ['end'] = { line = first + 40, character = 3 } },
+  }
+  for i, range in ipairs(ranges) do
+    local answer
+    client:request('workspace/executeCommand', {
+      command = 'backendai.runSelection',
+      arguments = { { uri = vim.uri_from_bufnr(demo_buf), range = range } },
+    }, function(err, res)
+      answer = { err = err and err.message, result = res }
+    end, demo_buf)
+    vim.wait(60000, function()
+      return answer ~= nil
+    end, 50)
+    if answer and answer.result then
+      n = n + 1
+      wait_finished(n, 10000)
+    end
+    s.runs[i] = answer or { err = 'no answer' }
+    local out = bai.output_lines(demo_buf)
+    s.tails[i] = vim.list_slice(out, #out - 2)
+  end
+  vim.api.nvim_buf_set_lines(demo_buf, -3, -1, false, {})
+end)
+
 -- 5d. :BackendAI run_file batch uploads the workspace and runs `python batch_demo.py`
 scenario('batch', function()
   local s = {}
