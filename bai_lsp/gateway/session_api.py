@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import datetime
@@ -39,6 +40,7 @@ from bai_lsp.gateway.sessions import (
 )
 from bai_lsp.gateway.validation import parse_create, query_flag, read_json
 from bai_lsp.wire.execute import EXEC_MODES, ExecutionResult, RunStatus
+from bai_lsp.wire.helper import is_helper
 from bai_lsp.wire.problems import Problem
 
 
@@ -246,18 +248,24 @@ async def complete(request: web.Request) -> web.Response:
     if options is not None and not isinstance(options, dict):
         raise invalid_params("Input validation error", {"options": "must be an object"})
     runtime = await registry_of(request).ready_runtime(session)
-    completions = await _completions(runtime, code, options)
-    return web.json_response({"result": {"status": "finished", "completions": completions}})
+    return web.json_response({"result": await _completions(runtime, code, options)})
 
 
-async def _completions(runtime: Runtime, code: str, options: dict[str, Any] | None) -> list[str]:
+async def _completions(
+    runtime: Runtime, code: str, options: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The ``result`` of a completion: Backend.AI's ``{status, completions}``, plus
+    ``busy: true`` (an extension) when a running cell kept the kernel from answering."""
+    result: dict[str, Any] = {"status": "finished", "completions": []}
     complete_fn = getattr(runtime, "complete", None)
     if complete_fn is None:
-        return []
-    try:
-        return list(await complete_fn(code, options))
-    except (ExecutionRequestError, RuntimeFailure):
-        return []
+        return result
+    if getattr(runtime, "query_busy", False):
+        result["busy"] = True
+        return result
+    with contextlib.suppress(ExecutionRequestError, RuntimeFailure):
+        result["completions"] = list(await complete_fn(code, options))
+    return result
 
 
 async def logs(request: web.Request) -> web.Response:
@@ -359,7 +367,7 @@ async def run_poll(
     finally:
         session.busy -= 1
         session.touch()
-    if mode in ("query", "batch"):
+    if mode in ("query", "batch") and not is_helper(code):
         session.num_queries += 1
     session.run_open = result.status not in RunStatus.TERMINAL
     return result
@@ -374,8 +382,7 @@ async def execute(request: web.Request) -> web.Response:
     ack = parse_ack(body) if registry.config.resumable_runs else None
     if mode == "complete":
         runtime = await registry.ready_runtime(session)
-        completions = await _completions(runtime, code, options)
-        return web.json_response({"result": {"status": "finished", "completions": completions}})
+        return web.json_response({"result": await _completions(runtime, code, options)})
     journal = journals.find(session, run_id) if registry.config.resumable_runs else None
     if ack is None and journal is None:
         result = await run_poll(registry, session, mode, run_id, code, options, REST_FLUSH_TIMEOUT)

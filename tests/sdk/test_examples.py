@@ -217,3 +217,16 @@ def test_sdk_interrupt_stops_an_endless_batch_command(sdk: SdkRunner) -> None:
     result = sdk.call("interrupt", "bash", "batch", "echo started; while true; do :; done")
     assert result["interrupted"] and result["status"] == "finished", result
     assert result["exitCode"] == 130  # 128 + SIGINT, as a shell reports it
+
+
+# -- beyond the seed: the SDK's complete() --------------------------------------------------
+
+
+def test_sdk_complete_offers_names_from_the_live_kernel(sdk: SdkRunner) -> None:
+    setup = "import json\nxs = [3, 1, 2]"
+    answer = sdk.call("complete", "python:3.9-ubuntu20.04", setup, "json.du")["answer"]
+    # The SDK returns the whole JSON answer, as a manager sends it.
+    assert answer["result"]["status"] == "finished", answer
+    assert "json.dumps" in answer["result"]["completions"], answer
+    answer = sdk.call("complete", "python:3.9-ubuntu20.04", setup, "xs.app")["answer"]
+    assert "xs.append" in answer["result"]["completions"], answer

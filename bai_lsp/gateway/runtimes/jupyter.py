@@ -37,6 +37,7 @@ from bai_lsp.gateway.runtimes.base import RuntimeFailure
 from bai_lsp.gateway.runtimes.procs import ProcessTracker, kill_tree
 from bai_lsp.gateway.runtimes.runs import Run
 from bai_lsp.wire.execute import ConsoleRecord, RunStatus
+from bai_lsp.wire.helper import is_helper
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +361,16 @@ class JupyterEngine:
             if self.kc is None:
                 await self._revive("the python kernel was not running")
             assert self.kc is not None
-            msg_id = self.kc.execute(code, allow_stdin=True, stop_on_error=False)
+            # bai-lsp's introspection snippets (wire/helper.py) leave no trace: no history,
+            # no ``_``/``Out``, no execution count.
+            silent = is_helper(code)
+            msg_id = self.kc.execute(
+                code,
+                silent=silent,
+                store_history=not silent,
+                allow_stdin=not silent,
+                stop_on_error=False,
+            )
             cell = _Cell(run, msg_id)
             self._cell = cell
             try:

@@ -146,14 +146,21 @@ class SessionRuntime:
             )
         return await run.poll(flush_timeout)
 
+    @property
+    def query_busy(self) -> bool:
+        """A query run holds the REPL: a completion would wait behind the whole cell."""
+        current = self.board.current
+        return current is not None and current.mode == "query"
+
     async def complete(self, code: str, options: dict[str, Any] | None = None) -> list[str]:
         """Completions for ``code`` (``/complete``): the kernel's for python images, else ``[]``.
 
         ``options`` may carry Backend.AI's ``row``/``col`` (0-based) of the cursor; without
-        them the cursor is at the end of ``code``.
+        them the cursor is at the end of ``code``. While a query run executes, the answer is
+        ``[]`` at once instead of waiting behind the cell (the editor asks again later).
         """
         complete = getattr(self.query, "complete", None)
-        if complete is None or self._closed:
+        if complete is None or self._closed or self.query_busy:
             return []
         return list(await complete(code, cursor_offset(code, options)))
 
@@ -233,9 +240,17 @@ class _TrackedPty:
 
 
 def cursor_offset(code: str, options: dict[str, Any] | None) -> int:
+    """Where the cursor is in ``code``: at ``options.row``/``col`` (0-based), else at the end.
+
+    The SDK's ``complete(code)`` always sends ``row: 0, col: 0`` ("as if the user pressed
+    tab just after the code"), so (0, 0) means the end too; ``line``/``post`` are only
+    informational here (``code`` is the text the kernel completes in).
+    """
     row = (options or {}).get("row")
     col = (options or {}).get("col")
     if not isinstance(row, int) or not isinstance(col, int) or row < 0 or col < 0:
+        return len(code)
+    if row == 0 and col == 0:
         return len(code)
     lines = code.split("\n")
     if row >= len(lines):

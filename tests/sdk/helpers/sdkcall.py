@@ -9,6 +9,8 @@ Run with .venv-sdk/bin/python; prints one JSON document on stdout.
     sdkcall.py find STATUS ID FIELD...     → {"item": {FIELD...} or null} from the GraphQL list
     sdkcall.py interrupt IMAGE MODE CODE   → {"status", "exitCode", "stdout", "stderr"} of a run
                                              interrupted once it printed "started"
+    sdkcall.py complete IMAGE SETUP CODE     → {"completions": ComputeSession.complete(CODE)}
+                                             after running SETUP in a new session
 """
 
 from __future__ import annotations
@@ -123,6 +125,19 @@ async def interrupt(image: str, mode: str, code: str) -> dict[str, Any]:
             await sess.destroy()
 
 
+async def complete(image: str, setup: str, code: str) -> dict[str, Any]:
+    async with AsyncSession() as api:
+        name = f"sdk-complete-{uuid.uuid4().hex[:8]}"
+        sess = await api.ComputeSession.get_or_create(image, name=name)
+        try:
+            result = await sess.execute(None, setup, mode="query")
+            while result["status"] != "finished":
+                result = await sess.execute(result["runId"], "", mode="continue")
+            return {"answer": await sess.complete(code)}
+        finally:
+            await sess.destroy()
+
+
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "create":
@@ -137,6 +152,8 @@ def main(argv: list[str]) -> None:
         out = find(args[0], args[1], args[2:])
     elif command == "interrupt":
         out = interrupt(args[0], args[1], args[2])
+    elif command == "complete":
+        out = complete(args[0], args[1], args[2])
     else:
         raise SystemExit(f"unknown command {command!r}")
     print(json.dumps(asyncio.run(out), default=str))
