@@ -7,15 +7,28 @@ Every API route is registered twice: as the manager serves it (HMAC-signed) and 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from aiohttp import web
 
-from bai_lsp.gateway import dialects, events, files, gql, session_api, state, streams, weblogin
+from bai_lsp.gateway import (
+    dialects,
+    events,
+    files,
+    gql,
+    resources,
+    session_api,
+    state,
+    streams,
+    vfolder_api,
+    weblogin,
+)
 from bai_lsp.gateway.auth import RateLimiter, add_server_headers, middlewares, public
 from bai_lsp.gateway.config import DEFAULT_RATE_LIMIT, GatewayConfig
 from bai_lsp.gateway.events import EventHub
 from bai_lsp.gateway.sessions import SessionRegistry
+from bai_lsp.gateway.vfolders import TransferTokens, VFolderStore
 from bai_lsp.gateway.weblogin import LoginStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +52,8 @@ def _api_routes(app: web.Application, prefix: str) -> None:
     session_api.add_routes(app, prefix)
     files.add_routes(app, prefix)
     streams.add_routes(app, prefix)
+    resources.add_routes(app, prefix)
+    vfolder_api.add_routes(app, prefix)
     r = app.router
     r.add_get(prefix + "/events/session", events.session_events)
     r.add_get(prefix + "/manager/announcement", announcement)
@@ -54,12 +69,15 @@ def build_app(config: GatewayConfig) -> web.Application:
     app[state.REGISTRY] = SessionRegistry(config, hub)
     app[state.LOGINS] = LoginStore(config)
     app[state.RATES] = RateLimiter(_limits(config))
+    app[state.VFOLDERS] = VFolderStore(config.data_dir / "vfolders")
+    app[state.TRANSFERS] = TransferTokens(config.data_dir / "vfolder-uploads" / f"gw-{os.getpid()}")
     app.router.add_get("/", hello)
     app.router.add_get("/func/", hello)
     app.router.add_get("/func", hello)
     _api_routes(app, "")
     _api_routes(app, "/func")
     weblogin.add_routes(app)
+    vfolder_api.add_transfer_routes(app)
     app.on_response_prepare.append(add_server_headers)
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)

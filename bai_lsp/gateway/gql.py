@@ -19,6 +19,7 @@ from aiohttp import web
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, build_schema, graphql
 
 import bai_lsp.gateway.state as state
+from bai_lsp.gateway import gql_images
 from bai_lsp.gateway.auth import access_key_of
 from bai_lsp.gateway.config import GatewayConfig
 from bai_lsp.gateway.errors import invalid_params
@@ -524,7 +525,7 @@ def _resolve_keypair(
 
 
 def build() -> GraphQLSchema:
-    schema = build_schema(SDL)
+    schema = build_schema(SDL + gql_images.SDL)
     scalars: dict[str, Callable[[Any], Any]] = {
         "JSONString": json.dumps,
         "UUID": str,
@@ -541,6 +542,8 @@ def build() -> GraphQLSchema:
     query.fields["compute_session_list"].resolve = _resolve_list
     query.fields["compute_session"].resolve = _resolve_session
     query.fields["keypair"].resolve = _resolve_keypair
+    query.fields["images"].resolve = gql_images.resolve_images
+    query.fields["image"].resolve = gql_images.resolve_image
     return schema
 
 

@@ -82,6 +82,8 @@ _BUILTIN_EXACT: dict[str, tuple[str, str]] = {
 }
 
 BUILTIN_NAMES: tuple[str, ...] = ("python*", "bash", "shell", "node", "nodejs", "c", "gcc")
+#: The built-ins an image listing offers (one per runner; the others are aliases).
+LISTED_BUILTINS: tuple[str, ...] = ("python", "bash", "node", "c")
 
 
 def builtin(image: str) -> ImageSpec | None:
@@ -162,6 +164,21 @@ class ImageTable:
 
     def names(self) -> list[str]:
         return [entry.pattern for entry in self._entries] + list(BUILTIN_NAMES)
+
+    def listed(self) -> list[ImageSpec]:
+        """One spec per image a user can pick: config entries without glob characters,
+        then one per built-in runner (``python``, ``bash``, ``node``, ``c``)."""
+        specs = [
+            entry.spec(entry.pattern)
+            for entry in self._entries
+            if not any(ch in entry.pattern for ch in "*?[")
+        ]
+        taken = {spec.name for spec in specs}
+        for name in LISTED_BUILTINS:
+            spec = builtin(name)
+            if spec is not None and name not in taken:
+                specs.append(spec)
+        return specs
 
 
 def _parse_entry(path: Path, pattern: str, body: Any) -> _Entry:
