@@ -13,7 +13,9 @@ import attrs
 
 RunMode = Literal["query", "batch"]
 RunStatusName = Literal["finished", "interrupted", "failed", "timeout"]
-SessionState = Literal["starting", "idle", "busy", "waiting-input", "terminated", "error"]
+SessionState = Literal[
+    "starting", "idle", "busy", "waiting-input", "reconnecting", "terminated", "error"
+]
 
 RUN_STATUSES: tuple[str, ...] = ("finished", "interrupted", "failed", "timeout")
 SESSION_STATES: tuple[str, ...] = (
@@ -21,9 +23,31 @@ SESSION_STATES: tuple[str, ...] = (
     "idle",
     "busy",
     "waiting-input",
+    "reconnecting",
     "terminated",
     "error",
 )
+
+#: Why a session is ``terminated`` or in ``error``: the ``reason`` of ``sessionStatus``, a
+#: closed set, so that an editor decides from it (is this news to the user?) instead of
+#: guessing from timing. Each value with what it means (docs/protocol.md lists them).
+SESSION_REASONS: dict[str, str] = {
+    "not-started": "this server has not started the session and the backend does not have it",
+    "destroyed-by-user": "this editor's user destroyed it (`backendai.session.destroy`): no news",
+    "destroyed-on-backend": "a user or administrator destroyed it on the backend "
+    "(another client, the web UI)",
+    "idle-timeout": "it was idle longer than the backend's idle timeout",
+    "lifetime-exceeded": "it reached the backend's maximum session lifetime",
+    "kernel-exited": "its kernel (main process) exited",
+    "task-finished": "its batch task finished",
+    "agent-lost": "the agent (node) running it went away",
+    "failed-to-start": "it could not be created or started (`message` says why)",
+    "restart-failed": "restarting it failed (`message` says why)",
+    "terminated-by-backend": "the backend ended it or no longer has it, and gave no reason "
+    "bai-lsp knows (`message` quotes what it said)",
+    "backend-error": "the backend, or the connection to it, failed while a run used the "
+    "session (`message` says what)",
+}
 
 
 @attrs.frozen
@@ -107,6 +131,9 @@ class SessionStatus:
     ``error``."""
     image: str
     message: str | None = None
+    reason: str | None = None
+    """Why the session is ``terminated`` or ``error``: one of ``SESSION_REASONS`` (absent
+    for the other statuses)."""
     idle_remaining_seconds: float | None = None
     """Seconds before the backend's idle timeout ends an idle session, when it reports one
     (``backendai.session.status`` answers only)."""

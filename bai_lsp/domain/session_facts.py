@@ -29,6 +29,20 @@ REASONS = {
 }
 
 
+#: ``statusInfo`` values → the protocol's ``reason`` (others: ``terminated-by-backend``).
+REASON_CODES = {
+    "idle-timeout": "idle-timeout",
+    "user-requested": "destroyed-on-backend",
+    "user-request": "destroyed-on-backend",
+    "force-terminated": "destroyed-on-backend",
+    "failed-to-start": "failed-to-start",
+    "self-terminated": "kernel-exited",
+    "task-finished": "task-finished",
+    "session-lifetime": "lifetime-exceeded",
+    "agent-termination": "agent-lost",
+}
+
+
 def idle_remaining(info: dict[str, Any]) -> float | None:
     """The fewest seconds left before an idle checker ends the session, if any reports."""
     checks: Any = info.get("idleChecks", info.get("idle_checks"))
@@ -61,16 +75,26 @@ def ended_because(info: dict[str, Any]) -> str | None:
     return REASONS.get(text.lower(), f"the backend says: {text}")
 
 
+def reason_code(info: dict[str, Any]) -> str:
+    """The protocol's ``reason`` for a session the backend ended (``SESSION_REASONS``)."""
+    raw = info.get("statusInfo", info.get("status_info"))
+    text = str(raw).strip().lower() if raw not in (None, "", "None") else ""
+    return REASON_CODES.get(text, "terminated-by-backend")
+
+
 def with_facts(snapshot: SessionStatus, info: dict[str, Any]) -> SessionStatus:
-    """``snapshot`` plus the idle countdown, and the reason when the session has ended."""
-    message = snapshot.message
+    """``snapshot`` plus the idle countdown, and the reason when the session has ended (a
+    reason already known here, e.g. ``destroyed-by-user``, stays)."""
+    message, reason = snapshot.message, snapshot.reason
     if snapshot.status in ("terminated", "error"):
-        reason = ended_because(info)
-        if reason:
-            message = f"Session {snapshot.session_name} ended: {reason}."
+        because = ended_because(info)
+        if because:
+            message = f"Session {snapshot.session_name} ended: {because}."
+        reason = reason or reason_code(info)
     idle = idle_remaining(info) if snapshot.status == "idle" else None
     return attrs.evolve(
         snapshot,
         message=message,
+        reason=reason,
         idle_remaining_seconds=None if idle is None else round(idle, 1),
     )

@@ -23,7 +23,7 @@ from bai_lsp.domain.embedded import GatewayHandle, start_gateway, stop_gateway
 from bai_lsp.domain.errors import CancelledByUserError, DomainError
 from bai_lsp.domain.events import SessionStatus
 from bai_lsp.domain.frontend import Frontend
-from bai_lsp.domain.session_facts import with_facts
+from bai_lsp.domain.session_facts import reason_code, with_facts
 from bai_lsp.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 #: How long ``backendai.session.status`` waits for the backend before answering with the
 #: last known status (a request must not block the editor longer than 5 s).
 STATUS_TIMEOUT_S = 3.0
+
+#: The ``reason`` of a ``terminated``/``error`` status set without one: what it means when
+#: a run finds its session gone or its backend failing (runs.py, reconnect.py).
+_DEFAULT_REASONS = {"terminated": "terminated-by-backend", "error": "backend-error"}
 
 
 def _slug(text: str, limit: int) -> str:
@@ -78,18 +82,22 @@ class ComputeSession:
     ref: str | None = None
     status: str = "terminated"
     message: str | None = None
+    #: why it is ``terminated``/``error`` (``events.SESSION_REASONS``), set with the status
+    reason: str | None = "not-started"
     #: Which connection (endpoint, keys) ``ref`` belongs to; another one means a new session.
     backend: tuple[Any, ...] | None = None
     run_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     start_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
 
     def snapshot(self, message: str | None = None) -> SessionStatus:
+        ended = self.status in ("terminated", "error")
         return SessionStatus(
             workspace=self.workspace,
             session_name=self.name,
             status=self.status,
             image=self.image,
             message=message,
+            reason=self.reason if ended else None,
         )
 
 
@@ -130,9 +138,18 @@ class Workspaces:
     def by_name(self, name: str) -> ComputeSession | None:
         return next((s for s in self._sessions.values() if s.name == name), None)
 
-    def set_status(self, session: ComputeSession, status: str, message: str | None = None) -> None:
+    def set_status(
+        self,
+        session: ComputeSession,
+        status: str,
+        message: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Publish a new status; ``reason`` (``events.SESSION_REASONS``) for ``terminated``
+        and ``error`` defaults to what the backend failing under a run means."""
         session.status = status
         session.message = message
+        session.reason = reason or _DEFAULT_REASONS.get(status)
         self._frontend.session_status(session.snapshot(message))
 
     # --- connections --------------------------------------------------------------------
@@ -201,11 +218,11 @@ class Workspaces:
             try:
                 ref = await self._create(conn, session, settings)
             except DomainError as exc:
-                self.set_status(session, "error", exc.message)
+                self.set_status(session, "error", exc.message, "failed-to-start")
                 raise
             except Exception as exc:
                 error = translate(exc, conn.endpoint)
-                self.set_status(session, "error", error.message)
+                self.set_status(session, "error", error.message, "failed-to-start")
                 raise error from None
             session.ref = ref
             session.backend = self._key(settings)
@@ -248,7 +265,7 @@ class Workspaces:
             reason = f"it was terminated on the backend ({info})"
         message = f"Session {session.name} was lost: {reason}. A new session is being started."
         session.ref = None
-        self.set_status(session, "terminated", message)
+        self.set_status(session, "terminated", message, reason_code(ended or {}))
         self._frontend.show_message("warning", message)
         return message
 
@@ -280,9 +297,11 @@ class Workspaces:
             session.backend = self._key(settings)
         ended = status in ("terminated", "error") and session.status not in ("terminated", "error")
         session.status = status
+        if ended:
+            session.reason = None  # the backend's statusInfo says why
         current = with_facts(session.snapshot(), info)
         if ended:  # noticed here first: the editor's status shows it, with the reason
-            self.set_status(session, status, current.message)
+            self.set_status(session, status, current.message, current.reason)
         return current
 
     async def _gone(self, session: ComputeSession, settings: Settings) -> SessionStatus:
@@ -296,8 +315,9 @@ class Workspaces:
         session.status = "terminated"
         if not noticed_here:
             return session.snapshot()
+        session.reason = None
         current = with_facts(session.snapshot(), await self._ended_entry(session, settings) or {})
-        self.set_status(session, "terminated", current.message)
+        self.set_status(session, "terminated", current.message, current.reason)
         return current
 
     async def _ended_entry(
@@ -324,7 +344,7 @@ class Workspaces:
             if not is_not_found(exc):
                 raise translate(exc, conn.endpoint) from None
         session.ref = None
-        self.set_status(session, "terminated", "Destroyed on request.")
+        self.set_status(session, "terminated", "Destroyed on request.", "destroyed-by-user")
         return session.snapshot("Destroyed on request.")
 
     async def restart(self, session: ComputeSession, settings: Settings) -> SessionStatus:
@@ -341,7 +361,7 @@ class Workspaces:
                 return await self._restart_by_recreating(session, settings, client, ref)
             conn = await self.connection(settings)
             error = translate(exc, conn.endpoint)
-            self.set_status(session, "error", error.message)
+            self.set_status(session, "error", error.message, "restart-failed")
             raise error from None
         self.set_status(session, "idle")
         return session.snapshot()
@@ -367,7 +387,7 @@ class Workspaces:
             if not is_not_found(exc):
                 conn = await self.connection(settings)
                 error = translate(exc, conn.endpoint)
-                self.set_status(session, "error", error.message)
+                self.set_status(session, "error", error.message, "restart-failed")
                 raise error from None
         session.ref = None
         await self.ensure(session, settings)

@@ -179,6 +179,23 @@
     (should (equal "waiting-input" (backendai-status-of 'srv)))
     (should-not (backendai-status-of 'other))))
 
+;; the server's reason decides; nothing is guessed from timing
+(ert-deftest backendai-test-ended-session-announced-unless-destroyed-by-user ()
+  (backendai-tests--fresh
+    (let ((messages nil))
+      (cl-letf (((symbol-function 'message)
+                 (lambda (fmt &rest args) (push (apply #'format fmt args) messages))))
+        (backendai-handle-session-status
+         'srv '(:workspace "file:///w" :sessionName "a" :status "terminated"
+                :message "Destroyed on request." :reason "destroyed-by-user"))
+        (should-not messages)
+        (backendai-handle-session-status
+         'srv '(:workspace "file:///w" :sessionName "a" :status "terminated"
+                :message "Session a ended: it was idle longer than the idle timeout."
+                :reason "idle-timeout")))
+      (should (equal '("BackendAI: a: Session a ended: it was idle longer than the idle timeout.")
+                     messages)))))
+
 (ert-deftest backendai-test-prompt-text ()
   (should (equal "Your name: " (backendai-prompt-text '(:prompt "Your name: "))))
   (should (equal "Input: " (backendai-prompt-text '(:prompt ""))))

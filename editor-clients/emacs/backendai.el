@@ -151,8 +151,6 @@ its embedded local gateway.  See the bai-lsp configuration docs."
 (defvar backendai--last-owner nil
   "Run whose unfinished line is the output buffer's last line.")
 
-(defvar backendai--destroy-requested-at nil
-  "When the user last asked to destroy a session (its end is then not announced).")
 
 (defvar backendai--last-uri nil
   "Document of the latest run (commands typed in the output buffer act on it).")
@@ -492,12 +490,11 @@ The image is shown in graphical frames, else the path of its file."
   (let ((sessions (or (gethash server backendai--statuses)
                       (puthash server (make-hash-table :test #'equal) backendai--statuses))))
     (puthash (or (plist-get params :sessionName) "?") params sessions)
-    ;; a lost session is news (unless the user just destroyed it); an
-    ;; "error" status comes with the failing command's own message, so it
-    ;; only shows in the mode line
+    ;; a lost session is news, unless the server says this user destroyed
+    ;; it; an "error" status comes with the failing command's own message,
+    ;; so it only shows in the mode line
     (when (and (equal (plist-get params :status) "terminated")
-               (not (and backendai--destroy-requested-at
-                         (< (- (float-time) backendai--destroy-requested-at) 30)))
+               (not (equal (plist-get params :reason) "destroyed-by-user"))
                (stringp (plist-get params :message)))
       (message "BackendAI: %s: %s" (plist-get params :sessionName)
                (plist-get params :message)))
@@ -792,7 +789,6 @@ build and exec commands of its language."
   (interactive)
   (when (or (not (called-interactively-p 'any))
             (yes-or-no-p "Destroy this workspace's Backend.AI session? "))
-    (setq backendai--destroy-requested-at (float-time))
     (backendai--session-command "backendai.session.destroy" "destroyed")))
 
 ;;;###autoload

@@ -37,6 +37,7 @@ async def test_unreachable_backend(tmp_path: Path, state_dir: Path) -> None:
             assert "not-a-real-one" not in caught.value.message
         statuses = h.of("backendai/sessionStatus")
         assert statuses[-1]["status"] == "error" and endpoint in statuses[-1]["message"]
+        assert statuses[-1]["reason"] == "failed-to-start"
 
 
 async def test_refused_credentials(tmp_path: Path, state_dir: Path) -> None:

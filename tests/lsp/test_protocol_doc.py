@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bai_lsp.domain.events import SESSION_REASONS
 from bai_lsp.lsp import protocol
 from bai_lsp.lsp.errors import CODES
 from lsp.harness import start_server
@@ -30,6 +31,10 @@ def test_documented_notifications_and_requests_exist() -> None:
     assert first_cells("Notifications") == set(protocol.NOTIFICATIONS)
     requests = set(re.findall(r"`(backendai/[A-Za-z]+)` `\{", DOC.split("## Requests", 1)[1]))
     assert requests == set(protocol.REQUESTS)
+
+
+def test_documented_session_reasons_are_the_servers() -> None:
+    assert first_cells("Session status reasons") == set(SESSION_REASONS)
 
 
 def test_documented_error_codes_are_the_servers() -> None:

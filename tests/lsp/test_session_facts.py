@@ -7,7 +7,8 @@ from pathlib import Path
 
 from support.gateway import running_gateway
 
-from bai_lsp.domain.session_facts import ended_because, idle_remaining
+from bai_lsp.domain.events import SESSION_REASONS
+from bai_lsp.domain.session_facts import REASON_CODES, ended_because, idle_remaining, reason_code
 from lsp.harness import needs_backend, start_server, uri
 
 pytestmark = needs_backend
@@ -38,9 +39,11 @@ async def test_idle_countdown_then_the_reason_it_ended(tmp_path: Path, state_dir
             assert status["status"] == "terminated", status
             expected = "ended: it was idle longer than the backend's idle timeout."
             assert status["message"].endswith(expected)
+            assert status["reason"] == "idle-timeout"  # editors decide from this, not timing
             assert "idleRemainingSeconds" not in status
             pushed = h.of("backendai/sessionStatus")[-1]
             assert (pushed["status"], pushed["message"]) == ("terminated", status["message"])
+            assert pushed["reason"] == "idle-timeout"
 
 
 def test_facts_read_from_both_spellings() -> None:
@@ -51,3 +54,11 @@ def test_facts_read_from_both_spellings() -> None:
     assert idle_remaining({"idleChecks": {"utilization": {"remaining": None}}}) is None
     assert ended_because({"statusInfo": "None"}) is None
     assert ended_because({"status_info": "oom-killed"}) == "the backend says: oom-killed"
+
+
+def test_every_backend_reason_maps_into_the_closed_set() -> None:
+    for raw in REASON_CODES:
+        assert reason_code({"statusInfo": raw}) in SESSION_REASONS
+    assert reason_code({"statusInfo": "session-lifetime"}) == "lifetime-exceeded"
+    assert reason_code({"status_info": "oom-killed"}) == "terminated-by-backend"
+    assert reason_code({}) == "terminated-by-backend"

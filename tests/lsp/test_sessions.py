@@ -54,7 +54,7 @@ async def test_session_commands(tmp_path: Path, state_dir: Path) -> None:
     async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
         folder = uri(tmp_path)
         before = await h.command("backendai.session.status", {"uri": folder})
-        assert before["status"] == "terminated"
+        assert (before["status"], before["reason"]) == ("terminated", "not-started")
         started = await h.command("backendai.session.start", {"uri": folder})
         assert started["status"] == "idle" and started["image"] == "python"
         doc = open_doc(h, tmp_path / "a.py", "n = 1\n")
@@ -65,7 +65,12 @@ async def test_session_commands(tmp_path: Path, state_dir: Path) -> None:
         after = await h.command("backendai.runFile", {"uri": probe})
         assert h.output_text(after["runId"]) == "False\n"
         destroyed = await h.command("backendai.session.destroy", {"uri": folder})
-        assert destroyed["status"] == "terminated"
+        assert (destroyed["status"], destroyed["reason"]) == ("terminated", "destroyed-by-user")
+        # the pushed status says so too (editors stay quiet), and so does a later status
+        pushed = h.of("backendai/sessionStatus")[-1]
+        assert (pushed["status"], pushed["reason"]) == ("terminated", "destroyed-by-user")
+        later = await h.command("backendai.session.status", {"uri": folder})
+        assert later["reason"] == "destroyed-by-user"
         listed = await h.command("backendai.session.list", {})
         assert started["sessionName"] not in {
             s["name"] for s in listed["sessions"] if s["status"] == "RUNNING"
@@ -109,6 +114,8 @@ async def test_a_session_terminated_remotely_is_recreated_and_the_user_told(
         assert f"Session {name} was lost" in h.output_text(second["runId"], "stderr")
         lost = [s for s in h.of("backendai/sessionStatus") if s["status"] == "terminated"]
         assert lost and "lost" in lost[0]["message"]
+        # someone else destroyed it: news for this editor's user
+        assert lost[0]["reason"] == "destroyed-on-backend"
 
 
 async def test_runs_queue_per_session_and_workspaces_run_in_parallel(

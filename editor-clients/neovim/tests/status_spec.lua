@@ -3,6 +3,31 @@ local status = require('backendai.status')
 
 return {
   {
+    'an ended session is announced unless the server says this user destroyed it',
+    function()
+      h.reset()
+      status.sessions = {}
+      local handler = require('backendai.lsp').handlers()['backendai/sessionStatus']
+      local function ended(reason)
+        return h.notifications(function()
+          handler(nil, {
+            workspace = 'file:///w',
+            sessionName = 'bai-w',
+            status = 'terminated',
+            image = 'python',
+            message = 'Session bai-w ended: it was idle longer than the idle timeout.',
+            reason = reason,
+          }, { client_id = 0 })
+        end)
+      end
+      h.eq({}, ended('destroyed-by-user'))
+      local notes = ended('idle-timeout')
+      h.eq(1, #notes)
+      h.matches('^BackendAI: bai%-w: Session bai%-w ended: it was idle', notes[1].msg)
+      h.eq(vim.log.levels.WARN, notes[1].level)
+    end,
+  },
+  {
     'the most pressing session of a workspace wins',
     function()
       h.reset()

@@ -512,8 +512,6 @@ class Extension implements vscode.Disposable {
   }
 
   private lastStatus = new Map<string, string>();
-  /** When the user last destroyed a session: its "terminated" needs no warning. */
-  private destroyRequestedAt = 0;
   /** When a command error was last shown. */
   private commandErrorAt = 0;
 
@@ -522,10 +520,8 @@ class Extension implements vscode.Disposable {
     const key = normaliseUri(p.workspace);
     const before = this.lastStatus.get(key);
     this.lastStatus.set(key, p.status);
-    const requested = p.status === 'terminated' && Date.now() - this.destroyRequestedAt < 30000;
-    if (requested) {
-      this.destroyRequestedAt = 0;
-    }
+    // the user's own destroy is no news (the server says so: no guessing from timing)
+    const requested = p.status === 'terminated' && p.reason === 'destroyed-by-user';
     if (requested || before === p.status) {
       return;
     }
@@ -683,9 +679,6 @@ class Extension implements vscode.Disposable {
       if (answer !== verb) {
         return;
       }
-    }
-    if (command === Commands.sessionDestroy) {
-      this.destroyRequestedAt = Date.now();
     }
     await this.execute(command, { uri: target.toString() });
   }

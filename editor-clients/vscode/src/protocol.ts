@@ -79,6 +79,7 @@ export interface SessionStatusParams {
   status: SessionState;
   image: string;
   message?: string;
+  reason?: string;
 }
 
 export interface SessionSummary {

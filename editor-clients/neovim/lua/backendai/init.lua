@@ -215,13 +215,8 @@ end
 M.start = session_command('backendai.session.start', 'session')
 --- Restart the workspace's session (a fresh kernel; files stay).
 M.restart = session_command('backendai.session.restart', 'restarted')
-local destroy = session_command('backendai.session.destroy', 'destroyed')
 --- Destroy the workspace's session.
----@param on_done fun(err: any, result: any)|nil
-function M.destroy(on_done)
-  lsp.destroy_requested_at = vim.uv.now()
-  destroy(on_done)
-end
+M.destroy = session_command('backendai.session.destroy', 'destroyed')
 --- Show the status of the workspace's session.
 M.session_status = session_command('backendai.session.status', 'session')
 

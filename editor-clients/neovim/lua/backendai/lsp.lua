@@ -9,11 +9,6 @@ local M = {}
 
 M.name = 'backendai'
 
---- When the user last asked to destroy a session (its `terminated` status is then expected
---- and not announced again).
----@type integer|nil
-M.destroy_requested_at = nil
-
 local has_011 = vim.fn.has('nvim-0.11') == 1
 
 --- Neovim filetypes whose LSP languageId differs from the filetype name.
@@ -133,10 +128,10 @@ function M.handlers()
     end,
     ['backendai/sessionStatus'] = function(_, p, _)
       status.update(p)
-      -- a lost session is news; an `error` status comes with the failing command's own
-      -- error message, so it only shows in the statusline
-      local asked = M.destroy_requested_at and (vim.uv.now() - M.destroy_requested_at) < 30000
-      if p.status == 'terminated' and type(p.message) == 'string' and not asked then
+      -- a lost session is news, unless the server says this user destroyed it; an `error`
+      -- status comes with the failing command's own error message, so it only shows in the
+      -- statusline
+      if p.status == 'terminated' and type(p.message) == 'string' and p.reason ~= 'destroyed-by-user' then
         vim.notify(('BackendAI: %s: %s'):format(p.sessionName or '?', p.message), vim.log.levels.WARN)
       end
     end,
