@@ -1,23 +1,25 @@
 """Every LSP feature and command of bai-lsp, registered in one place.
 
-Each handler reads its params, makes one domain call and returns what the domain gives
-back; errors leave through ``rpc_errors`` as the documented JSON-RPC codes.
+Commands are one declarative table, ``COMMAND_TABLE``: name → argument class (protocol.py,
+validated by cattrs in arguments.py) → one service call. ``create_server`` registers them
+in a loop, each behind ``rpc_errors``, so adding a command is one table entry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import attrs
 from lsprotocol import types
 
-from bai_lsp.domain.apps import AppList, Apps, OpenedApp
-from bai_lsp.domain.events import RunResult, SessionList, SessionStatus
-from bai_lsp.domain.runlog import RunList, RunReplay
-from bai_lsp.domain.terminals import TerminalOpened, Terminals, target_session
+from bai_lsp.domain.apps import Apps
+from bai_lsp.domain.terminals import Terminals, target_session
 from bai_lsp.lsp import diagnostics, protocol
+from bai_lsp.lsp.arguments import parse_args
 from bai_lsp.lsp.errors import rpc_errors
 from bai_lsp.lsp.parent import watch_parent
 from bai_lsp.lsp.protocol import (
@@ -34,10 +36,127 @@ from bai_lsp.lsp.protocol import (
     TerminalOpenArgs,
     TerminalResizeArgs,
     UriArgs,
-    parse_args,
 )
 from bai_lsp.lsp.server import BaiLanguageServer
 from bai_lsp.lsp.settings_sync import pull_configuration
+
+A = TypeVar("A")
+
+
+@attrs.frozen
+class Services:
+    """What a command's service call may use: the server (engine, documents) and the
+    session's terminals and apps."""
+
+    ls: BaiLanguageServer
+    terminals: Terminals
+    apps: Apps
+
+
+@attrs.frozen
+class Command(Generic[A]):
+    """One ``workspace/executeCommand`` command: its argument class and its service call."""
+
+    name: str
+    args: type[A]
+    call: Callable[[Services, A], Awaitable[Any]]
+
+
+async def _terminal_open(s: Services, a: TerminalOpenArgs) -> Any:
+    session, settings = target_session(s.ls.engine, await s.ls.session_target(a.uri))
+    return await s.terminals.open(session, settings, a.cols, a.rows)
+
+
+async def _session_apps(s: Services, a: UriArgs) -> Any:
+    session, settings = target_session(s.ls.engine, await s.ls.session_target(a.uri))
+    return await s.apps.list(session, settings)
+
+
+async def _session_open_app(s: Services, a: OpenAppArgs) -> Any:
+    session, settings = target_session(s.ls.engine, await s.ls.session_target(a.uri))
+    return await s.apps.open(session, settings, a.app)
+
+
+async def _run_selection(s: Services, a: RunSelectionArgs) -> Any:
+    return await s.ls.engine.run_selection(await s.ls.document(a.uri), a.range)
+
+
+async def _run_cell(s: Services, a: RunCellArgs) -> Any:
+    return await s.ls.engine.run_cell(await s.ls.document(a.uri), a.position)
+
+
+async def _run_file(s: Services, a: RunFileArgs) -> Any:
+    return await s.ls.engine.run_file(await s.ls.document(a.uri), a.mode)
+
+
+async def _send_input(s: Services, a: SendInputArgs) -> None:
+    s.ls.engine.send_input(a.run_id, a.text)
+
+
+async def _session_start(s: Services, a: UriArgs) -> Any:
+    return await s.ls.engine.session_start(await s.ls.session_target(a.uri))
+
+
+async def _session_restart(s: Services, a: UriArgs) -> Any:
+    return await s.ls.engine.session_restart(await s.ls.session_target(a.uri))
+
+
+async def _session_destroy(s: Services, a: UriArgs) -> Any:
+    return await s.ls.engine.session_destroy(await s.ls.session_target(a.uri))
+
+
+async def _session_status(s: Services, a: UriArgs) -> Any:
+    return await s.ls.engine.session_status(await s.ls.session_target(a.uri))
+
+
+#: Every command of docs/protocol.md. Adding a command: one entry here (its argument class in
+#: protocol.py, a row in docs/protocol.md).
+COMMAND_TABLE: tuple[Command[Any], ...] = (
+    Command(protocol.RUN_SELECTION, RunSelectionArgs, _run_selection),
+    Command(protocol.RUN_CELL, RunCellArgs, _run_cell),
+    Command(protocol.RUN_FILE, RunFileArgs, _run_file),
+    Command(protocol.SEND_INPUT, SendInputArgs, _send_input),
+    Command(
+        protocol.INTERRUPT,
+        UriArgs,
+        lambda s, a: s.ls.engine.interrupt(s.ls.folder_of(a.uri), a.uri),
+    ),
+    Command(protocol.SESSION_START, UriArgs, _session_start),
+    Command(protocol.SESSION_RESTART, UriArgs, _session_restart),
+    Command(protocol.SESSION_DESTROY, UriArgs, _session_destroy),
+    Command(protocol.SESSION_STATUS, UriArgs, _session_status),
+    Command(protocol.SESSION_LIST, NoArgs, lambda s, a: s.ls.engine.session_list()),
+    Command(protocol.TERMINAL_OPEN, TerminalOpenArgs, _terminal_open),
+    Command(
+        protocol.TERMINAL_INPUT,
+        TerminalInputArgs,
+        lambda s, a: s.terminals.input(a.terminal_id, a.data),
+    ),
+    Command(
+        protocol.TERMINAL_RESIZE,
+        TerminalResizeArgs,
+        lambda s, a: s.terminals.resize(a.terminal_id, a.cols, a.rows),
+    ),
+    Command(protocol.TERMINAL_CLOSE, TerminalArgs, lambda s, a: s.terminals.close(a.terminal_id)),
+    Command(protocol.SESSION_APPS, UriArgs, _session_apps),
+    Command(protocol.SESSION_OPEN_APP, OpenAppArgs, _session_open_app),
+    Command(protocol.RUNS_LIST, RunsListArgs, lambda s, a: s.ls.engine.runs_list(a.uri)),
+    Command(protocol.RUNS_REPLAY, RunIdArgs, lambda s, a: s.ls.engine.runs_replay(a.run_id)),
+)
+
+#: The command names the server advertises (``executeCommandProvider.commands``).
+COMMANDS: tuple[str, ...] = tuple(command.name for command in COMMAND_TABLE)
+
+
+def _handler(command: Command[Any], services: Services) -> Callable[..., Awaitable[Any]]:
+    """The registered handler: parse the argument, make the call, map failures to RPC errors."""
+
+    @rpc_errors
+    async def handle(ls: BaiLanguageServer, *args: Any) -> Any:
+        return await command.call(services, parse_args(command.args, command.name, args))
+
+    handle.__name__ = handle.__qualname__ = command.name.replace(".", "_")
+    return handle
 
 
 def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
@@ -80,115 +199,8 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
         await apps.close_all()
         await ls.engine.shutdown()
 
-    @server.command(protocol.RUN_SELECTION)
-    @rpc_errors
-    async def run_selection(ls: BaiLanguageServer, *args: Any) -> RunResult:
-        params = parse_args(RunSelectionArgs, protocol.RUN_SELECTION, args)
-        return await ls.engine.run_selection(await ls.document(params.uri), params.range)
-
-    @server.command(protocol.RUN_CELL)
-    @rpc_errors
-    async def run_cell(ls: BaiLanguageServer, *args: Any) -> RunResult:
-        params = parse_args(RunCellArgs, protocol.RUN_CELL, args)
-        return await ls.engine.run_cell(await ls.document(params.uri), params.position)
-
-    @server.command(protocol.RUN_FILE)
-    @rpc_errors
-    async def run_file(ls: BaiLanguageServer, *args: Any) -> RunResult:
-        params = parse_args(RunFileArgs, protocol.RUN_FILE, args)
-        return await ls.engine.run_file(await ls.document(params.uri), params.mode)
-
-    @server.command(protocol.SEND_INPUT)
-    @rpc_errors
-    async def send_input(ls: BaiLanguageServer, *args: Any) -> None:
-        params = parse_args(SendInputArgs, protocol.SEND_INPUT, args)
-        ls.engine.send_input(params.run_id, params.text)
-
-    @server.command(protocol.INTERRUPT)
-    @rpc_errors
-    async def interrupt(ls: BaiLanguageServer, *args: Any) -> None:
-        params = parse_args(UriArgs, protocol.INTERRUPT, args)
-        await ls.engine.interrupt(ls.folder_of(params.uri), params.uri)
-
-    @server.command(protocol.SESSION_START)
-    @rpc_errors
-    async def session_start(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
-        params = parse_args(UriArgs, protocol.SESSION_START, args)
-        return await ls.engine.session_start(await ls.session_target(params.uri))
-
-    @server.command(protocol.SESSION_RESTART)
-    @rpc_errors
-    async def session_restart(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
-        params = parse_args(UriArgs, protocol.SESSION_RESTART, args)
-        return await ls.engine.session_restart(await ls.session_target(params.uri))
-
-    @server.command(protocol.SESSION_DESTROY)
-    @rpc_errors
-    async def session_destroy(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
-        params = parse_args(UriArgs, protocol.SESSION_DESTROY, args)
-        return await ls.engine.session_destroy(await ls.session_target(params.uri))
-
-    @server.command(protocol.SESSION_STATUS)
-    @rpc_errors
-    async def session_status(ls: BaiLanguageServer, *args: Any) -> SessionStatus:
-        params = parse_args(UriArgs, protocol.SESSION_STATUS, args)
-        return await ls.engine.session_status(await ls.session_target(params.uri))
-
-    @server.command(protocol.SESSION_LIST)
-    @rpc_errors
-    async def session_list(ls: BaiLanguageServer, *args: Any) -> SessionList:
-        parse_args(NoArgs, protocol.SESSION_LIST, args)
-        return await ls.engine.session_list()
-
-    @server.command(protocol.TERMINAL_OPEN)
-    @rpc_errors
-    async def terminal_open(ls: BaiLanguageServer, *args: Any) -> TerminalOpened:
-        params = parse_args(TerminalOpenArgs, protocol.TERMINAL_OPEN, args)
-        session, settings = target_session(ls.engine, await ls.session_target(params.uri))
-        return await terminals.open(session, settings, params.cols, params.rows)
-
-    @server.command(protocol.TERMINAL_INPUT)
-    @rpc_errors
-    async def terminal_input(ls: BaiLanguageServer, *args: Any) -> None:
-        params = parse_args(TerminalInputArgs, protocol.TERMINAL_INPUT, args)
-        await terminals.input(params.terminal_id, params.data)
-
-    @server.command(protocol.TERMINAL_RESIZE)
-    @rpc_errors
-    async def terminal_resize(ls: BaiLanguageServer, *args: Any) -> None:
-        params = parse_args(TerminalResizeArgs, protocol.TERMINAL_RESIZE, args)
-        await terminals.resize(params.terminal_id, params.cols, params.rows)
-
-    @server.command(protocol.TERMINAL_CLOSE)
-    @rpc_errors
-    async def terminal_close(ls: BaiLanguageServer, *args: Any) -> None:
-        params = parse_args(TerminalArgs, protocol.TERMINAL_CLOSE, args)
-        await terminals.close(params.terminal_id)
-
-    @server.command(protocol.SESSION_APPS)
-    @rpc_errors
-    async def session_apps(ls: BaiLanguageServer, *args: Any) -> AppList:
-        params = parse_args(UriArgs, protocol.SESSION_APPS, args)
-        session, settings = target_session(ls.engine, await ls.session_target(params.uri))
-        return await apps.list(session, settings)
-
-    @server.command(protocol.SESSION_OPEN_APP)
-    @rpc_errors
-    async def session_open_app(ls: BaiLanguageServer, *args: Any) -> OpenedApp:
-        params = parse_args(OpenAppArgs, protocol.SESSION_OPEN_APP, args)
-        session, settings = target_session(ls.engine, await ls.session_target(params.uri))
-        return await apps.open(session, settings, params.app)
-
-    @server.command(protocol.RUNS_LIST)
-    @rpc_errors
-    async def runs_list(ls: BaiLanguageServer, *args: Any) -> RunList:
-        params = parse_args(RunsListArgs, protocol.RUNS_LIST, args)
-        return await ls.engine.runs_list(params.uri)
-
-    @server.command(protocol.RUNS_REPLAY)
-    @rpc_errors
-    async def runs_replay(ls: BaiLanguageServer, *args: Any) -> RunReplay:
-        params = parse_args(RunIdArgs, protocol.RUNS_REPLAY, args)
-        return await ls.engine.runs_replay(params.run_id)
+    services = Services(server, terminals, apps)
+    for command in COMMAND_TABLE:
+        server.command(command.name)(_handler(command, services))
 
     return server

@@ -8,17 +8,12 @@ own event classes, re-exported here.
 
 from __future__ import annotations
 
-import functools
-import typing
-from collections.abc import Sequence
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 import attrs
 from lsprotocol import types
-from pygls.protocol import default_converter
 
 from bai_lsp.domain.apps import AppInfo, AppList, OpenedApp
-from bai_lsp.domain.errors import InvalidParamsError
 from bai_lsp.domain.events import (
     InputRequest,
     OutputBatch,
@@ -33,7 +28,6 @@ from bai_lsp.domain.events import (
 from bai_lsp.domain.terminals import TerminalClosed, TerminalOpened, TerminalOutput
 
 __all__ = [
-    "COMMANDS",
     "NOTIFICATIONS",
     "REQUESTS",
     "AppInfo",
@@ -53,7 +47,8 @@ __all__ = [
     "TerminalOutput",
 ]
 
-# Commands (workspace/executeCommand, one object argument).
+# Commands (workspace/executeCommand, one object argument). Which argument class each takes
+# and which service call serves it is the command table, ``handlers.COMMAND_TABLE``.
 RUN_SELECTION = "backendai.runSelection"
 RUN_CELL = "backendai.runCell"
 RUN_FILE = "backendai.runFile"
@@ -72,27 +67,6 @@ SESSION_APPS = "backendai.session.apps"
 SESSION_OPEN_APP = "backendai.session.openApp"
 RUNS_LIST = "backendai.runs.list"
 RUNS_REPLAY = "backendai.runs.replay"
-
-COMMANDS: tuple[str, ...] = (
-    RUN_SELECTION,
-    RUN_CELL,
-    RUN_FILE,
-    SEND_INPUT,
-    INTERRUPT,
-    SESSION_START,
-    SESSION_RESTART,
-    SESSION_DESTROY,
-    SESSION_STATUS,
-    SESSION_LIST,
-    TERMINAL_OPEN,
-    TERMINAL_INPUT,
-    TERMINAL_RESIZE,
-    TERMINAL_CLOSE,
-    SESSION_APPS,
-    SESSION_OPEN_APP,
-    RUNS_LIST,
-    RUNS_REPLAY,
-)
 
 # Notifications (server → client).
 RUN_STARTED_NOTIFICATION = "backendai/runStarted"
@@ -201,72 +175,3 @@ class InputAnswer:
     """The client's answer to ``backendai/input`` (``null`` instead of this cancels)."""
 
     text: str
-
-
-_Args = TypeVar("_Args")
-
-_FIELD_SHAPES: dict[str, tuple[type, str]] = {
-    "uri": (str, "a string"),
-    "run_id": (str, "a string"),
-    "text": (str, "a string"),
-    "mode": (str, '"query" or "batch"'),
-    "terminal_id": (str, "a string"),
-    "data": (str, "a string"),
-    "app": (str, "a string"),
-    "cols": (int, "an integer"),
-    "rows": (int, "an integer"),
-}
-
-
-def _to_camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-@functools.cache
-def _converter() -> Any:
-    """pygls' converter takes ~15 ms to build: once per process, not once per command."""
-    return default_converter()
-
-
-def parse_args(cls: type[_Args], command: str, arguments: Sequence[Any]) -> _Args:
-    """Read a command's single object argument, with an error that names the bad field."""
-    if not arguments:
-        raw: Any = {}
-    elif len(arguments) == 1:
-        raw = arguments[0]
-    else:
-        raise InvalidParamsError(f"{command} takes one object argument, got {len(arguments)}.")
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise InvalidParamsError(f"{command} takes one object argument, got {raw!r:.60}.")
-    values: dict[str, Any] = {}
-    converter = _converter()
-    hints = typing.get_type_hints(cls)
-    for field in attrs.fields(cls):  # type: ignore[arg-type]
-        key = _to_camel(field.name)
-        if key not in raw or raw[key] is None:
-            if field.default is attrs.NOTHING:
-                raise InvalidParamsError(f"{command}: the argument has no {key!r} field.")
-            continue
-        value = raw[key]
-        if field.name in ("range", "position"):
-            try:
-                values[field.name] = converter.structure(value, hints[field.name])
-            except Exception:
-                raise InvalidParamsError(
-                    f"{command}: {key!r} is not an LSP {field.name} "
-                    "(expected {line, character} positions), got "
-                    f"{value!r:.80}."
-                ) from None
-            continue
-        expected, wording = _FIELD_SHAPES[field.name]
-        if (
-            not isinstance(value, expected)
-            or (field.name == "mode" and value not in ("query", "batch"))
-            or (expected is int and isinstance(value, bool))
-        ):
-            raise InvalidParamsError(f"{command}: {key!r} must be {wording}, got {value!r:.60}.")
-        values[field.name] = value
-    return cls(**values)

@@ -8,6 +8,7 @@ from pathlib import Path
 from bai_lsp.domain.events import SESSION_REASONS
 from bai_lsp.lsp import protocol
 from bai_lsp.lsp.errors import CODES
+from bai_lsp.lsp.handlers import COMMANDS
 from lsp.harness import start_server
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
@@ -24,7 +25,7 @@ def first_cells(heading: str) -> set[str]:
 
 def test_documented_commands_are_the_protocol_module_commands() -> None:
     documented = first_cells("Commands")
-    assert documented == set(protocol.COMMANDS)
+    assert documented == set(COMMANDS)
 
 
 def test_documented_notifications_and_requests_exist() -> None:
