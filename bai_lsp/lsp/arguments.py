@@ -24,7 +24,7 @@ Args = TypeVar("Args")
 
 #: How an object of these LSP types is described when it is malformed as a whole.
 _SHAPES: dict[type, str] = {
-    types.Range: "an LSP range ({start, end} positions)",
+    types.Range: "an LSP range ({start, end} positions of {line, character})",
     types.Position: "an LSP position ({line, character})",
 }
 
@@ -142,6 +142,13 @@ def describe(command: str, exc: BaseException) -> str:
     """The user's sentence for a refused argument."""
     path, leaf = _first_problem(exc, [])
     key = ".".join(path) or "the argument"
+    if len(path) > 1 and path[0] in ("range", "position"):
+        # Inside an LSP object: say which object first, then which of its fields.
+        lead = f"{command}: {path[0]!r} is not an LSP {path[0]}"
+        if isinstance(leaf, KeyError):
+            return f"{lead}: it has no {key!r} field."
+        if isinstance(leaf, WrongValue):
+            return f"{lead}: {key!r} must be {leaf.wording}, got {leaf.value!r:.60}."
     if isinstance(leaf, KeyError):
         return f"{command}: the argument has no {key!r} field."
     if isinstance(leaf, WrongValue):

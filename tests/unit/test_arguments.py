@@ -45,7 +45,7 @@ def refused(cls: type, arguments: list[Any]) -> str:
         (
             RunSelectionArgs,
             [{"uri": "u", "range": {"start": {"line": 0, "character": 0}}}],
-            "the argument has no 'range.end' field",
+            "'range' is not an LSP range: it has no 'range.end' field",
         ),
         (
             RunSelectionArgs,
@@ -55,7 +55,7 @@ def refused(cls: type, arguments: list[Any]) -> str:
         (
             RunSelectionArgs,
             [{"uri": "u", "range": {**RANGE, "start": {"line": 0}}}],
-            "the argument has no 'range.start.character' field",
+            "it has no 'range.start.character' field",
         ),
         (RunFileArgs, [{"uri": "u"}, {"uri": "v"}], "takes one object argument, got 2"),
         (RunFileArgs, ["file:///a.py"], "takes one object argument, got 'file:///a.py'"),
