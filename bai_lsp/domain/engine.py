@@ -45,6 +45,7 @@ from bai_lsp.domain.events import (
     SessionSummary,
 )
 from bai_lsp.domain.frontend import Frontend
+from bai_lsp.domain.live import Live
 from bai_lsp.domain.output import RunOutput
 from bai_lsp.domain.reconnect import rest_run
 from bai_lsp.domain.runlog import DetachedRun, RunContext, RunList, RunLog, RunReplay
@@ -208,6 +209,8 @@ class Engine:
         #: Runtime errors as diagnostics; the transport sets its ``publisher``.
         self.diagnostics = DiagnosticsTracker()
         self.runlog = RunLog(self.state_dir / "runs")
+        #: Completion, hover, variables and data preview from the live session (live.py).
+        self.live = Live(self.workspaces, self.settings_for)
         #: The task following each started or queued run (command runs and re-attached ones).
         self._run_tasks: dict[str, asyncio.Task[Any]] = {}
         #: The task of the transport call (``rest_run``/``stream_run``) of each active run.
@@ -693,6 +696,7 @@ class Engine:
                 transport=settings.run_transport,
                 embedded=settings.embedded,
             ),
+            code=run.code,
         )
         self._frontend.run_started(started)
         output = RunOutput(

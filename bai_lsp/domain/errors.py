@@ -50,6 +50,12 @@ class UnknownRunError(DomainError):
     kind = "unknownRun"
 
 
+class SessionBusyError(DomainError):
+    """The session runs code; what was asked (variables, inspect) waits for it to be idle."""
+
+    kind = "sessionBusy"
+
+
 class InvalidSettingsError(DomainError):
     kind = "invalidSettings"
 

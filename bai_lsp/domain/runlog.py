@@ -43,6 +43,8 @@ LIST_LIMIT = 200
 #: A run detached longer ago than this is not re-attached (its backend has surely moved on).
 REATTACH_MAX_AGE_S = 24 * 3600
 CLAIM_LOCK = "reattach.lock"
+#: Characters of a run's code the log keeps (for ``runs.export``).
+CODE_CHARS = 256 * 1024
 #: How every output entry starts (``_put`` writes compact JSON, keys in this order).
 _OUT_PREFIX = '{"k":"out","runId":"'
 
@@ -102,6 +104,7 @@ class DetachedRun:
 
 #: (``RunLog.list`` shadows the builtin inside the class.)
 DetachedRuns = list[DetachedRun]
+Transcripts = list["Transcript"]
 
 
 @attrs.frozen
@@ -116,6 +119,16 @@ class RunReplay:
     run: RunEntry
     records: list[Record]
     truncated: bool
+
+
+@attrs.frozen
+class Transcript:
+    """A logged run with its code and output (``runs.media``, ``runs.export``)."""
+
+    run: RunEntry
+    code: str
+    """Empty for runs logged before the log kept code."""
+    records: list[Record]
 
 
 class RunLog:
@@ -139,7 +152,10 @@ class RunLog:
             self._writer = asyncio.ensure_future(self._write_loop())
         self._wake.set()
 
-    def started(self, event: RunStarted, context: RunContext | None = None) -> None:
+    def started(
+        self, event: RunStarted, context: RunContext | None = None, code: str | None = None
+    ) -> None:
+        """``code`` (the snippet, cut at ``CODE_CHARS``) is what ``runs.export`` shows."""
         self._logged[event.run_id] = 0
         entry: dict[str, Any] = {
             "k": "start",
@@ -149,6 +165,8 @@ class RunLog:
             "session": event.session_name,
             "t": time.time(),
         }
+        if code is not None:
+            entry["code"] = code[:CODE_CHARS]
         if context is not None:
             entry.update(
                 ref=context.session_ref,
@@ -359,6 +377,25 @@ class RunLog:
                     Record(str(r.get("type")), r.get("text"), r.get("mime"), r.get("data"))
                 )
         return RunReplay(run, records, truncated)
+
+    async def transcripts(self, wanted: Callable[[RunEntry], bool]) -> Transcripts:
+        """Runs ``wanted`` accepts with their code and logged output, oldest first."""
+        await self.close()
+        heads = await asyncio.to_thread(self._entries, lambda _: False)
+        runs = {k: v for k, v in self._runs(heads).items() if wanted(v)}
+        codes = {
+            str(e.get("runId")): str(e.get("code") or "") for e in heads if e.get("k") == "start"
+        }
+        entries = await asyncio.to_thread(self._entries, runs.__contains__)
+        records: dict[str, list[Record]] = {run_id: [] for run_id in runs}
+        for e in entries:
+            if e.get("k") == "out" and e.get("runId") in records:
+                records[str(e["runId"])].extend(
+                    Record(str(r.get("type")), r.get("text"), r.get("mime"), r.get("data"))
+                    for r in e.get("records") or []
+                )
+        ordered = sorted(runs.values(), key=lambda r: r.started_at)
+        return [Transcript(r, codes.get(r.run_id, ""), records[r.run_id]) for r in ordered]
 
     # --- re-attaching ---------------------------------------------------------------------
 

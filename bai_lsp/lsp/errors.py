@@ -31,6 +31,7 @@ CODES: dict[str, int] = {
     "invalidSettings": -32057,
     "unknownTerminal": -32060,
     "unknownApp": -32061,
+    "sessionBusy": -32062,
     "cancelled": -32800,
 }
 

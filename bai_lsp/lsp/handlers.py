@@ -16,13 +16,17 @@ from typing import Any, Generic, TypeVar
 import attrs
 from lsprotocol import types
 
+from bai_lsp.domain import export
 from bai_lsp.domain.apps import Apps
+from bai_lsp.domain.errors import DomainError
 from bai_lsp.domain.terminals import Terminals, target_session
-from bai_lsp.lsp import diagnostics, protocol
+from bai_lsp.lsp import diagnostics, live_lsp, protocol
 from bai_lsp.lsp.arguments import parse_args
 from bai_lsp.lsp.errors import rpc_errors
 from bai_lsp.lsp.parent import watch_parent
 from bai_lsp.lsp.protocol import (
+    ExportArgs,
+    InspectArgs,
     NoArgs,
     OpenAppArgs,
     RunCellArgs,
@@ -109,6 +113,18 @@ async def _session_status(s: Services, a: UriArgs) -> Any:
     return await s.ls.engine.session_status(await s.ls.session_target(a.uri))
 
 
+async def _session_variables(s: Services, a: UriArgs) -> Any:
+    target = await s.ls.session_target(a.uri)
+    return await s.ls.engine.live.variables(target.folder_uri, target.language_id)
+
+
+async def _session_inspect(s: Services, a: InspectArgs) -> Any:
+    target = await s.ls.session_target(a.uri)
+    return await s.ls.engine.live.inspect(
+        target.folder_uri, target.language_id, a.name, a.offset, a.limit
+    )
+
+
 #: Every command of docs/protocol.md. Adding a command: one entry here (its argument class in
 #: protocol.py, a row in docs/protocol.md).
 COMMAND_TABLE: tuple[Command[Any], ...] = (
@@ -142,6 +158,16 @@ COMMAND_TABLE: tuple[Command[Any], ...] = (
     Command(protocol.SESSION_OPEN_APP, OpenAppArgs, _session_open_app),
     Command(protocol.RUNS_LIST, RunsListArgs, lambda s, a: s.ls.engine.runs_list(a.uri)),
     Command(protocol.RUNS_REPLAY, RunIdArgs, lambda s, a: s.ls.engine.runs_replay(a.run_id)),
+    Command(protocol.SESSION_VARIABLES, UriArgs, _session_variables),
+    Command(protocol.SESSION_INSPECT, InspectArgs, _session_inspect),
+    Command(
+        protocol.RUNS_MEDIA, RunsListArgs, lambda s, a: export.media(s.ls.engine.runlog, a.uri)
+    ),
+    Command(
+        protocol.RUNS_EXPORT,
+        ExportArgs,
+        lambda s, a: export.export(s.ls.engine.runlog, a.uri, a.format, a.path),
+    ),
 )
 
 #: The command names the server advertises (``executeCommandProvider.commands``).
@@ -198,6 +224,33 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
         await terminals.close_all("The language server is shutting down.")
         await apps.close_all()
         await ls.engine.shutdown()
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=list(protocol.COMPLETION_TRIGGERS)),
+    )
+    async def completion(
+        ls: BaiLanguageServer, params: types.CompletionParams
+    ) -> types.CompletionList | None:
+        try:
+            doc = await ls.document(params.text_document.uri)
+            answer = await ls.engine.live.complete(
+                doc.folder_uri, doc.language_id, doc.text, params.position, doc.encoding
+            )
+        except DomainError:
+            return None
+        return None if answer is None else live_lsp.completion_list(answer)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: BaiLanguageServer, params: types.HoverParams) -> types.Hover | None:
+        try:
+            doc = await ls.document(params.text_document.uri)
+            answer = await ls.engine.live.hover(
+                doc.folder_uri, doc.language_id, doc.text, params.position, doc.encoding
+            )
+        except DomainError:
+            return None
+        return None if answer is None else live_lsp.hover(answer)
 
     services = Services(server, terminals, apps)
     for command in COMMAND_TABLE:

@@ -67,6 +67,13 @@ SESSION_APPS = "backendai.session.apps"
 SESSION_OPEN_APP = "backendai.session.openApp"
 RUNS_LIST = "backendai.runs.list"
 RUNS_REPLAY = "backendai.runs.replay"
+SESSION_VARIABLES = "backendai.session.variables"
+SESSION_INSPECT = "backendai.session.inspect"
+RUNS_MEDIA = "backendai.runs.media"
+RUNS_EXPORT = "backendai.runs.export"
+
+#: ``textDocument/completion`` asks again after these characters.
+COMPLETION_TRIGGERS: tuple[str, ...] = (".", "(")
 
 # Notifications (server → client).
 RUN_STARTED_NOTIFICATION = "backendai/runStarted"
@@ -163,6 +170,21 @@ class RunsListArgs:
 @attrs.frozen
 class RunIdArgs:
     run_id: str
+
+
+@attrs.frozen
+class InspectArgs:
+    uri: str
+    name: str
+    offset: int | None = None
+    limit: int | None = None
+
+
+@attrs.frozen
+class ExportArgs:
+    format: Literal["ipynb", "html"]
+    path: str
+    uri: str | None = None
 
 
 @attrs.frozen
