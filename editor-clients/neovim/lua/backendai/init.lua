@@ -2,7 +2,8 @@
 ---
 --- Public API (all functions work without setup(); setup() only changes options):
 ---   setup(opts), run(opts), run_cell(), run_file(mode), interrupt(), restart(), destroy(),
----   start(), sessions(), session_status(), open_output(), clear_output(), status(bufnr).
+---   start(), sessions(), session_status(), open_output(), clear_output(), status(bufnr),
+---   vars(), inspect(name, offset), export(path).
 --- Every command function takes an optional `on_done(err, result)` callback.
 
 local config = require('backendai.config')
@@ -310,6 +311,30 @@ function M.apps(name, on_done)
   require('backendai.terminal').apps(target_buffer(), name, on_done)
 end
 
+--- The session's variables in a float (backendai.session.variables).
+---@param on_done fun(err: any, result: table|nil, float: table|nil)|nil
+function M.vars(on_done)
+  ensure_registered()
+  require('backendai.live').vars(target_buffer(), on_done)
+end
+
+--- One page of a variable (the word under the cursor by default) in a float; n/p page.
+---@param name string|nil
+---@param offset integer|nil
+---@param on_done fun(err: any, result: table|nil, float: table|nil)|nil
+function M.inspect(name, offset, on_done)
+  ensure_registered()
+  require('backendai.live').inspect(target_buffer(), name, offset, on_done)
+end
+
+--- Write the workspace's run log to `path` (.ipynb: a notebook; else an HTML page).
+---@param path string
+---@param on_done fun(err: any, result: table|nil)|nil
+function M.export(path, on_done)
+  ensure_registered()
+  require('backendai.live').export(target_buffer(), path, on_done)
+end
+
 --- Sub-commands of :BackendAI.
 M.subcommands = {
   run = function(cmd)
@@ -354,6 +379,15 @@ M.subcommands = {
   end,
   apps = function(cmd)
     M.apps(cmd.fargs[2])
+  end,
+  vars = function()
+    M.vars()
+  end,
+  inspect = function(cmd)
+    M.inspect(cmd.fargs[2], tonumber(cmd.fargs[3]))
+  end,
+  export = function(cmd)
+    M.export(cmd.fargs[2])
   end,
 }
 
