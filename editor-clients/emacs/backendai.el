@@ -1084,5 +1084,16 @@ URL is shown.  Returns nothing; the URL is also in `backendai-last-app-url'."
        (when (string-prefix-p "http" url)
          (browse-url url))))))
 
+;;;; The live session (backendai-live.el, loaded on first use)
+
+(autoload 'backendai-live-setup "backendai-live")
+(autoload 'backendai-variables "backendai-live"
+  "Show the variables of the current buffer's Backend.AI session." t)
+(autoload 'backendai-inspect "backendai-live"
+  "Show a page of the session's variable NAME (from OFFSET)." t)
+(autoload 'backendai-export "backendai-live"
+  "Export the current project's run log to FILE (.ipynb or HTML)." t)
+(add-hook 'backendai-minor-mode-hook #'backendai-live-setup)
+
 (provide 'backendai)
 ;;; backendai.el ends here

@@ -1,4 +1,4 @@
-;;; lint.el --- byte-compile backendai.el with warnings as errors, then checkdoc  -*- lexical-binding: t -*-
+;;; lint.el --- byte-compile backendai.el and backendai-live.el with warnings as errors, then checkdoc  -*- lexical-binding: t -*-
 
 ;;; Commentary:
 
@@ -10,25 +10,28 @@
 (require 'checkdoc)
 (let* ((dir (file-name-as-directory (pop command-line-args-left)))
        (out (file-name-as-directory (pop command-line-args-left)))
-       (src (expand-file-name "backendai.el" dir))
-       (copy (expand-file-name "backendai.el" out)))
-  ;; compile a copy so no .elc lands in the source tree
-  (copy-file src copy t)
+       (files '("backendai.el" "backendai-live.el")))
+  ;; compile copies so no .elc lands in the source tree
+  (dolist (file files)
+    (copy-file (expand-file-name file dir) (expand-file-name file out) t))
   (add-to-list 'load-path out)
   (setq byte-compile-error-on-warn t)
-  (if (byte-compile-file copy)
-      (princ "BYTE-COMPILE OK\n")
-    (princ "BYTE-COMPILE FAILED\n")
-    (kill-emacs 1))
-  (with-current-buffer (find-file-noselect src)
-    (let ((checkdoc-autofix-flag 'never)
-          (checkdoc-diagnostic-buffer "*checkdoc*"))
-      (checkdoc-current-buffer t)
-      (princ "CHECKDOC:\n")
-      (with-current-buffer (get-buffer-create "*checkdoc*")
-        (dolist (line (split-string (buffer-string) "\n" t))
-          (when (string-match-p "backendai\\.el:[0-9]+:" line)
-            (princ (concat line "\n"))))))))
+  (dolist (file files)
+    (unless (byte-compile-file (expand-file-name file out))
+      (princ (format "BYTE-COMPILE FAILED: %s\n" file))
+      (kill-emacs 1)))
+  (princ "BYTE-COMPILE OK\n")
+  (princ "CHECKDOC:\n")
+  (dolist (file files)
+    (with-current-buffer (find-file-noselect (expand-file-name file dir))
+      (let ((checkdoc-autofix-flag 'never)
+            (checkdoc-diagnostic-buffer "*checkdoc*"))
+        (checkdoc-current-buffer t)
+        (with-current-buffer (get-buffer-create "*checkdoc*")
+          (dolist (line (split-string (buffer-string) "\n" t))
+            (when (string-match-p "backendai\\(-live\\)?\\.el:[0-9]+:" line)
+              (princ (concat line "\n"))))
+          (let ((inhibit-read-only t)) (erase-buffer)))))))
 (kill-emacs 0)
 
 ;;; lint.el ends here
