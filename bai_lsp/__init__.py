@@ -1,3 +1,3 @@
 """bai-lsp: run code on Backend.AI compute sessions from any LSP editor."""
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"

@@ -99,6 +99,11 @@ REQUESTS: tuple[str, ...] = (INPUT_REQUEST,)
 #: ``initialize.capabilities.experimental.backendai.input``: the client answers backendai/input.
 EXPERIMENTAL_CAPABILITY = "backendai"
 
+#: The version of this editor ⇄ server contract, sent in the ``initialize`` result as
+#: ``capabilities.experimental.backendai.protocolVersion``. Raised when a change would break an
+#: editor plugin written for the previous one; each plugin warns when its own differs.
+PROTOCOL_VERSION = 1
+
 SECTION = "backendai"
 
 

@@ -20,7 +20,7 @@ from pygls import uris
 from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from bai_lsp import __version__
 from bai_lsp.domain.documents import language_for_path
@@ -151,6 +151,17 @@ class BaiProtocol(LanguageServerProtocol):
         task = self.command_tasks.pop(msg_id, None)
         if task is not None and not task.done():
             task.cancel()
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Any:
+        """pygls fills ``serverInfo`` (name, version); this adds the protocol version the
+        editor plugins compare with their own."""
+        result = yield from super().lsp_initialize(params)
+        experimental = result.capabilities.experimental
+        ours = dict(experimental) if isinstance(experimental, dict) else {}
+        ours[protocol.EXPERIMENTAL_CAPABILITY] = {"protocolVersion": protocol.PROTOCOL_VERSION}
+        result.capabilities.experimental = ours
+        return result
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """pygls drops a request whose params do not fit the method's type (e.g.

@@ -41,6 +41,7 @@
 (require 'seq)
 (require 'ansi-color)
 (require 'project)
+(require 'backendai-install)
 
 ;;;; Options
 
@@ -52,6 +53,14 @@
 (defcustom backendai-server-command '("bai-lsp")
   "Command (program and arguments) that starts the bai-lsp server."
   :type '(repeat string))
+
+(defun backendai--server-command ()
+  "The server command: `backendai-server-command', or when that is the
+default, the server `backendai-install-server' installed (if any)."
+  (let ((installed (backendai-installed-server)))
+    (if (and installed (equal backendai-server-command '("bai-lsp")))
+        (list installed)
+      backendai-server-command)))
 
 (defcustom backendai-settings nil
   "The bai-lsp settings, a plist sent as initializationOptions.
@@ -135,7 +144,7 @@ its embedded local gateway.  See the bai-lsp configuration docs."
   (interactive)
   (add-to-list 'eglot-server-programs
                (cons backendai-modes
-                     (cons 'backendai-server backendai-server-command))))
+                     (cons 'backendai-server (backendai--server-command)))))
 
 ;;;; State
 
@@ -565,10 +574,18 @@ the run's output (only the newline for a password)."
   "Signal a `user-error' when bai-lsp cannot be started for this buffer."
   (unless buffer-file-name
     (user-error "BackendAI: save the buffer to a file first: runs are addressed by file"))
-  (unless (executable-find (car backendai-server-command))
-    (user-error "BackendAI: the server command %S was not found: install bai-lsp \
-\(pip install bai-lsp) or set `backendai-server-command'"
-                (car backendai-server-command))))
+  (unless (executable-find (car (backendai--server-command)))
+    (user-error "BackendAI: the server command %S was not found: install bai-lsp with \
+M-x backendai-install-server, or set `backendai-server-command'"
+                (car (backendai--server-command)))))
+
+(defun backendai--check-protocol (server)
+  "Warn when SERVER, a bai-lsp just connected, speaks another protocol version."
+  (when (cl-typep server 'backendai-server)
+    (backendai-install-check-protocol (eglot--capabilities server)
+                                      (eglot--server-info server))))
+
+(add-hook 'eglot-connect-hook #'backendai--check-protocol)
 
 (defun backendai--project ()
   "The project of the current buffer (its folder when it has none)."
@@ -582,7 +599,7 @@ the run's output (only the newline for a password)."
          (project (backendai--project))
          (lang (backendai--language-id))
          (server (eglot (list major-mode) project 'backendai-server
-                        backendai-server-command
+                        (backendai--server-command)
                         (if (backendai--eglot-wants-language-ids) (list lang) lang))))
     (unless (and server (jsonrpc-running-p server))
       (user-error "BackendAI: bai-lsp did not start (see the *EGLOT ... stderr* buffer)"))
@@ -623,7 +640,7 @@ buffer's text itself before each command."
       (let ((eglot-sync-connect t)
             (lang (backendai--language-id)))
         (setq server (eglot--connect (list backendai--side-mode) project 'backendai-server
-                                     backendai-server-command
+                                     (backendai--server-command)
                                      (if (backendai--eglot-wants-language-ids)
                                          (list lang)
                                        lang))))

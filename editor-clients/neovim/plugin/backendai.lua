@@ -1,4 +1,4 @@
--- :BackendAI {run|run_cell|run_file [batch]|interrupt|restart|destroy|start|status|sessions|output|clear|terminal|apps [name]|vars|inspect [name] [offset]|export {path}}
+-- :BackendAI {run|run_cell|run_file [batch]|interrupt|restart|destroy|start|status|sessions|output|clear|terminal|apps [name]|vars|inspect [name] [offset]|export {path}|install [path]}
 -- Defined at startup; the plugin's modules load on first use.
 if vim.g.loaded_backendai then
   return

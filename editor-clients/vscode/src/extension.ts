@@ -37,7 +37,8 @@ import {
   SessionListResult,
   SessionStatusParams,
 } from './protocol';
-import { resolveServer, ServerNotFoundError } from './serverCommand';
+import { BUNDLED_SOURCE, resolveServer, ServerNotFoundError } from './serverCommand';
+import { ensureBundledServer, InstallError, protocolMismatch, readManifest, venvServer } from './install';
 import { assembleSettings, RawSettings, secretStorageKey, ServerSettingsObject } from './settings';
 import { normaliseUri, SessionStatusBar } from './statusBar';
 import { MediaPanel, OutputView } from './views';
@@ -307,6 +308,7 @@ class Extension implements vscode.Disposable {
           trusted: vscode.workspace.isTrusted,
           pathVar: process.env.PATH ?? '',
           platform: process.platform,
+          bundled: this.bundledServerPath(),
           isExecutable: (file) => {
             try {
               fs.accessSync(file, fs.constants.X_OK);
@@ -328,6 +330,13 @@ class Extension implements vscode.Disposable {
         return undefined;
       }
       throw e;
+    }
+    if (resolved.source === BUNDLED_SOURCE) {
+      const command = await this.installBundledServer();
+      if (!command) {
+        return undefined;
+      }
+      resolved = { ...resolved, command };
     }
     this.log.info(`starting ${resolved.command} ${resolved.args.join(' ')} (from ${resolved.source})`);
     const serverOptions: ServerOptions = {
@@ -379,7 +388,51 @@ class Extension implements vscode.Disposable {
         .then((c) => (c ? this.log.show() : undefined));
       return undefined;
     }
+    const mismatch = protocolMismatch(client.initializeResult, this.context.extension.packageJSON.version);
+    if (mismatch) {
+      this.log.warn(mismatch);
+      void vscode.window.showWarningMessage(`Backend.AI: ${mismatch}`);
+    }
     return client;
+  }
+
+  /** Where the bundled server is (or will be) installed; undefined without bundled wheels. */
+  private bundledServerPath(): string | undefined {
+    const manifest = readManifest(this.context.extensionPath);
+    return manifest ? venvServer(this.context.globalStorageUri.fsPath, manifest, process.platform) : undefined;
+  }
+
+  /** First run: the private venv from the bundled wheels, with a progress notification. */
+  private async installBundledServer(): Promise<string | undefined> {
+    const manifest = readManifest(this.context.extensionPath);
+    if (!manifest) {
+      return undefined;
+    }
+    try {
+      return await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Backend.AI: setting up the language server' },
+        (progress) =>
+          ensureBundledServer(this.context.extensionPath, this.context.globalStorageUri.fsPath, manifest, {
+            selectedPython: () => selectedPython(),
+            progress: (message) => progress.report({ message }),
+            log: (line) => this.log.info(line),
+          }),
+      );
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      this.log.error(message);
+      const choice = await vscode.window.showErrorMessage(
+        e instanceof InstallError ? message : `Backend.AI: installing the language server failed: ${message}`,
+        'Open Settings',
+        'Show Log',
+      );
+      if (choice === 'Open Settings') {
+        void vscode.commands.executeCommand('workbench.action.openSettings', 'backendai.server');
+      } else if (choice === 'Show Log') {
+        this.log.show();
+      }
+      return undefined;
+    }
   }
 
   private async restartServer(): Promise<void> {
@@ -749,6 +802,19 @@ class CellLensProvider implements vscode.CodeLensProvider {
       });
     });
   }
+}
+
+/** The interpreter the Python extension has selected, when it is installed and has one. */
+async function selectedPython(): Promise<string | undefined> {
+  const python = vscode.extensions.getExtension('ms-python.python');
+  if (!python) {
+    return undefined;
+  }
+  const api = (python.isActive ? python.exports : await python.activate()) as
+    | { environments?: { getActiveEnvironmentPath?: (resource?: vscode.Uri) => { path?: string } } }
+    | undefined;
+  const env = api?.environments?.getActiveEnvironmentPath?.(vscode.workspace.workspaceFolders?.[0]?.uri);
+  return env?.path && env.path !== 'python' ? env.path : undefined;
 }
 
 let extension: Extension | undefined;

@@ -25,7 +25,13 @@ export interface ResolveEnv {
   pathVar: string;
   platform: NodeJS.Platform;
   isExecutable: (file: string) => boolean;
+  /** The bai-lsp of the private venv the release .vsix installs from its bundled wheels
+   * (src/install.ts); it may not exist yet. Absent in a .vsix without bundled wheels. */
+  bundled?: string;
 }
+
+/** `Resolved.source` of the bundled server: the caller installs it before starting it. */
+export const BUNDLED_SOURCE = 'the server bundled with the extension';
 
 export class ServerNotFoundError extends Error {}
 
@@ -73,6 +79,9 @@ export function resolveServer(settings: ServerSettings, env: ResolveEnv): Resolv
       }
     }
   }
+  if (env.bundled) {
+    return { command: env.bundled, args: extra, source: BUNDLED_SOURCE };
+  }
   const onPath = findOnPath('bai-lsp', env);
   if (onPath) {
     return { command: onPath, args: extra, source: 'PATH' };
@@ -80,7 +89,7 @@ export function resolveServer(settings: ServerSettings, env: ResolveEnv): Resolv
   throw new ServerNotFoundError(
     'The bai-lsp language server was not found on PATH' +
       (env.trusted ? " or in the workspace's .venv" : '') +
-      '. Install it (pip install bai-lsp) or set "backendai.server.path" ' +
+      '. Install the release .vsix (it bundles the server), or install bai-lsp yourself and set "backendai.server.path" ' +
       '(or "backendai.server.pythonPath") in your user settings.',
   );
 }

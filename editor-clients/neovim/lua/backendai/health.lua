@@ -22,17 +22,24 @@ function M.check()
   else
     health.ok('options are valid')
   end
-  health.info(('server command: %s'):format(table.concat(config.current.cmd, ' ')))
+  local install = require('backendai.install')
+  local cmd = install.resolve_cmd(config.current.cmd)
+  health.info(('server command: %s'):format(table.concat(cmd, ' ')))
   health.info(('autostart: %s (filetypes: %s)'):format(
     tostring(config.current.autostart),
     table.concat(config.current.filetypes, ', ')
   ))
 
   health.start('backendai: server')
-  local exe = config.current.cmd[1]
+  local exe = cmd[1]
+  local plugin = require('backendai.version')
+  health.info(('plugin %s, protocol version %d'):format(plugin.version, plugin.protocol))
+  if install.server() then
+    health.info(('installed by :BackendAI install: %s'):format(install.server()))
+  end
   if vim.fn.executable(exe) ~= 1 then
     health.error(('%q is not executable or not on $PATH'):format(exe), {
-      'Install the server: pip install bai-lsp (or pipx install bai-lsp)',
+      'Install the server: :BackendAI install (from the wheels of the release archive)',
       'or point setup({ cmd = { "/path/to/bai-lsp" } }) at it',
     })
   else
@@ -41,7 +48,15 @@ function M.check()
       return vim.system({ exe, '--version' }, { text = true }):wait(10000)
     end)
     if ok and res.code == 0 then
-      health.ok(('version: %s'):format(vim.trim(res.stdout ~= '' and res.stdout or res.stderr)))
+      local shown = vim.trim(res.stdout ~= '' and res.stdout or res.stderr)
+      local server_version = shown:match('^bai%-lsp (%S+)')
+      if server_version and server_version ~= plugin.version then
+        health.warn(('version: %s (the plugin is %s)'):format(shown, plugin.version), {
+          'Install the matching server: :BackendAI install',
+        })
+      else
+        health.ok(('version: %s'):format(shown))
+      end
     else
       health.warn(('`%s --version` failed: %s'):format(
         exe,
@@ -68,6 +83,10 @@ function M.check()
     local caps = client.server_capabilities or {}
     local commands = (caps.executeCommandProvider or {}).commands or {}
     health.ok(('client %d: %s, %d commands'):format(client.id, client.root_dir or '?', #commands))
+    local mismatch = install.protocol_mismatch(client)
+    if mismatch then
+      health.warn(mismatch)
+    end
     for _, folder in ipairs(client.workspace_folders or {}) do
       for name, info in pairs(status.sessions[folder.uri] or {}) do
         health.info(('  session %s: %s (%s)%s'):format(

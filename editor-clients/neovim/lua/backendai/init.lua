@@ -389,6 +389,9 @@ M.subcommands = {
   export = function(cmd)
     M.export(cmd.fargs[2])
   end,
+  install = function(cmd)
+    require('backendai.install').command(cmd.fargs[2])
+  end,
 }
 
 --- Entry point of the :BackendAI user command.
@@ -428,6 +431,8 @@ function M.complete(arglead, cmdline)
     table.sort(candidates)
   elseif args[2] == 'run_file' and n == 3 then
     candidates = { 'batch', 'query' }
+  elseif args[2] == 'install' and n == 3 then
+    return vim.fn.getcompletion(arglead, 'file')
   else
     return {}
   end

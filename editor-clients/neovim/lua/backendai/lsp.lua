@@ -163,13 +163,19 @@ local function on_exit(code, signal, client_id)
   end)
 end
 
+---@param t table
+---@return table t, or vim.empty_dict() (encoded as {}) when it is empty
+local function as_object(t)
+  return next(t) == nil and vim.empty_dict() or t
+end
+
 --- The client configuration for vim.lsp.config / vim.lsp.start.
 ---@return table
 function M.client_config()
   local opts = config.current
   return {
     name = M.name,
-    cmd = vim.deepcopy(opts.cmd),
+    cmd = require('backendai.install').resolve_cmd(vim.deepcopy(opts.cmd)),
     cmd_env = opts.cmd_env and vim.deepcopy(opts.cmd_env) or nil,
     filetypes = vim.deepcopy(opts.filetypes),
     root_markers = vim.deepcopy(opts.root_markers),
@@ -177,11 +183,15 @@ function M.client_config()
       on_dir(M.root_dir(bufnr))
     end,
     capabilities = M.capabilities(),
-    settings = { backendai = vim.deepcopy(opts.settings) },
-    init_options = { backendai = vim.deepcopy(opts.settings) },
+    -- an empty Lua table is encoded as [] (the server wants an object): no setup() settings
+    settings = { backendai = as_object(vim.deepcopy(opts.settings)) },
+    init_options = { backendai = as_object(vim.deepcopy(opts.settings)) },
     handlers = M.handlers(),
     get_language_id = M.language_id,
     on_exit = on_exit,
+    on_init = function(client)
+      require('backendai.install').on_init(client)
+    end,
   }
 end
 
@@ -224,10 +234,10 @@ end
 ---@param bufnr integer
 ---@return integer|nil client id, string|nil error
 function M.start(bufnr)
-  local cmd = config.current.cmd
+  local cmd = require('backendai.install').resolve_cmd(config.current.cmd)
   if vim.fn.executable(cmd[1]) ~= 1 then
     return nil,
-      ('the server command %q was not found: install bai-lsp (pip install bai-lsp) or set `cmd` in require("backendai").setup()'):format(
+      ('the server command %q was not found: install bai-lsp with :BackendAI install, or set `cmd` in require("backendai").setup()'):format(
         cmd[1]
       )
   end
