@@ -55,8 +55,9 @@
   :type '(repeat string))
 
 (defun backendai--server-command ()
-  "The server command: `backendai-server-command', or when that is the
-default, the server `backendai-install-server' installed (if any)."
+  "The command that starts bai-lsp.
+That is `backendai-server-command', except that its default means
+the server `backendai-install-server' installed, when there is one."
   (let ((installed (backendai-installed-server)))
     (if (and installed (equal backendai-server-command '("bai-lsp")))
         (list installed)
