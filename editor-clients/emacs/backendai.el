@@ -55,7 +55,7 @@
   :type '(repeat string))
 
 (defun backendai--server-command ()
-  "The command that starts bai-lsp.
+  "Return the command to start bai-lsp with.
 That is `backendai-server-command', except that its default means
 the server `backendai-install-server' installed, when there is one."
   (let ((installed (backendai-installed-server)))
