@@ -45,6 +45,7 @@ from bai_lsp.domain.events import (
     SessionSummary,
 )
 from bai_lsp.domain.frontend import Frontend
+from bai_lsp.domain.launcher import LaunchChoice, LaunchChoices
 from bai_lsp.domain.live import Live
 from bai_lsp.domain.output import RunOutput
 from bai_lsp.domain.reconnect import rest_run
@@ -204,6 +205,8 @@ class Engine:
         self._good: dict[str, Settings] = {}
         self._problems: dict[str, str] = {}
         self.workspaces = Workspaces(frontend, self.state_dir)
+        #: Launcher choices (``backendai.session.configure``): the topmost settings layer.
+        self.launch_choices = LaunchChoices(self.state_dir)
         self._runs: dict[str, Run] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Runtime errors as diagnostics; the transport sets its ``publisher``.
@@ -245,7 +248,14 @@ class Engine:
         layers: list[Any] = [environment_layer(), self._init_options, self._global_config]
         if folder != GLOBAL:
             layers.append(self._folder_layer(folder, layers))
+            layers.append(self.launch_choices.layer(folder))
         return layers
+
+    def choose(self, folder: str, choice: LaunchChoice) -> Settings:
+        """Store a launcher choice for ``folder``; its settings from now on."""
+        self.launch_choices.set(folder, choice)
+        self._revalidate()
+        return self.settings_for(folder)
 
     def _folder_layer(self, folder: str, lower: list[Any]) -> Any:
         """A workspace folder's own settings minus where code and credentials go.
@@ -278,7 +288,7 @@ class Engine:
 
     def _revalidate(self) -> None:
         shown: set[str] = set()
-        for folder in [GLOBAL, *self._folder_config]:
+        for folder in [GLOBAL, *self._folder_config, *self.launch_choices.folders()]:
             try:
                 self._good[folder] = parse_settings(self._layers(folder))
                 self._problems.pop(folder, None)
@@ -298,7 +308,8 @@ class Engine:
             self.prepare()
 
     def settings_for(self, folder: str) -> Settings:
-        settings = self._good.get(folder) if folder in self._folder_config else None
+        scoped = folder in self._folder_config or self.launch_choices.get(folder) is not None
+        settings = self._good.get(folder) if scoped else None
         settings = settings or self._good.get(GLOBAL)
         if settings is None:
             if GLOBAL not in self._problems and folder not in self._problems:

@@ -7,7 +7,7 @@ payloads documented in docs/protocol.md and re-exported by ``bai_lsp.lsp.protoco
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -137,6 +137,13 @@ class SessionStatus:
     idle_remaining_seconds: float | None = None
     """Seconds before the backend's idle timeout ends an idle session, when it reports one
     (``backendai.session.status`` answers only)."""
+    lifetime_remaining_seconds: float | None = None
+    """Seconds before the backend's maximum session lifetime ends the session, when it
+    reports one (``backendai.session.status`` answers only)."""
+    resources: dict[str, Any] | None = None
+    """``{requested, occupied}`` resource slots as the backend reports them (status answers)."""
+    pending_reason: str | None = None
+    """Why the scheduler has not started the session yet, when it says (status answers)."""
 
 
 @attrs.frozen

@@ -8,6 +8,7 @@ Backend.AI reports the first in ``statusInfo`` (``idle-timeout``, ``user-request
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Any
 
@@ -43,16 +44,73 @@ REASON_CODES = {
 }
 
 
-def idle_remaining(info: dict[str, Any]) -> float | None:
-    """The fewest seconds left before an idle checker ends the session, if any reports."""
+#: The idle checker that is a lifetime, not idleness (reported apart).
+LIFETIME_CHECK = "session_lifetime"
+
+
+def _checks(info: dict[str, Any]) -> dict[str, Any]:
     checks: Any = info.get("idleChecks", info.get("idle_checks"))
     if isinstance(checks, str):
         try:
             checks = json.loads(checks)
         except ValueError:
-            return None
-    if not isinstance(checks, dict):
+            return {}
+    return checks if isinstance(checks, dict) else {}
+
+
+def lifetime_remaining(info: dict[str, Any]) -> float | None:
+    """Seconds before the maximum session lifetime ends the session, if reported."""
+    check = _checks(info).get(LIFETIME_CHECK)
+    remaining = check.get("remaining") if isinstance(check, dict) else None
+    if isinstance(remaining, bool) or not isinstance(remaining, int | float) or remaining < 0:
         return None
+    return float(remaining)
+
+
+def _slots(raw: Any) -> dict[str, str] | None:
+    """Slots as the manager reports them: a dict, JSON, or (23.09) a Python ``repr``."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            try:
+                raw = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                return None
+    if not isinstance(raw, dict):
+        return None
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def resources(info: dict[str, Any]) -> dict[str, Any] | None:
+    requested = _slots(info.get("requestedSlots", info.get("requested_slots")))
+    occupied = _slots(info.get("occupiedSlots", info.get("occupied_slots")))
+    if requested is None and occupied is None:
+        return None
+    return {"requested": requested or {}, "occupied": occupied or {}}
+
+
+def pending_reason(info: dict[str, Any]) -> str | None:
+    """The scheduler's word on a session that waits (PENDING/SCHEDULED/PULLING…)."""
+    if str(info.get("status", "")).upper() not in ("PENDING", "SCHEDULED", "PULLING", "PREPARING"):
+        return None
+    data = info.get("statusData", info.get("status_data"))
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    if isinstance(data, dict):
+        scheduler = data.get("scheduler")
+        if isinstance(scheduler, dict) and scheduler.get("msg"):
+            return str(scheduler["msg"])
+    text = info.get("statusInfo", info.get("status_info"))
+    return str(text) if text not in (None, "", "None") else None
+
+
+def idle_remaining(info: dict[str, Any]) -> float | None:
+    """The fewest seconds left before an idle checker ends the session, if any reports."""
+    checks = {k: v for k, v in _checks(info).items() if k != LIFETIME_CHECK}
     left: list[float] = []
     for check in checks.values():
         if not isinstance(check, dict):
@@ -92,9 +150,13 @@ def with_facts(snapshot: SessionStatus, info: dict[str, Any]) -> SessionStatus:
             message = f"Session {snapshot.session_name} ended: {because}."
         reason = reason or reason_code(info)
     idle = idle_remaining(info) if snapshot.status == "idle" else None
+    lifetime = lifetime_remaining(info) if snapshot.status not in ("terminated", "error") else None
     return attrs.evolve(
         snapshot,
         message=message,
         reason=reason,
         idle_remaining_seconds=None if idle is None else round(idle, 1),
+        lifetime_remaining_seconds=None if lifetime is None else round(lifetime, 1),
+        resources=resources(info),
+        pending_reason=pending_reason(info),
     )

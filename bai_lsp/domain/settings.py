@@ -228,6 +228,9 @@ class Settings:
     resources: dict[str, Any] = attrs.field(factory=dict)
     mounts: list[str] = attrs.field(factory=list)
     environ: dict[str, str] = attrs.field(factory=dict)
+    #: The resource group (Backend.AI's scaling group); ``None``: the manager's default.
+    scaling_group: str | None = None
+    cluster_size: int = 1
     session_name: str | None = None
     on_exit: str = "keep"
     notify_after_seconds: int = 30
@@ -289,6 +292,8 @@ _CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (Settings, "resources"): _resources,
     (Settings, "mounts"): _string_list,
     (Settings, "environ"): _string_map,
+    (Settings, "scaling_group"): _string,
+    (Settings, "cluster_size"): _positive_int,
     (Settings, "session_name"): _session_name,
     (Settings, "on_exit"): _one_of("keep", "destroy"),
     (Settings, "notify_after_seconds"): _non_negative_int,

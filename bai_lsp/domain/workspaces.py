@@ -239,6 +239,8 @@ class Workspaces:
             preopen_ports=[app.port for app in settings.apps] or None,
             domain=settings.domain,
             group=settings.group,
+            scaling_group=settings.scaling_group,
+            cluster_size=settings.cluster_size,
         )
         async with self._frontend.progress(f"Starting Backend.AI session {session.name}") as bar:
             task = asyncio.ensure_future(

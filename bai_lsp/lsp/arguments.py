@@ -107,6 +107,35 @@ def _object_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, 
     return factory
 
 
+def _list_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, type], Any]]:
+    """A list must be a JSON array (a string is not a list of its characters)."""
+
+    def factory(cls: Any) -> Callable[[Any, type], Any]:
+        (item,) = typing.get_args(cls) or (Any,)
+
+        def structure(value: Any, _: type) -> Any:
+            if not isinstance(value, list):
+                raise WrongValue("a list", value)
+            out = []
+            for i, element in enumerate(value):
+                try:
+                    out.append(element if item is Any else converter.structure(element, item))
+                except Exception as exc:
+                    raise _at(str(i), exc) from None
+            return out
+
+        return structure
+
+    return factory
+
+
+def _dict_structure(value: Any, _: type) -> Any:
+    """An object argument stays as sent (its values are checked where they are used)."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise WrongValue("an object", value)
+    return dict(value)
+
+
 @functools.cache
 def _converter() -> cattrs.Converter:
     """One strict converter: no coercion (``"8000"`` is not an integer), camelCase keys."""
@@ -118,6 +147,10 @@ def _converter() -> cattrs.Converter:
         lambda t: typing.get_origin(t) is Literal, lambda v, t: _literal(t)(v, t)
     )
     converter.register_structure_hook_factory(attrs.has, _object_hook(converter))
+    converter.register_structure_hook_factory(
+        lambda t: typing.get_origin(t) is list, _list_hook(converter)
+    )
+    converter.register_structure_hook_func(lambda t: typing.get_origin(t) is dict, _dict_structure)
     return converter
 
 

@@ -32,6 +32,7 @@ CODES: dict[str, int] = {
     "unknownTerminal": -32060,
     "unknownApp": -32061,
     "sessionBusy": -32062,
+    "unknownVfolder": -32063,
     "cancelled": -32800,
 }
 

@@ -19,12 +19,15 @@ from lsprotocol import types
 from bai_lsp.domain import export
 from bai_lsp.domain.apps import Apps
 from bai_lsp.domain.errors import DomainError
+from bai_lsp.domain.launcher import Launcher
 from bai_lsp.domain.terminals import Terminals, target_session
+from bai_lsp.domain.vfolders import VFolders
 from bai_lsp.lsp import diagnostics, live_lsp, protocol
 from bai_lsp.lsp.arguments import parse_args
 from bai_lsp.lsp.errors import rpc_errors
 from bai_lsp.lsp.parent import watch_parent
 from bai_lsp.lsp.protocol import (
+    ConfigureArgs,
     ExportArgs,
     InspectArgs,
     NoArgs,
@@ -40,6 +43,9 @@ from bai_lsp.lsp.protocol import (
     TerminalOpenArgs,
     TerminalResizeArgs,
     UriArgs,
+    VFolderFilesArgs,
+    VFolderNameArgs,
+    VFolderTransferArgs,
 )
 from bai_lsp.lsp.server import BaiLanguageServer
 from bai_lsp.lsp.settings_sync import pull_configuration
@@ -49,12 +55,13 @@ A = TypeVar("A")
 
 @attrs.frozen
 class Services:
-    """What a command's service call may use: the server (engine, documents) and the
-    session's terminals and apps."""
+    """What a command's service call may use: the server (engine, documents), the
+    session's terminals and apps, and the launcher (with its vfolders)."""
 
     ls: BaiLanguageServer
     terminals: Terminals
     apps: Apps
+    launcher: Launcher
 
 
 @attrs.frozen
@@ -125,6 +132,14 @@ async def _session_inspect(s: Services, a: InspectArgs) -> Any:
     )
 
 
+async def _session_options(s: Services, a: UriArgs) -> Any:
+    return await s.launcher.options((await s.ls.session_target(a.uri)).folder_uri)
+
+
+async def _session_configure(s: Services, a: ConfigureArgs) -> Any:
+    return await s.launcher.configure((await s.ls.session_target(a.uri)).folder_uri, a)
+
+
 #: Every command of docs/protocol.md. Adding a command: one entry here (its argument class in
 #: protocol.py, a row in docs/protocol.md).
 COMMAND_TABLE: tuple[Command[Any], ...] = (
@@ -168,6 +183,30 @@ COMMAND_TABLE: tuple[Command[Any], ...] = (
         ExportArgs,
         lambda s, a: export.export(s.ls.engine.runlog, a.uri, a.format, a.path),
     ),
+    Command(protocol.SESSION_OPTIONS, UriArgs, _session_options),
+    Command(protocol.SESSION_CONFIGURE, ConfigureArgs, _session_configure),
+    Command(protocol.VFOLDERS_LIST, NoArgs, lambda s, a: s.launcher.vfolder_call("list")),
+    Command(
+        protocol.VFOLDERS_CREATE,
+        VFolderNameArgs,
+        lambda s, a: s.launcher.vfolder_call("create", a.name),
+    ),
+    Command(
+        protocol.VFOLDERS_FILES,
+        VFolderFilesArgs,
+        lambda s, a: s.launcher.vfolder_call("files", a.name, a.path),
+    ),
+    Command(
+        protocol.VFOLDERS_UPLOAD,
+        VFolderTransferArgs,
+        lambda s, a: s.launcher.vfolder_call("upload", a.name, a.path, a.local_path),
+    ),
+    Command(
+        protocol.VFOLDERS_DOWNLOAD,
+        VFolderTransferArgs,
+        lambda s, a: s.launcher.vfolder_call("download", a.name, a.path, a.local_path),
+    ),
+    Command(protocol.VFOLDERS_READ, UriArgs, lambda s, a: s.launcher.vfolder_call("read", a.uri)),
 )
 
 #: The command names the server advertises (``executeCommandProvider.commands``).
@@ -194,6 +233,7 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
         send_closed=lambda e: server.protocol.notify(protocol.TERMINAL_CLOSED_NOTIFICATION, e),
     )
     apps = Apps(server.engine.workspaces)
+    launcher = Launcher(server.engine, VFolders(server.frontend))
     server.engine.diagnostics.publisher = diagnostics.publisher(server)
 
     @server.feature(types.INITIALIZE)
@@ -252,7 +292,7 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
             return None
         return None if answer is None else live_lsp.hover(answer)
 
-    services = Services(server, terminals, apps)
+    services = Services(server, terminals, apps, launcher)
     for command in COMMAND_TABLE:
         server.command(command.name)(_handler(command, services))
 

@@ -8,7 +8,7 @@ own event classes, re-exported here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 from lsprotocol import types
@@ -71,6 +71,14 @@ SESSION_VARIABLES = "backendai.session.variables"
 SESSION_INSPECT = "backendai.session.inspect"
 RUNS_MEDIA = "backendai.runs.media"
 RUNS_EXPORT = "backendai.runs.export"
+SESSION_OPTIONS = "backendai.session.options"
+SESSION_CONFIGURE = "backendai.session.configure"
+VFOLDERS_LIST = "backendai.vfolders.list"
+VFOLDERS_FILES = "backendai.vfolders.files"
+VFOLDERS_CREATE = "backendai.vfolders.create"
+VFOLDERS_UPLOAD = "backendai.vfolders.upload"
+VFOLDERS_DOWNLOAD = "backendai.vfolders.download"
+VFOLDERS_READ = "backendai.vfolders.read"
 
 #: ``textDocument/completion`` asks again after these characters.
 COMPLETION_TRIGGERS: tuple[str, ...] = (".", "(")
@@ -195,6 +203,37 @@ class ExportArgs:
 @attrs.frozen
 class NoArgs:
     pass
+
+
+@attrs.frozen
+class ConfigureArgs:
+    """``backendai.session.configure``: every field but ``uri`` optional (absent = default)."""
+
+    uri: str
+    image: str | None = None
+    preset: str | None = None
+    resources: dict[str, Any] | None = None
+    resource_group: str | None = None
+    cluster_size: int | None = None
+    mounts: list[str] | None = None
+
+
+@attrs.frozen
+class VFolderNameArgs:
+    name: str
+
+
+@attrs.frozen
+class VFolderFilesArgs:
+    name: str
+    path: str = ""
+
+
+@attrs.frozen
+class VFolderTransferArgs:
+    name: str
+    path: str
+    local_path: str
 
 
 @attrs.frozen
