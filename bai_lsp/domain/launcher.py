@@ -272,8 +272,35 @@ async def resolve_choice(conn: Any, settings: Any, args: Any) -> LaunchChoice:
     )
 
 
+def _slots_text(slots: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in slots.items():
+        if key == "mem" and str(value).isdigit():
+            parts.append(f"mem {int(value) / 1024**3:.1f} GiB")
+        else:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def describe(choice: LaunchChoice) -> str:
+    parts = []
+    if choice.image:
+        parts.append(f"image {choice.image}")
+    if choice.preset:
+        parts.append(f"preset {choice.preset}")
+    if choice.resources:
+        parts.append(f"resources ({_slots_text(choice.resources)})")
+    if choice.resource_group:
+        parts.append(f"resource group {choice.resource_group}")
+    if choice.cluster_size is not None:
+        parts.append(f"cluster size {choice.cluster_size}")
+    if choice.mounts is not None:
+        parts.append(f"mounts {', '.join(choice.mounts) or 'none'}")
+    return "; ".join(parts) or "the defaults"
+
+
 def configured_message(running: list[str], choice: LaunchChoice) -> str:
-    what = ", ".join(f"{k} {v}" for k, v in choice.to_json().items()) or "the defaults"
+    what = describe(choice)
     if running:
         names = ", ".join(running)
         return (

@@ -4,7 +4,8 @@ Transfers report work-done progress (bytes and percent) through the frontend and
 nothing partial: a download lands in a hidden ``.<name>.bai-part`` file renamed into place
 when complete, an upload appears in the vfolder only when all its bytes arrived (the
 storage side's rule). Remote files open in the editor through ``bai-vfolder:`` URIs:
-``bai-vfolder:/<vfolder name>/<path inside it>`` (percent-encoded as URIs are).
+``bai-vfolder://<vfolder name>/<path inside it>`` (the authority is the vfolder;
+percent-encoded as URIs are).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _client_module(name: str) -> Any:
 
 
 def vfolder_uri(name: str, path: str) -> str:
-    return f"{SCHEME}:/{urllib.parse.quote(name)}/{urllib.parse.quote(path.lstrip('/'))}"
+    return f"{SCHEME}://{urllib.parse.quote(name)}/{urllib.parse.quote(path.lstrip('/'))}"
 
 
 def parse_uri(uri: str) -> tuple[str, str]:

@@ -198,6 +198,9 @@ server refused it is (:status \"error\" :message MESSAGE).")
 (defvar-local backendai--side-server nil
   "The side connection this buffer's text was opened on, if any.")
 
+(declare-function backendai--countdown-of-buffer "backendai-launcher" ())
+(declare-function backendai-start-polling "backendai-launcher" ())
+
 (defun backendai--server-of-buffer (&optional buffer)
   "The live bai-lsp server of BUFFER (default: the current one), or nil.
 That is the eglot server managing it, or the side connection used
@@ -238,7 +241,8 @@ when another eglot server manages it."
             (runs (gethash server backendai--active-runs 0)))
         (concat " " backendai-lighter-prefix
                 (if st (concat " " (if (equal st "waiting-input") "input?" st)) "")
-                (if (> runs 1) (format " (%d runs)" runs) ""))))))
+                (if (> runs 1) (format " (%d runs)" runs) "")
+                (if (member st '("terminated" "error")) "" (backendai--countdown-of-buffer)))))))
 
 ;;;###autoload
 (define-minor-mode backendai-minor-mode
@@ -549,7 +553,8 @@ the run's output (only the newline for a password)."
 (cl-defmethod eglot-handle-notification
   ((server backendai-server) (_method (eql backendai/sessionStatus)) &rest params)
   "Handle backendai/sessionStatus from SERVER with PARAMS."
-  (backendai-handle-session-status server params))
+  (backendai-handle-session-status server params)
+  (backendai-start-polling))
 
 (cl-defmethod eglot-handle-request
   ((_server backendai-server) (_method (eql backendai/input)) &rest params)
@@ -1114,4 +1119,6 @@ URL is shown.  Returns nothing; the URL is also in `backendai-last-app-url'."
 (add-hook 'backendai-minor-mode-hook #'backendai-live-setup)
 
 (provide 'backendai)
+;; The launcher, vfolders and countdowns (backendai-launcher.el, beside this file).
+(require 'backendai-launcher)
 ;;; backendai.el ends here

@@ -250,7 +250,7 @@ async def test_bad_arguments_unknown_folders_and_traversal_say_what_is_wrong(
             ),
             (
                 "backendai.vfolders.read",
-                {"uri": "bai-vfolder:/mine/../../etc/passwd"},
+                {"uri": "bai-vfolder://mine/../../etc/passwd"},
                 -32602,
                 "must be relative and stay inside the vfolder",
             ),

@@ -1,4 +1,4 @@
--- :BackendAI {run|run_cell|run_file [batch]|interrupt|restart|destroy|start|status|sessions|output|clear|terminal|apps [name]|vars|inspect [name] [offset]|export {path}|install [path]}
+-- :BackendAI {run|run_cell|run_file [batch]|interrupt|restart|destroy|start|status|sessions|output|clear|terminal|apps [name]|vars|inspect [name] [offset]|export {path}|install [path]|configure|folders}
 -- Defined at startup; the plugin's modules load on first use.
 if vim.g.loaded_backendai then
   return
@@ -20,5 +20,13 @@ end, {
   desc = 'Run code on Backend.AI (run, run_cell, run_file, interrupt, restart, destroy, sessions…)',
   complete = function(arglead, cmdline)
     return require('backendai').complete(arglead, cmdline)
+  end,
+})
+
+-- Vfolder files opened from :BackendAI folders (bai-vfolder://<vfolder>/<path>).
+vim.api.nvim_create_autocmd('BufReadCmd', {
+  pattern = 'bai-vfolder://*',
+  callback = function(ev)
+    require('backendai.launcher').read_cmd(ev)
   end,
 })

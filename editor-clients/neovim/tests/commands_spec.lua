@@ -6,7 +6,7 @@ return {
     ':BackendAI completes sub-commands and run_file modes',
     function()
       h.eq(
-        { 'apps', 'clear', 'destroy', 'export', 'inspect', 'install', 'interrupt', 'output', 'restart', 'run', 'run_cell', 'run_file', 'sessions', 'start', 'status', 'terminal', 'vars' },
+        { 'apps', 'clear', 'configure', 'destroy', 'export', 'folders', 'inspect', 'install', 'interrupt', 'output', 'restart', 'run', 'run_cell', 'run_file', 'sessions', 'start', 'status', 'terminal', 'vars' },
         vim.fn.getcompletion('BackendAI ', 'cmdline')
       )
       h.eq({ 'run', 'run_cell', 'run_file' }, vim.fn.getcompletion('BackendAI ru', 'cmdline'))
@@ -20,7 +20,7 @@ return {
         vim.cmd('BackendAI runn')
       end)
       h.eq(vim.log.levels.ERROR, notes[1].level)
-      h.matches('unknown sub%-command "runn"; use one of: apps, clear, destroy, export, inspect, install, interrupt', notes[1].msg)
+      h.matches('unknown sub%-command "runn"; use one of: apps, clear, configure, destroy, export, folders, inspect, install, interrupt', notes[1].msg)
       notes = h.notifications(function()
         vim.cmd('BackendAI run_file fast')
       end)

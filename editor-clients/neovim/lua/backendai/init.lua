@@ -218,8 +218,19 @@ M.start = session_command('backendai.session.start', 'session')
 M.restart = session_command('backendai.session.restart', 'restarted')
 --- Destroy the workspace's session.
 M.destroy = session_command('backendai.session.destroy', 'destroyed')
---- Show the status of the workspace's session.
-M.session_status = session_command('backendai.session.status', 'session')
+local session_status = session_command('backendai.session.status', 'session')
+--- Show the status of the workspace's session (and refresh the statusline countdowns).
+---@param on_done fun(err: any, result: any)|nil
+function M.session_status(on_done)
+  session_status(function(err, result)
+    if not err then
+      require('backendai.launcher').record(result)
+    end
+    if on_done then
+      on_done(err, result)
+    end
+  end)
+end
 
 --- Lines describing a session list (name, status, image, workspace).
 ---@param result table {sessions: table[]}
@@ -335,8 +346,29 @@ function M.export(path, on_done)
   require('backendai.live').export(target_buffer(), path, on_done)
 end
 
+--- Choose image, preset, resource group and mount for the workspace's next session.
+---@param on_done fun(err: any, result: table|nil)|nil
+function M.configure(on_done)
+  ensure_registered()
+  require('backendai.launcher').configure(target_buffer(), on_done)
+end
+
+--- Open the vfolder browser.
+---@param on_done fun(err: any)|nil
+---@return table the folder view
+function M.folders(on_done)
+  ensure_registered()
+  return require('backendai.launcher').folders(target_buffer(), on_done)
+end
+
 --- Sub-commands of :BackendAI.
 M.subcommands = {
+  configure = function()
+    M.configure()
+  end,
+  folders = function()
+    M.folders()
+  end,
   run = function(cmd)
     if cmd.range > 0 then
       M.run({ line1 = cmd.line1, line2 = cmd.line2, charwise = cmd.charwise })

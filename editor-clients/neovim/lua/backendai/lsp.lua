@@ -128,6 +128,7 @@ function M.handlers()
     end,
     ['backendai/sessionStatus'] = function(_, p, _)
       status.update(p)
+      require('backendai.launcher').start_polling()
       -- a lost session is news, unless the server says this user destroyed it; an `error`
       -- status comes with the failing command's own error message, so it only shows in the
       -- statusline

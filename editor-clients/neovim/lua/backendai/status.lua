@@ -146,6 +146,15 @@ function M.text(bufnr)
   if st.runs > 1 then
     s = s .. (' (%d runs)'):format(st.runs)
   end
+  if st.status ~= 'terminated' and st.status ~= 'error' then
+    local launcher = package.loaded['backendai.launcher']
+    for _, ws in ipairs(launcher and M.workspaces_of(bufnr or vim.api.nvim_get_current_buf()) or {}) do
+      local countdown = launcher.countdown_text(ws)
+      if countdown ~= '' then
+        return s .. countdown
+      end
+    end
+  end
   return s
 end
 

@@ -1,0 +1,56 @@
+"""The launcher's calls (presets, groups, images, vfolders and transfers) in both dialects:
+against v7 vfolders are addressed by name, against v9 by the id ``/folders/_/id`` gives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from support.gateway import GatewayInfo
+
+from bai_lsp.backendai import BackendAIClient
+from bai_lsp.backendai.errors import InvalidRequestError, NotFoundError
+from bai_lsp.backendai.launcher import LauncherCalls
+
+from .conftest import GATEWAY_API, unique_name
+
+
+async def test_presets_groups_and_images(client: BackendAIClient) -> None:
+    calls = LauncherCalls(client)
+    checked = await calls.check_presets("default")
+    assert {p["name"] for p in checked["presets"]} >= {"cpu01-small", "cpu02-medium"}
+    assert await calls.scaling_groups("default") == ["default"]
+    images = await calls.images()
+    assert "python" in [i["name"] for i in images]
+
+
+async def test_vfolder_round_trip_with_progress(
+    client: BackendAIClient, gateway: GatewayInfo, tmp_path: Path
+) -> None:
+    calls = LauncherCalls(client)
+    name = unique_name("vf")
+    await calls.create_vfolder(name)
+    payload = os.urandom(9 * 1024 * 1024 + 3)
+    local = tmp_path / "blob.bin"
+    local.write_bytes(payload)
+    seen: list[tuple[int, int]] = []
+    sent = await calls.upload(name, "d/blob.bin", local, lambda d, t: seen.append((d, t)))
+    assert sent == len(payload)
+    assert seen[0] == (0, len(payload)) and seen[-1] == (len(payload), len(payload))
+    assert len(seen) == 4  # 0, then three 4 MiB chunks
+    assert [f.name for f in await calls.vfolder_files(name, "d")] == ["blob.bin"]
+    back = tmp_path / "back.bin"
+    assert await calls.download(name, "d/blob.bin", back) == len(payload)
+    assert back.read_bytes() == payload
+    assert await calls.read(name, "d/blob.bin", 20 * 1024 * 1024) == payload
+    with pytest.raises(InvalidRequestError, match="only files up to 1024 bytes"):
+        await calls.read(name, "d/blob.bin", 1024)
+    with pytest.raises(InvalidRequestError, match="stay inside the vfolder"):
+        await calls.upload(name, "../x", local)
+    # v9 addresses vfolders by the id /folders/_/id gives (as the newest SDK does), v7 by name.
+    assert (name in calls._ids) is (GATEWAY_API[gateway.endpoint] == "v9")
+    await calls.delete_vfolder(name)
+    assert name not in [f["name"] for f in await calls.list_vfolders()]
+    with pytest.raises(NotFoundError):
+        await calls.vfolder_files(name)

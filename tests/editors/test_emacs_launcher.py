@@ -1,0 +1,110 @@
+"""`backendai-configure`, `backendai-folders` and the mode-line countdown in a real Emacs
+(batch, eglot; issue 18).
+
+One run of ``emacs/launcher.el`` against a real ``bai-lsp`` and a gateway started with a
+200 s idle timeout: the launcher's ``completing-read`` prompts offer the gateway's images,
+presets (with what is allocatable) and vfolders; the chosen preset is what the next session
+records; the folder browser lists, opens, uploads and downloads; the mode line shows the
+idle countdown and the 5-minute warning is shown. Logs: ``test-artifacts/emacs/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from editor_env import EMACS_PACKAGE, SERVER, SETUP_HINT, clean_env, keep_artifact, run_editor
+from support.gateway import start_gateway, stop_gateway_process
+
+pytestmark = [pytest.mark.editor]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    emacs = shutil.which("emacs")
+    if not emacs:
+        pytest.fail(f"emacs is not installed: {SETUP_HINT}")
+    base = tmp_path_factory.mktemp("emacs-launcher")
+    gateway = start_gateway(base / "gateway", args=["--idle-timeout", "200"])
+    try:
+        data = gateway.data_dir / "vfolders" / "launcher-data"
+        data.mkdir(parents=True)
+        (data / "hello.txt").write_text("hello from the vfolder\n")
+        project = base / "proj"
+        project.mkdir()
+        (project / ".git").mkdir()
+        demo = project / "read.py"
+        demo.write_text("print(open('launcher-data/hello.txt').read().strip())\n")
+        upload = base / "up.txt"
+        upload.write_text("uploaded by emacs\n")
+        result_file = base / "result.json"
+        env = clean_env(
+            base / "home",
+            {
+                "BAI_PACKAGE": str(EMACS_PACKAGE),
+                "BAI_LSP": str(SERVER),
+                "BAI_DEMO": str(demo),
+                "BAI_RESULT": str(result_file),
+                "BAI_ENDPOINT": gateway.endpoint,
+                "BAI_AK": gateway.access_key,
+                "BAI_SK": gateway.secret_key,
+                "BAI_UPLOAD": str(upload),
+                "BAI_DOWNLOAD": str(base / "downloaded.txt"),
+            },
+        )
+        driver = Path(__file__).parent / "emacs" / "launcher.el"
+        done = run_editor(
+            [emacs, "--batch", "-l", str(driver)],
+            env=env,
+            cwd=project,
+            timeout=240,
+        )
+        keep_artifact(
+            "emacs/launcher.log",
+            f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}",
+        )
+        assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
+        result: dict[str, Any] = json.loads(result_file.read_text())
+        keep_artifact("emacs/launcher.json", json.dumps(result, indent=2, ensure_ascii=False))
+        assert result["ok"] is True, result.get("error")
+        result["downloaded"] = (base / "downloaded.txt").read_text()
+        result["uploaded"] = (data / "up.txt").read_text()
+        yield result
+    finally:
+        stop_gateway_process(gateway.process)
+
+
+def test_configure_offers_images_presets_and_vfolders(run: dict[str, Any]) -> None:
+    prompts = {p["prompt"].split(":")[0]: p["items"] for p in run["prompts"]}
+    assert any(item.startswith("python") for item in prompts["Backend.AI image"])
+    presets = prompts["Resource preset"]
+    assert any(p.startswith("cpu01-small (cpu 1, mem 1.0 GiB)") for p in presets), presets
+    assert prompts["Mount a vfolder"] == ["(no vfolder)", "launcher-data"]
+    saved = [m for m in run["messages"] if "Saved:" in m]
+    assert saved and "preset cpu02-medium" in saved[0]
+
+
+def test_the_next_session_has_the_chosen_preset_and_mount(run: dict[str, Any]) -> None:
+    assert run["status"]["resources"]["requested"] == {"cpu": "2", "mem": str(4 * 1024**3)}
+    assert "hello from the vfolder" in run["output"]
+
+
+def test_mode_line_counts_down_and_warns_five_minutes_before(run: dict[str, Any]) -> None:
+    assert 0 < run["status"]["idleRemainingSeconds"] <= 200
+    assert " idle 3:" in run["modeline"] or " idle 2:" in run["modeline"], run["modeline"]
+    warned = [w for w in run["warnings"] if "ends in" in w]
+    assert warned and "idle for too long" in warned[0]
+
+
+def test_folder_browser_lists_opens_uploads_and_downloads(run: dict[str, Any]) -> None:
+    assert "\nlauncher-data/\n" in run["folderList"]
+    assert "\nhello.txt " in run["folderFiles"]
+    assert "\nup.txt " in run["afterUpload"]
+    assert run["uploaded"] == "uploaded by emacs\n"
+    assert run["downloaded"] == "hello from the vfolder\n"
+    assert run["openedName"] == "bai-vfolder://launcher-data/hello.txt"
+    assert run["opened"] == "hello from the vfolder\n"
