@@ -44,6 +44,7 @@ import { normaliseUri, SessionStatusBar } from './statusBar';
 import { MediaPanel, OutputView } from './views';
 import { openApp } from './apps';
 import { TerminalManager } from './terminal';
+import { Countdowns, registerLauncher } from './launcher';
 
 const SECTION = 'backendai';
 
@@ -81,6 +82,7 @@ class Extension implements vscode.Disposable {
   private readonly output: OutputView;
   private readonly media: MediaPanel;
   private readonly status = new SessionStatusBar();
+  private countdowns?: Countdowns;
   private readonly terminals = new TerminalManager((command, arg) => this.execute(command, arg));
   private readonly runs = new Map<string, RunInfo>();
   private readonly disposables: vscode.Disposable[] = [];
@@ -145,6 +147,13 @@ class Extension implements vscode.Disposable {
       const target = await this.sessionUri(uri);
       return target ? openApp((c, a) => this.execute(c, a), target, typeof app === 'string' ? app : undefined) : undefined;
     });
+    const launcher = registerLauncher({
+      execute: (c, a) => this.execute(c, a),
+      folder: (u) => this.sessionUri(u),
+      facts: (f) => this.status.facts(f),
+    });
+    this.disposables.push(...launcher.disposables);
+    this.countdowns = launcher.countdowns;
 
     this.status.syncFolders(vscode.workspace.workspaceFolders ?? []);
     await this.ensureClient();
@@ -570,6 +579,7 @@ class Extension implements vscode.Disposable {
 
   private onSessionStatus(p: SessionStatusParams): void {
     this.status.update(p);
+    this.countdowns?.start();
     const key = normaliseUri(p.workspace);
     const before = this.lastStatus.get(key);
     this.lastStatus.set(key, p.status);
@@ -775,6 +785,7 @@ class Extension implements vscode.Disposable {
       { label: '$(output) Show Output', run: () => this.output.reveal() },
       { label: '$(file-media) Show Media Panel', run: () => this.media.show() },
       { label: '$(list-unordered) Show Sessions', run: () => this.showSessions() },
+      { label: '$(settings-gear) Configure Next Session…', run: () => vscode.commands.executeCommand('bai.configureSession', target) },
       { label: '$(gear) Open Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', SECTION) },
     ];
     const pick = await vscode.window.showQuickPick(items, { title: 'Backend.AI session', placeHolder: target ? vscode.workspace.asRelativePath(target) : undefined });

@@ -8,6 +8,8 @@
 
 import * as vscode from 'vscode';
 import type { SessionState, SessionStatusParams } from './protocol';
+import type { StatusFacts } from './launcher';
+import { clock, describeSlots } from './launcherText';
 
 interface Entry {
   item: vscode.StatusBarItem;
@@ -18,6 +20,12 @@ interface Entry {
   image?: string;
   message?: string;
   busySince?: number;
+  /** Countdowns as of `factsAt` (ms), and the resources the backend reports. */
+  idleLeft?: number;
+  lifetimeLeft?: number;
+  factsAt?: number;
+  requested?: Record<string, string>;
+  occupied?: Record<string, string>;
 }
 
 export function formatElapsed(ms: number): string {
@@ -82,6 +90,34 @@ export class SessionStatusBar implements vscode.Disposable {
     this.tick();
   }
 
+  /** Countdowns and resources from a `backendai.session.status` answer. */
+  facts(f: StatusFacts): void {
+    const entry = this.entries.get(normaliseUri(f.workspace));
+    if (!entry) {
+      return;
+    }
+    entry.idleLeft = f.idleRemainingSeconds;
+    entry.lifetimeLeft = f.lifetimeRemainingSeconds;
+    entry.factsAt = Date.now();
+    entry.requested = f.resources?.requested;
+    entry.occupied = f.resources?.occupied;
+    this.render(entry);
+    this.tick();
+  }
+
+  /** "idle 9:41 · life 1:59:00" counted down since the last answer ("" when none). */
+  private countdown(e: Entry): string {
+    const since = (Date.now() - (e.factsAt ?? Date.now())) / 1000;
+    const parts: string[] = [];
+    if (e.idleLeft !== undefined && e.status === 'idle') {
+      parts.push(`idle ${clock(e.idleLeft - since)}`);
+    }
+    if (e.lifetimeLeft !== undefined && e.status !== 'terminated' && e.status !== 'error') {
+      parts.push(`life ${clock(e.lifetimeLeft - since)}`);
+    }
+    return parts.join(' · ');
+  }
+
   /** The status last reported for the folder that contains `uri`. */
   statusFor(folder: vscode.Uri): SessionState | undefined {
     return this.entries.get(folder.toString())?.status;
@@ -118,7 +154,8 @@ export class SessionStatusBar implements vscode.Disposable {
     if ((e.status === 'busy' || e.status === 'waiting-input') && e.busySince !== undefined) {
       words += ` ${formatElapsed(Date.now() - e.busySince)}`;
     }
-    item.text = `${st.icon} ${prefix}${e.sessionName ?? 'session'} · ${words}`;
+    const countdown = this.countdown(e);
+    item.text = `${st.icon} ${prefix}${e.sessionName ?? 'session'} · ${words}${countdown ? ` · ${countdown}` : ''}`;
     const md = new vscode.MarkdownString(undefined, true);
     md.appendMarkdown(`**Backend.AI session** \`${e.sessionName ?? ''}\`\n\n`);
     md.appendMarkdown(`- status: **${st.words}**\n`);
@@ -126,6 +163,15 @@ export class SessionStatusBar implements vscode.Disposable {
       md.appendMarkdown(`- image: \`${e.image}\`\n`);
     }
     md.appendMarkdown(`- workspace: ${e.folder.fsPath}\n`);
+    if (e.requested && Object.keys(e.requested).length > 0) {
+      md.appendMarkdown(`- requested: ${describeSlots(e.requested)}\n`);
+    }
+    if (e.occupied && Object.keys(e.occupied).length > 0) {
+      md.appendMarkdown(`- occupied: ${describeSlots(e.occupied)}\n`);
+    }
+    if (countdown) {
+      md.appendMarkdown(`- ends in: ${countdown}\n`);
+    }
     if (e.message) {
       md.appendMarkdown(`\n${e.message.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&')}\n`);
     }
@@ -142,11 +188,11 @@ export class SessionStatusBar implements vscode.Disposable {
 
   /** Keeps a 1 s timer only while some session is busy, for the elapsed time. */
   private tick(): void {
-    const anyBusy = [...this.entries.values()].some((e) => e.busySince !== undefined);
+    const anyBusy = [...this.entries.values()].some((e) => e.busySince !== undefined || this.countdown(e) !== '');
     if (anyBusy && !this.timer) {
       this.timer = setInterval(() => {
         for (const e of this.entries.values()) {
-          if (e.busySince !== undefined) {
+          if (e.busySince !== undefined || this.countdown(e) !== '') {
             this.render(e);
           }
         }
