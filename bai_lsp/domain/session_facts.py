@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from typing import Any
 
 import attrs
@@ -67,19 +68,31 @@ def lifetime_remaining(info: dict[str, Any]) -> float | None:
     return float(remaining)
 
 
+_DECIMAL_RE = re.compile(r"Decimal\((['\"])([^'\"]*)\1\)")
+
+
+def _number_text(value: Any) -> str:
+    """``1.000000`` → ``1`` (the newest manager's decimals), other values as they are."""
+    text = str(value)
+    if re.fullmatch(r"-?\d+\.\d+", text):
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
 def _slots(raw: Any) -> dict[str, str] | None:
-    """Slots as the manager reports them: a dict, JSON, or (23.09) a Python ``repr``."""
+    """Slots as the manager reports them: a dict, JSON, or a Python ``repr`` (23.09; the
+    newest manager's has ``Decimal('1.000000')`` values)."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except ValueError:
             try:
-                raw = ast.literal_eval(raw)
+                raw = ast.literal_eval(_DECIMAL_RE.sub(lambda m: repr(m.group(2)), raw))
             except (ValueError, SyntaxError):
                 return None
     if not isinstance(raw, dict):
         return None
-    return {str(k): str(v) for k, v in raw.items()}
+    return {str(k): _number_text(v) for k, v in raw.items()}
 
 
 def resources(info: dict[str, Any]) -> dict[str, Any] | None:

@@ -5,7 +5,8 @@ count and physical memory). Keypairs have no limit (``Infinity``, as a manager's
 with ``default_for_unspecified: UNLIMITED`` reports it). A preset is ``allocatable`` when
 its slots fit into what the live sessions of all keypairs leave of the machine — the same
 rule a manager applies per agent. Resources stay advisory (docs/gateway.md): a session
-may ask for more than is free, and nothing is enforced.
+may ask for more than is free, and nothing is enforced. Requests in the newest dialect must
+name the project (``group``), as the 26.09 manager requires; 23.09's default it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 import bai_lsp.gateway.state as state
+from bai_lsp.gateway import dialects
 from bai_lsp.gateway.auth import access_key_of
 from bai_lsp.gateway.errors import invalid_params
 from bai_lsp.gateway.validation import read_json
@@ -94,7 +96,11 @@ async def list_presets(request: web.Request) -> web.Response:
 
 async def check_presets(request: web.Request) -> web.Response:
     """``POST /resource/check-presets``: presets with ``allocatable`` and what remains."""
-    body = await read_json(request, required=False)
+    newest = dialects.request_is_newest(request)
+    body = await read_json(request, required=newest)
+    if newest and "group" not in body:
+        # The newest manager (26.09) requires the project; 23.09 defaults it to "default".
+        raise invalid_params("Input validation error", {"group": "Field required"})
     group = body.get("group", "default")
     scaling_group = body.get("scaling_group")
     if not isinstance(group, str):

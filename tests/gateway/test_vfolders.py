@@ -172,3 +172,22 @@ async def test_delete_files_and_folder_by_id(client: SignedClient, gateway: Gate
     status, _ = await client.call("DELETE", "/folders", json_body={"id": found["id"]})
     assert status == 204
     assert not (gateway.data_dir / "vfolders" / name).exists()
+
+
+async def test_check_presets_in_the_newest_dialect_needs_the_project(client: SignedClient) -> None:
+    """As the 26.09 manager: a v9 request without ``group`` is refused; 23.09 defaults it."""
+    newest = {"version": "v9.20250722"}
+    status, answer = await client.call("POST", "/resource/check-presets", json_body={}, sign=newest)
+    assert_problem(status, answer, 400, "invalid-api-params")
+    assert answer["data"] == {"group": "Field required"}
+    status, answer = await client.call(
+        "POST", "/resource/check-presets", json_body={"group": "default"}, sign=newest
+    )
+    assert status == 200 and answer["presets"], answer
+    status, answer = await client.call("POST", "/resource/check-presets")
+    assert status == 200 and answer["scaling_groups"].keys() == {"default"}, answer
+    status, answer = await client.call(
+        "POST", "/resource/check-presets", json_body={"group": "default", "scaling_group": "gpu"}
+    )
+    assert_problem(status, answer, 400, "invalid-api-params")
+    assert "Unknown scaling group 'gpu'" in answer["msg"]

@@ -62,3 +62,35 @@ def test_every_backend_reason_maps_into_the_closed_set() -> None:
     assert reason_code({"statusInfo": "session-lifetime"}) == "lifetime-exceeded"
     assert reason_code({"status_info": "oom-killed"}) == "terminated-by-backend"
     assert reason_code({}) == "terminated-by-backend"
+
+
+def test_resources_lifetime_and_pending_reason_as_managers_report_them() -> None:
+    from bai_lsp.domain.session_facts import lifetime_remaining, pending_reason, resources
+
+    # What the real manager 26.9.6 answered (GET /session/{id}, v9): a repr with Decimals.
+    newest = {
+        "status": "RUNNING",
+        "requestedSlots": "{'mem': Decimal('1073741824.000000'), 'cpu': Decimal('1.000000')}",
+        "occupiedSlots": "{'cpu': Decimal('1.000000'), 'mem': Decimal('1073741824.000000')}",
+        "idleChecks": {
+            "session_lifetime": {"remaining": None, "remaining_time_type": "expire_after"}
+        },
+    }
+    assert resources(newest) == {
+        "requested": {"mem": "1073741824", "cpu": "1"},
+        "occupied": {"cpu": "1", "mem": "1073741824"},
+    }
+    assert lifetime_remaining(newest) is None and idle_remaining(newest) is None
+    # 23.09's repr of strings, and a lifetime that is not an idle timeout.
+    old = {
+        "requestedSlots": "{'cpu': '2', 'mem': '4294967296'}",
+        "idleChecks": {
+            "session_lifetime": {"remaining": 3600},
+            "network_timeout": {"remaining": 120},
+        },
+    }
+    assert resources(old) == {"requested": {"cpu": "2", "mem": "4294967296"}, "occupied": {}}
+    assert (lifetime_remaining(old), idle_remaining(old)) == (3600.0, 120.0)
+    waiting = {"status": "PENDING", "statusData": {"scheduler": {"msg": "no room in default"}}}
+    assert pending_reason(waiting) == "no room in default"
+    assert pending_reason({"status": "RUNNING", "statusInfo": "x"}) is None
