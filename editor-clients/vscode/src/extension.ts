@@ -44,6 +44,7 @@ import { normaliseUri, SessionStatusBar } from './statusBar';
 import { MediaPanel, OutputView } from './views';
 import { openApp } from './apps';
 import { TerminalManager } from './terminal';
+import { LiveViews } from './live';
 import { Countdowns, registerLauncher } from './launcher';
 
 const SECTION = 'backendai';
@@ -84,6 +85,7 @@ class Extension implements vscode.Disposable {
   private readonly status = new SessionStatusBar();
   private countdowns?: Countdowns;
   private readonly terminals = new TerminalManager((command, arg) => this.execute(command, arg));
+  private live?: LiveViews;
   private readonly runs = new Map<string, RunInfo>();
   private readonly disposables: vscode.Disposable[] = [];
   private secretPromptShown = false;
@@ -154,6 +156,12 @@ class Extension implements vscode.Disposable {
     });
     this.disposables.push(...launcher.disposables);
     this.countdowns = launcher.countdowns;
+
+    this.live = new LiveViews(
+      (c, a) => this.request(c, a),
+      (e) => this.showError(e),
+    );
+    this.disposables.push(this.live);
 
     this.status.syncFolders(vscode.workspace.workspaceFolders ?? []);
     await this.ensureClient();
@@ -448,6 +456,15 @@ class Extension implements vscode.Disposable {
     await this.startClient();
   }
 
+  /** Runs a server command; its error (a ResponseError) is the caller's to show. */
+  private async request<T>(command: string, arg: object): Promise<T> {
+    const client = await this.ensureClient();
+    if (!client) {
+      throw new Error('the Backend.AI language server is not running');
+    }
+    return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] })) as T;
+  }
+
   /** Runs a server command; turns its errors into messages the user can act on. */
   private async execute<T>(command: string, arg: object): Promise<T | undefined> {
     const client = await this.ensureClient();
@@ -558,6 +575,7 @@ class Extension implements vscode.Disposable {
       outputFile: p.outputFile,
     });
     this.runs.delete(p.runId);
+    this.live?.onRunFinished(p.uri);
     if (p.status === 'timeout') {
       void vscode.window.showWarningMessage(`Backend.AI: run ${shortId(p.runId)} was stopped by the backend's execution timeout.`);
     } else if (p.status === 'failed') {
