@@ -71,7 +71,8 @@ class Record:
 
 @attrs.frozen
 class RunStarted:
-    """``backendai/runStarted``."""
+    """``backendai/runStarted``: a run started on its session (or this server re-attached one
+    an earlier server process left going, see "Runs across restarts")."""
 
     run_id: str
     uri: str
@@ -107,7 +108,8 @@ class RunResult:
 
 @attrs.frozen
 class RunFinished:
-    """``backendai/runFinished``: the RunResult plus the document and the spill file."""
+    """``backendai/runFinished``: the RunResult plus the document, and the spill file when the
+    byte budget was exceeded; exactly one per started run, after its last output."""
 
     run_id: str
     status: str
@@ -121,7 +123,8 @@ class RunFinished:
 
 @attrs.frozen
 class SessionStatus:
-    """``backendai/sessionStatus`` and the answer of the ``backendai.session.*`` commands."""
+    """``backendai/sessionStatus``: the state of a workspace's session and why it ended
+    (``reason``); also the answer of the ``backendai.session.*`` commands."""
 
     workspace: str
     """The workspace folder URI."""

@@ -97,14 +97,20 @@ def _url(value: Any) -> str:
     return text
 
 
-def _one_of(*choices: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in choices:
-            allowed = " or ".join(f'"{c}"' for c in choices)
+class _OneOf:
+    """A check that allows a closed set of strings (``choices`` also feeds the contract)."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+
+    def __call__(self, value: Any) -> str:
+        if value not in self.choices:
+            allowed = " or ".join(f'"{c}"' for c in self.choices)
             raise ValueError(f"expected {allowed}, got {_show(value)}")
         return str(value)
 
-    return check
+
+_one_of = _OneOf
 
 
 def _positive_int(value: Any) -> int:
@@ -158,7 +164,9 @@ class AppSetting:
     """A port that code in the session listens on, opened as a preopen port (``apps``)."""
 
     name: str
+    """The name ``backendai.session.apps`` offers it under (letters, digits, ``_ . -``)."""
     port: int
+    """The port inside the session."""
     protocol: str = "http"
 
 
@@ -218,28 +226,54 @@ class Settings:
     """Everything under the ``backendai`` section (camelCase on the wire)."""
 
     endpoint: str | None = None
+    """Manager (or web-server) URL; default ``BACKEND_ENDPOINT``, else the embedded local
+    gateway."""
     endpoint_type: str = "api"
+    """``api``: keypair (HMAC) signing; ``session``: web-server login
+    (``BACKEND_ENDPOINT_TYPE``)."""
     access_key: str | None = None
+    """Access key of the keypair (type ``api``); default ``BACKEND_ACCESS_KEY``."""
     secret_key: str | None = attrs.field(default=None, repr=False)
+    """Secret key of the keypair; default ``BACKEND_SECRET_KEY``. Never logged."""
     domain: str = "default"
+    """Backend.AI domain (``BACKEND_DOMAIN``)."""
     group: str = "default"
+    """Backend.AI project (group) the sessions are charged to (``BACKEND_GROUP``)."""
     image: str | None = None
+    """Image for languages not in ``images``; default ``python`` on the embedded gateway."""
     images: dict[str, str] = attrs.field(factory=dict)
+    """Image per languageId, e.g. ``{"python": "cr.backend.ai/stable/python:3.11"}``
+    (docs/configuration.md)."""
     resources: dict[str, Any] = attrs.field(factory=dict)
+    """Session resources, e.g. ``{"cpu": 2, "mem": "4g", "cuda.shares": 1}``."""
     mounts: list[str] = attrs.field(factory=list)
+    """Virtual folders mounted into the session (``BACKEND_VFOLDER_MOUNTS``)."""
     environ: dict[str, str] = attrs.field(factory=dict)
-    #: The resource group (Backend.AI's scaling group); ``None``: the manager's default.
+    """Environment variables of the session."""
     scaling_group: str | None = None
+    """The resource group (Backend.AI's scaling group) sessions are created in; default the
+    manager's."""
     cluster_size: int = 1
+    """Containers per session (Backend.AI's ``cluster_size``; the embedded gateway runs 1)."""
     session_name: str | None = None
+    """Session name; default derived from the workspace folder, stable across editor
+    restarts."""
     on_exit: str = "keep"
+    """What happens to the sessions when the server exits: ``keep`` them for next time, or
+    ``destroy`` them."""
     notify_after_seconds: int = 30
-    run_transport: str = "websocket"
-    """``rest`` runs survive a dropped connection (docs/reliability.md)."""
     """A run that took at least this long says so with a message when it ends (0: never)."""
+    run_transport: str = "websocket"
+    """How runs reach the kernel: ``websocket`` streams; ``rest`` polls, and its runs
+    survive a dropped connection (docs/reliability.md)."""
     batch: BatchSettings = attrs.field(factory=BatchSettings)
+    """Batch mode: build and exec commands and which workspace files are uploaded (see
+    "Batch mode")."""
     output: OutputSettings = attrs.field(factory=OutputSettings)
+    """Output budget and coalescing."""
     apps: list[AppSetting] = attrs.field(factory=list)
+    """Ports (1024-65535) that code in the session listens on: opened as preopen ports when
+    the session is created, offered by ``backendai.session.apps`` under these names."""
 
     @property
     def embedded(self) -> bool:

@@ -42,6 +42,7 @@
 (require 'ansi-color)
 (require 'project)
 (require 'backendai-install)
+(require 'backendai-protocol)
 
 ;;;; Options
 
@@ -508,7 +509,8 @@ The image is shown in graphical frames, else the path of its file."
     ;; it; an "error" status comes with the failing command's own message,
     ;; so it only shows in the mode line
     (when (and (equal (plist-get params :status) "terminated")
-               (not (equal (plist-get params :reason) "destroyed-by-user"))
+               (not (equal (plist-get params :reason)
+                           backendai-protocol-reason-destroyed-by-user))
                (stringp (plist-get params :message)))
       (message "BackendAI: %s: %s" (plist-get params :sessionName)
                (plist-get params :message)))
@@ -746,7 +748,7 @@ ON-RESULT is called with the result.  Errors are shown as messages."
   "Run the text between START and END on the session of this workspace."
   (interactive "r")
   (backendai--refuse-in-output)
-  (backendai-execute "backendai.runSelection"
+  (backendai-execute backendai-protocol-command-run-selection
                      (list :uri (backendai--uri)
                            :range (list :start (backendai--lsp-position start)
                                         :end (backendai--lsp-position end)))))
@@ -770,7 +772,7 @@ ON-RESULT is called with the result.  Errors are shown as messages."
   "Run the `# %%' cell around point."
   (interactive)
   (backendai--refuse-in-output)
-  (backendai-execute "backendai.runCell"
+  (backendai-execute backendai-protocol-command-run-cell
                      (list :uri (backendai--uri)
                            :position (backendai--lsp-position (point)))))
 
@@ -781,7 +783,7 @@ Batch mode uploads the file and the workspace files, then runs the
 build and exec commands of its language."
   (interactive "P")
   (with-current-buffer (backendai--source-buffer)
-    (backendai-execute "backendai.runFile"
+    (backendai-execute backendai-protocol-command-run-file
                        (list :uri (backendai--uri) :mode (if batch "batch" "query")))))
 
 ;;;###autoload
@@ -789,7 +791,7 @@ build and exec commands of its language."
   "Interrupt the code running on this workspace's session."
   (interactive)
   (with-current-buffer (backendai--source-buffer)
-    (backendai-execute "backendai.interrupt" (list :uri (backendai--uri)))))
+    (backendai-execute backendai-protocol-command-interrupt (list :uri (backendai--uri)))))
 
 (defun backendai--session-command (command verb)
   "Send the session COMMAND and report the new status with VERB."
@@ -804,7 +806,7 @@ build and exec commands of its language."
 (defun backendai-restart ()
   "Restart this workspace's session (a fresh kernel; files stay)."
   (interactive)
-  (backendai--session-command "backendai.session.restart" "restarted"))
+  (backendai--session-command backendai-protocol-command-session-restart "restarted"))
 
 ;;;###autoload
 (defun backendai-destroy ()
@@ -812,13 +814,13 @@ build and exec commands of its language."
   (interactive)
   (when (or (not (called-interactively-p 'any))
             (yes-or-no-p "Destroy this workspace's Backend.AI session? "))
-    (backendai--session-command "backendai.session.destroy" "destroyed")))
+    (backendai--session-command backendai-protocol-command-session-destroy "destroyed")))
 
 ;;;###autoload
 (defun backendai-status ()
   "Show the status of this workspace's session."
   (interactive)
-  (backendai--session-command "backendai.session.status" "session"))
+  (backendai--session-command backendai-protocol-command-session-status "session"))
 
 (defun backendai-format-sessions (result)
   "Lines describing the session list RESULT, one session each."
@@ -835,7 +837,7 @@ build and exec commands of its language."
   "List the sessions of this server's keypair."
   (interactive)
   (with-current-buffer (backendai--source-buffer)
-    (backendai-execute "backendai.session.list" (make-hash-table)
+    (backendai-execute backendai-protocol-command-session-list (make-hash-table)
                        (lambda (result)
                          (message "BackendAI sessions:\n%s"
                                   (backendai-format-sessions result))))))
@@ -933,7 +935,7 @@ Each line is sent when you press RET; \\[comint-interrupt-subjob] sends Ctrl-C."
         ((not backendai-terminal-id)
          (user-error "BackendAI: the terminal is still opening"))
         (t (backendai--terminal-request
-            "backendai.terminal.input" (list :terminalId backendai-terminal-id :data data)
+            backendai-protocol-command-terminal-input (list :terminalId backendai-terminal-id :data data)
             (lambda (msg) (message "BackendAI: %s" msg))))))
 
 (defun backendai--terminal-send-line (_proc line)
@@ -953,7 +955,7 @@ Each line is sent when you press RET; \\[comint-interrupt-subjob] sends Ctrl-C."
              (not (equal backendai--terminal-size (cons cols rows))))
     (setq backendai--terminal-size (cons cols rows))
     (backendai--terminal-request
-     "backendai.terminal.resize"
+     backendai-protocol-command-terminal-resize
      (list :terminalId backendai-terminal-id :cols cols :rows rows))))
 
 (defun backendai--terminal-window-changed (&optional _frame)
@@ -997,7 +999,7 @@ Each line is sent when you press RET; \\[comint-interrupt-subjob] sends Ctrl-C."
   (when (and backendai-terminal-id (not backendai-terminal-closed))
     (setq backendai-terminal-closed "buffer killed")
     (remhash backendai-terminal-id backendai--terminals)
-    (backendai--terminal-request "backendai.terminal.close"
+    (backendai--terminal-request backendai-protocol-command-terminal-close
                                  (list :terminalId backendai-terminal-id))))
 
 (defun backendai-handle-terminal-output (params)
@@ -1052,7 +1054,7 @@ session ends, the reason is written into the buffer."
           (rows (if window (max 2 (window-body-height window)) 24)))
       (jsonrpc-async-request
        server :workspace/executeCommand
-       (list :command "backendai.terminal.open"
+       (list :command backendai-protocol-command-terminal-open
              :arguments (vector (list :uri uri :cols cols :rows rows)))
        :success-fn
        (lambda (result)
@@ -1085,7 +1087,7 @@ URL is shown.  Returns nothing; the URL is also in `backendai-last-app-url'."
     (if app
         (backendai--open-app uri app)
       (backendai-execute
-       "backendai.session.apps" (list :uri uri)
+       backendai-protocol-command-session-apps (list :uri uri)
        (lambda (result)
          (let ((names (mapcar (lambda (a) (plist-get a :name)) (plist-get result :apps))))
            (if (null names)
@@ -1098,7 +1100,7 @@ URL is shown.  Returns nothing; the URL is also in `backendai-last-app-url'."
 (defun backendai--open-app (uri app)
   "Ask the server to forward APP of URI's session; open the URL."
   (backendai-execute
-   "backendai.session.openApp" (list :uri uri :app app)
+   backendai-protocol-command-session-open-app (list :uri uri :app app)
    (lambda (result)
      (let ((url (plist-get result :url)))
        (setq backendai-last-app-url url)

@@ -19,7 +19,7 @@ from bai_lsp.domain.launcher import image_ref, presets_of
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("BAI_REALBACKENDAI_STATE"),
-    reason="no real manager: eval \"$(bash scripts/real-backendai.sh up)\" first",
+    reason='no real manager: eval "$(bash scripts/real-backendai.sh up)" first',
 )
 
 

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +113,50 @@ USER_SETTINGS = {
     "remote.autoForwardPorts": False,
     "backendai.view.maxLines": MAX_LINES,
 }
+
+#: Destroys a session from outside, as another client or an administrator would.
+DESTROY_SESSION = """\
+import asyncio, sys
+from bai_lsp.backendai import APIConfig, BackendAIClient
+
+async def main(endpoint, access_key, secret_key, name):
+    config = APIConfig(endpoint=endpoint, access_key=access_key, secret_key=secret_key,
+                       vfolder_mounts=())
+    async with BackendAIClient(config) as client:
+        try:
+            await client.destroy(name, forced=True)
+        except Exception as exc:  # it may be gone before the destroy's own check
+            print("destroy:", type(exc).__name__)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def _line_of(needle: str) -> int:
+    """0-based line of ``needle`` in DEMO."""
+    return next(i for i, line in enumerate(DEMO.splitlines()) if needle in line)
+
+
+def _past_end_keybindings(demo: Path) -> list[dict[str, Any]]:
+    """Two key bindings that run the server command ``backendai.runSelection`` (registered by
+    vscode-languageclient from the server's ``executeCommandProvider``) with ranges past the
+    end: one ending at column 2^31 - 1 of its line, one ending 9000 lines past the last."""
+    done = _line_of('print("done")')
+    svg = _line_of("from IPython.display import SVG")
+
+    def binding(key: str, start: tuple[int, int], end: tuple[int, int]) -> dict[str, Any]:
+        rng = {
+            "start": {"line": start[0], "character": start[1]},
+            "end": {"line": end[0], "character": end[1]},
+        }
+        args = {"uri": demo.as_uri(), "range": rng}
+        return {"key": key, "command": "backendai.runSelection", "args": args}
+
+    return [
+        binding("ctrl+alt+8", (done, 0), (done, 2**31 - 1)),
+        binding("ctrl+alt+9", (svg, 0), (svg + 9000, 5)),
+    ]
+
 
 _LISTENING = re.compile(r"HTTP server listening on (http://127\.0\.0\.1:\d+)")
 
@@ -220,6 +265,8 @@ def vscode(
     settings_dir = base / "user-data" / "User"
     settings_dir.mkdir(parents=True)
     (settings_dir / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
+    keys = _past_end_keybindings(workspace / "demo.py")
+    (settings_dir / "keybindings.json").write_text(json.dumps(keys, indent=2))
     # code-server is a remote window: machine-scoped settings live in the remote ("Machine")
     # settings, like with Remote-SSH; VS Code ignores them in the local user settings there
     machine_dir = base / "user-data" / "Machine"
@@ -258,6 +305,15 @@ def vscode(
             "accessKey": gw.access_key,
             "secretKey": gw.secret_key,
         }
+        destroy = base / "destroy_session.py"
+        destroy.write_text(DESTROY_SESSION)
+        config["destroySession"] = [
+            sys.executable,
+            str(destroy),
+            gw.endpoint,
+            gw.access_key,
+            gw.secret_key,
+        ]
     else:
         config["scenarios"] = ["activate"]
     if os.environ.get("BAI_VSCODE_SCENARIOS"):  # e.g. "activate,selection" while debugging
@@ -433,6 +489,24 @@ def test_keypair_secret_asked_once_refused_then_fixed(vscode: dict[str, Any]) ->
     assert d["text"].strip() == "done"
     assert d["finalStatus"].endswith(": idle")
     assert vscode["_leaks"] == [], "the secret key leaked into these artifacts"
+
+
+def test_ranges_past_the_end_run_the_clamped_text(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "pastEnd")
+    # through vscode-languageclient's command: an end column of 2^31 - 1 is the line's end
+    assert d["pastLine"]["status"] == "finished", d["pastLine"]
+    assert d["pastLine"]["text"] == "done"
+    # and an end 9000 lines past the last is the end of the document: the SVG cell's tail runs
+    assert d["pastDocument"]["status"] == "finished", d["pastDocument"]
+    assert "image/svg+xml" in d["pastDocument"]["text"], d["pastDocument"]
+
+
+def test_a_failed_run_shows_the_servers_reason(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "failedRun")
+    assert d["status"] == "failed", d
+    # the footer and the warning carry runFinished.message, not a generic sentence
+    assert "session terminated" in d["footer"], d["footer"]
+    assert "failed: Backend.AI: " in d["toast"] and "session terminated" in d["toast"], d["toast"]
 
 
 def test_multi_root_workspace_has_a_status_item_per_folder(vscode: dict[str, Any]) -> None:

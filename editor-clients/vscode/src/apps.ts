@@ -3,30 +3,10 @@
  * the local URL bai-lsp forwards it to (backendai.session.openApp) in the browser.
  */
 import * as vscode from 'vscode';
+import { AppList, Commands, OpenedApp } from './protocol';
 import type { Execute } from './terminal';
 
-export const AppCommands = {
-  list: 'backendai.session.apps',
-  open: 'backendai.session.openApp',
-} as const;
-
-export interface AppInfo {
-  name: string;
-  protocol: string;
-  ports: number[];
-}
-
-export interface AppList {
-  sessionName: string;
-  apps: AppInfo[];
-}
-
-export interface OpenedApp {
-  url: string;
-  app: string;
-  localPort: number;
-  sessionName: string;
-}
+const AppCommands = { list: Commands.sessionApps, open: Commands.sessionOpenApp } as const;
 
 /** Pick an app of `uri`'s session (or take `app`) and open it; returns what was opened. */
 export async function openApp(execute: Execute, uri: vscode.Uri, app?: string): Promise<OpenedApp | undefined> {

@@ -1,71 +1,53 @@
 /**
  * The settings object sent to the server (initializationOptions and the `backendai`
- * section of workspace/configuration), built from VS Code settings plus the secret key.
+ * section of workspace/configuration): every server setting the user set, plus the secret.
  *
- * Empty values are left out so the server's own defaults (the `BACKEND_*` variables, the
- * embedded gateway) apply. Endpoint and credentials are read from user settings only,
- * whatever VS Code's scope handling does, so a checked-out repository cannot send the
- * user's keypair to a server of its choosing.
+ * Which settings exist comes from the generated contract (`SERVER_SETTING_KEYS`), so every
+ * documented server setting can be set in VS Code and none is copied here by hand. Only
+ * values the user set are sent: the server's own defaults and the `BACKEND_*` variables
+ * apply to the rest. Endpoint and credentials are read from user settings only, so a
+ * checked-out repository cannot send the user's keypair to a server of its choosing.
  */
 
-export interface RawSettings {
-  endpoint: string;
-  endpointType: string;
-  accessKey: string;
-  domain: string;
-  group: string;
-  image: string;
-  images: Record<string, string>;
-  resources: Record<string, unknown>;
-  mounts: string[];
-  environ: Record<string, string>;
-  sessionName: string;
-  onExit: string;
-  batch: Record<string, unknown>;
-  maxBytesPerRun: number;
-  flushIntervalMs: number;
-  /** Ports code in the session listens on: `[{name, port, protocol?}]` (preopen ports). */
-  apps?: Array<Record<string, unknown>>;
-}
+import { SERVER_SETTING_KEYS, USER_ONLY_SETTING_KEYS } from './protocol';
 
 export type ServerSettingsObject = Record<string, unknown>;
 
-function nonEmptyObject(v: Record<string, unknown> | undefined): boolean {
-  return !!v && typeof v === 'object' && Object.keys(v).length > 0;
+/**
+ * One setting (a dotted key under `backendai.`, e.g. `output.maxBytesPerRun`) as the user
+ * set it, `undefined` when not set; `userOnly`: only the user's (machine) settings count.
+ */
+export type SettingReader = (key: string, userOnly: boolean) => unknown;
+
+const USER_ONLY: ReadonlySet<string> = new Set(USER_ONLY_SETTING_KEYS);
+
+export function isUserOnly(key: string): boolean {
+  return USER_ONLY.has(key);
 }
 
-export function assembleSettings(raw: RawSettings, secretKey: string | undefined): ServerSettingsObject {
+export function assembleSettings(read: SettingReader, secretKey: string | undefined): ServerSettingsObject {
   const out: ServerSettingsObject = {};
-  const str = (key: keyof RawSettings, value: string): void => {
-    if (typeof value === 'string' && value.trim() !== '') {
-      out[key] = value.trim();
+  for (const key of SERVER_SETTING_KEYS) {
+    let value = read(key, isUserOnly(key));
+    if (typeof value === 'string') {
+      value = value.trim();
     }
-  };
-  str('endpoint', raw.endpoint);
-  str('endpointType', raw.endpointType);
-  str('accessKey', raw.accessKey);
+    if (value === undefined || value === null || value === '') {
+      continue;
+    }
+    const dot = key.indexOf('.');
+    if (dot < 0) {
+      out[key] = value;
+      continue;
+    }
+    // `batch.exec` → {batch: {exec}}; a whole `batch` object set by the user merges in
+    const head = key.slice(0, dot);
+    const inner = (typeof out[head] === 'object' && out[head] !== null ? out[head] : {}) as Record<string, unknown>;
+    inner[key.slice(dot + 1)] = value;
+    out[head] = inner;
+  }
   if (secretKey) {
     out.secretKey = secretKey;
-  }
-  str('domain', raw.domain);
-  str('group', raw.group);
-  str('image', raw.image);
-  if (nonEmptyObject(raw.images)) {
-    out.images = raw.images;
-  }
-  out.resources = raw.resources ?? {};
-  if (Array.isArray(raw.mounts) && raw.mounts.length > 0) {
-    out.mounts = raw.mounts;
-  }
-  out.environ = raw.environ ?? {};
-  str('sessionName', raw.sessionName);
-  str('onExit', raw.onExit);
-  if (nonEmptyObject(raw.batch)) {
-    out.batch = raw.batch;
-  }
-  out.output = { maxBytesPerRun: raw.maxBytesPerRun, flushIntervalMs: raw.flushIntervalMs };
-  if (Array.isArray(raw.apps) && raw.apps.length > 0) {
-    out.apps = raw.apps;
   }
   return out;
 }

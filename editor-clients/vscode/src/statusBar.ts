@@ -7,7 +7,7 @@
  */
 
 import * as vscode from 'vscode';
-import type { SessionState, SessionStatusParams } from './protocol';
+import type { SessionState, SessionStatus } from './protocol';
 import type { StatusFacts } from './launcher';
 import { clock, describeSlots } from './launcherText';
 
@@ -42,6 +42,7 @@ const STATE_TEXT: Record<SessionState, { icon: string; words: string }> = {
   idle: { icon: '$(vm-active)', words: 'idle' },
   busy: { icon: '$(sync~spin)', words: 'busy' },
   'waiting-input': { icon: '$(comment-discussion)', words: 'waiting for input' },
+  reconnecting: { icon: '$(sync~spin)', words: 'reconnecting' },
   terminated: { icon: '$(vm-outline)', words: 'terminated' },
   error: { icon: '$(error)', words: 'error' },
 };
@@ -73,7 +74,7 @@ export class SessionStatusBar implements vscode.Disposable {
     }
   }
 
-  update(p: SessionStatusParams): void {
+  update(p: SessionStatus): void {
     const key = normaliseUri(p.workspace);
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.parse(key));
     const entry = this.entry(key, vscode.Uri.parse(key), (vscode.workspace.workspaceFolders?.length ?? 0) > 1 ? folder?.name : undefined);

@@ -9,32 +9,14 @@
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, LanguageClient } from 'vscode-languageclient/node';
 
-export const TerminalCommands = {
-  open: 'backendai.terminal.open',
-  input: 'backendai.terminal.input',
-  resize: 'backendai.terminal.resize',
-  close: 'backendai.terminal.close',
+import { Commands, Notifications, TerminalClosed, TerminalOpened, TerminalOutput } from './protocol';
+
+const TerminalCommands = {
+  open: Commands.terminalOpen,
+  input: Commands.terminalInput,
+  resize: Commands.terminalResize,
+  close: Commands.terminalClose,
 } as const;
-
-export const TerminalNotifications = {
-  output: 'backendai/terminalOutput',
-  closed: 'backendai/terminalClosed',
-} as const;
-
-export interface TerminalOpened {
-  terminalId: string;
-  sessionName: string;
-}
-
-interface TerminalOutputParams {
-  terminalId: string;
-  data: string;
-}
-
-interface TerminalClosedParams {
-  terminalId: string;
-  reason: string;
-}
 
 /** The extension's command runner: shows errors to the user, `undefined` on failure. */
 export type Execute = <T>(command: string, arg: object) => Promise<T | undefined>;
@@ -139,8 +121,8 @@ export class TerminalManager implements vscode.Disposable {
     }
     this.client = client;
     this.subscriptions = [
-      client.onNotification(TerminalNotifications.output, (p: TerminalOutputParams) => this.onOutput(p)),
-      client.onNotification(TerminalNotifications.closed, (p: TerminalClosedParams) => this.onClosed(p)),
+      client.onNotification(Notifications.terminalOutput, (p: TerminalOutput) => this.onOutput(p)),
+      client.onNotification(Notifications.terminalClosed, (p: TerminalClosed) => this.onClosed(p)),
     ];
   }
 
@@ -188,7 +170,7 @@ export class TerminalManager implements vscode.Disposable {
     client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] }).catch(() => undefined);
   }
 
-  private onOutput(p: TerminalOutputParams): void {
+  private onOutput(p: TerminalOutput): void {
     const t = this.byId.get(p.terminalId);
     if (t) {
       t.output(p.data);
@@ -197,7 +179,7 @@ export class TerminalManager implements vscode.Disposable {
     }
   }
 
-  private onClosed(p: TerminalClosedParams): void {
+  private onClosed(p: TerminalClosed): void {
     const t = this.byId.get(p.terminalId);
     if (t) {
       t.closed(p.reason);

@@ -2,7 +2,11 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { cellMarkerLines, cellTitle } from '../src/cells';
 import { resolveServer, ResolveEnv, ServerNotFoundError } from '../src/serverCommand';
-import { assembleSettings, RawSettings, secretStorageKey } from '../src/settings';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { endedSessionWarning, failedRunText } from '../src/features/texts';
+import { SERVER_SETTING_KEYS } from '../src/protocol';
+import { assembleSettings, SettingReader, secretStorageKey } from '../src/settings';
 
 test('cell markers in Python and C-like files', () => {
   const py = 'import os\n# %% Load\nx = 1\n#%%\ny = 2\n  # %% [markdown] Notes\n# not a cell %%\n';
@@ -46,38 +50,71 @@ test('server: a clear error when nothing is found', () => {
   });
 });
 
-const raw: RawSettings = {
-  endpoint: '',
-  endpointType: 'api',
-  accessKey: '',
-  domain: 'default',
-  group: 'default',
-  image: '',
-  images: {},
-  resources: {},
-  mounts: [],
-  environ: {},
-  sessionName: '',
-  onExit: 'keep',
-  batch: {},
-  maxBytesPerRun: 10485760,
-  flushIntervalMs: 16,
-};
+/** A reader over settings the user set: `user` (user/machine) and `folder` (workspace). */
+function reader(user: Record<string, unknown>, folder: Record<string, unknown> = {}): SettingReader {
+  return (key, userOnly) => (userOnly ? user[key] : (folder[key] ?? user[key]));
+}
 
-test('settings: empty values are left to the server defaults', () => {
-  const s = assembleSettings(raw, undefined);
-  assert.equal('endpoint' in s, false);
-  assert.equal('accessKey' in s, false);
-  assert.equal('secretKey' in s, false);
-  assert.equal('image' in s, false);
-  assert.deepEqual(s.output, { maxBytesPerRun: 10485760, flushIntervalMs: 16 });
+test('settings: unset and empty values are left to the server (and BACKEND_*)', () => {
+  const s = assembleSettings(reader({ image: '  ', sessionName: '' }), undefined);
+  assert.deepEqual(s, {});
 });
 
 test('settings: keypair and secret are passed through', () => {
-  const s = assembleSettings({ ...raw, endpoint: ' https://api.example ', accessKey: 'AKIA', images: { python: 'py:3' } }, 's3cr3t');
+  const s = assembleSettings(reader({ endpoint: ' https://api.example ', accessKey: 'AKIA', images: { python: 'py:3' } }), 's3cr3t');
   assert.equal(s.endpoint, 'https://api.example');
   assert.equal(s.accessKey, 'AKIA');
   assert.equal(s.secretKey, 's3cr3t');
   assert.deepEqual(s.images, { python: 'py:3' });
   assert.equal(secretStorageKey('https://a', 'K'), 'backendai.secretKey:https://a#K');
+});
+
+test('settings: a workspace cannot set the endpoint or the keypair', () => {
+  const s = assembleSettings(reader({}, { endpoint: 'https://evil.example', accessKey: 'X', domain: 'team' }), undefined);
+  assert.deepEqual(s, { domain: 'team' });
+});
+
+test('settings: dotted keys become the nested objects the server reads', () => {
+  const s = assembleSettings(
+    reader({ 'output.maxBytesPerRun': 2048, 'batch.exec': 'python -u {file}', notifyAfterSeconds: 0, runTransport: 'rest' }),
+    undefined,
+  );
+  assert.deepEqual(s, { notifyAfterSeconds: 0, runTransport: 'rest', batch: { exec: 'python -u {file}' }, output: { maxBytesPerRun: 2048 } });
+});
+
+const root = path.join(__dirname, '..', '..');
+
+test('settings: every documented server setting can be set in VS Code', () => {
+  const doc = fs.readFileSync(path.join(root, '..', '..', 'docs', 'protocol.md'), 'utf8');
+  const table = doc.split('<!-- BEGIN GENERATED: settings -->')[1].split('<!-- END GENERATED: settings -->')[0];
+  const documented = [...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const declared = Object.keys(pkg.contributes.configuration.properties);
+  assert.ok(documented.length >= 20, table);
+  for (const key of documented) {
+    if (key === 'secretKey') {
+      continue; // kept in VS Code's secret storage (Backend.AI: Set Secret Key…), never in settings
+    }
+    assert.ok(declared.includes(`backendai.${key}`), `backendai.${key} is not in package.json`);
+    assert.ok((SERVER_SETTING_KEYS as readonly string[]).includes(key), `${key} is not sent to the server`);
+  }
+});
+
+test('a failed run says why, in the server\'s words', () => {
+  const runId = '0123456789abcdef0123';
+  assert.equal(
+    failedRunText({ runId, message: 'Session bai-x was lost: it was destroyed.' }),
+    'Backend.AI: run 01234567 failed: Session bai-x was lost: it was destroyed.',
+  );
+  assert.match(failedRunText({ runId }), /could not finish/);
+});
+
+test('an ended session is news unless the server says this user destroyed it', () => {
+  const status = { workspace: 'file:///w', sessionName: 'bai-w', image: 'python', status: 'terminated' as const, message: 'Session bai-w ended: it was idle longer than the idle timeout.' };
+  assert.equal(endedSessionWarning({ ...status, reason: 'destroyed-by-user' }, 'idle'), undefined);
+  assert.equal(
+    endedSessionWarning({ ...status, reason: 'idle-timeout' }, 'idle'),
+    'Backend.AI session bai-w was terminated: Session bai-w ended: it was idle longer than the idle timeout.',
+  );
+  assert.equal(endedSessionWarning({ ...status, reason: 'idle-timeout' }, 'terminated'), undefined);
 });

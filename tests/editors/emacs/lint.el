@@ -4,14 +4,17 @@
 
 ;; emacs --batch -l lint.el PACKAGE-DIR OUT-DIR: prints "BYTE-COMPILE OK" and the
 ;; checkdoc report ("CHECKDOC:" then one line per problem, none when clean) of
-;; backendai-install.el, backendai.el, backendai-live.el and backendai-launcher.el.
+;; backendai-protocol.el, backendai-install.el, backendai.el, backendai-live.el and
+;; backendai-launcher.el.
 
 ;;; Code:
 
 (require 'checkdoc)
 (let* ((dir (file-name-as-directory (pop command-line-args-left)))
        (out (file-name-as-directory (pop command-line-args-left)))
-       (files '("backendai-install.el" "backendai.el" "backendai-live.el" "backendai-launcher.el")))
+       ;; backendai-protocol.el (generated constants) first: backendai.el requires it
+       (files '("backendai-protocol.el" "backendai-install.el" "backendai.el" "backendai-live.el"
+                "backendai-launcher.el")))
   ;; compile copies so no .elc lands in the source tree
   (dolist (file files)
     (copy-file (expand-file-name file dir) (expand-file-name file out) t))
@@ -30,7 +33,8 @@
         (checkdoc-current-buffer t)
         (with-current-buffer (get-buffer-create "*checkdoc*")
           (dolist (line (split-string (buffer-string) "\n" t))
-            (when (string-match-p "backendai\\(-live\\|-install\\|-launcher\\)?\\.el:[0-9]+:" line)
+            (when (string-match-p
+                   "backendai\\(-live\\|-install\\|-launcher\\|-protocol\\)?\\.el:[0-9]+:" line)
               (princ (concat line "\n"))))
           (let ((inhibit-read-only t)) (erase-buffer)))))))
 (kill-emacs 0)

@@ -10,6 +10,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { spawnSync } = require('child_process');
 const { chromium } = require('playwright-core');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -372,6 +373,25 @@ const scenarios = {
     return { name, row: text };
   },
 
+  /**
+   * Ranges past the end, sent through vscode-languageclient's own plumbing: a key binding
+   * with arguments runs the server command `backendai.runSelection` (keybindings.json is
+   * written by the test). The server clamps them as LSP says, and the clamped text runs.
+   */
+  async pastEnd(page) {
+    await openFile(page, cfg.file);
+    await page.locator('.monaco-editor .view-lines').first().click();
+    const out = {};
+    for (const [name, key] of [['pastLine', 'Control+Alt+8'], ['pastDocument', 'Control+Alt+9']]) {
+      const before = await runIds(page);
+      await page.keyboard.press(key);
+      const run = await waitRun(page, before, 60000);
+      out[name] = { status: run.status, footer: run.footer, text: allText(run) };
+    }
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-past-end.png') });
+    return out;
+  },
+
   /** "Open Backend.AI Terminal": a terminal tab on the session; type, resize, exit. */
   async terminal(page) {
     // the terminal draws on a canvas: its text is read back through Select All + Copy
@@ -499,6 +519,32 @@ const scenarios = {
     await page.keyboard.press('Control+Shift+Enter');
     const run = await waitRun(page, before, 90000);
     return { askedMasked, refusal: refusal.text, refusalToasts, status: run.status, text: allText(run), finalStatus: await statusText(page) };
+  },
+
+  /**
+   * A run whose session someone else destroys (another client, an administrator) fails:
+   * the output view's footer and a warning say why, in the server's words.
+   */
+  async failedRun(page, ctx) {
+    if (!cfg.destroySession) throw new Error('no destroySession command in the driver config');
+    await openFile(page, cfg.file);
+    const lens = page.locator('.codelens-decoration a', { hasText: 'Run on Backend.AI' });
+    const before = await runIds(page);
+    await lens.nth(ctx.cellIndex('Loop')).click();
+    await poll('the loop to print', async () => {
+      const run = newRun(await outputState(page), before);
+      return run && allText(run).includes('tick 3') ? run : undefined;
+    }, 90000);
+    const name = / session (\S+):/.exec((await statusText(page)) || '')?.[1];
+    if (!name) throw new Error(`no session in the status bar: ${await statusText(page)}`);
+    const [exe, ...args] = cfg.destroySession;
+    const done = spawnSync(exe, [...args, name], { encoding: 'utf8', timeout: 60000 });
+    log('destroyed from outside:', done.status, (done.stdout || '').trim(), (done.stderr || '').trim().slice(-300));
+    const run = await waitRun(page, before, 60000);
+    const toasts = page.locator('.notifications-toasts .notification-list-item', { hasText: 'failed:' });
+    const toast = await poll('the failed-run warning', async () => ((await toasts.count()) ? (await toasts.first().innerText()).replace(/\s+/g, ' ') : undefined), 30000, 150, true);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-failed-run.png') });
+    return { session: name, status: run.status, footer: run.footer, toast };
   },
 
   /** A multi-root workspace: one status item per folder; a run moves only its folder's. */

@@ -6,6 +6,7 @@
 ---   vars(), inspect(name, offset), export(path).
 --- Every command function takes an optional `on_done(err, result)` callback.
 
+local protocol = require('backendai.protocol')
 local config = require('backendai.config')
 local lsp = require('backendai.lsp')
 local output = require('backendai.output')
@@ -155,7 +156,7 @@ function M.run(opts, on_done)
   ensure_registered()
   lsp.with_client(bufnr, function(client)
     local range = M.make_range(bufnr, l1, l2, c1, c2, client.offset_encoding or 'utf-16')
-    execute(bufnr, 'backendai.runSelection', { uri = uri_of(bufnr), range = range }, on_done)
+    execute(bufnr, protocol.commands.run_selection, { uri = uri_of(bufnr), range = range }, on_done)
   end, function(message)
     finish(on_done, message, nil)
   end)
@@ -176,7 +177,7 @@ function M.run_cell(on_done)
       line = row,
       character = char_offset(bufnr, row, pos[2], client.offset_encoding or 'utf-16'),
     }
-    execute(bufnr, 'backendai.runCell', { uri = uri_of(bufnr), position = position }, on_done)
+    execute(bufnr, protocol.commands.run_cell, { uri = uri_of(bufnr), position = position }, on_done)
   end, function(message)
     finish(on_done, message, nil)
   end)
@@ -191,14 +192,14 @@ function M.run_file(mode, on_done)
     return finish(on_done, ('run_file: mode must be "query" or "batch", got %q'):format(mode))
   end
   local bufnr = target_buffer()
-  execute(bufnr, 'backendai.runFile', { uri = uri_of(bufnr), mode = mode }, on_done)
+  execute(bufnr, protocol.commands.run_file, { uri = uri_of(bufnr), mode = mode }, on_done)
 end
 
 --- Interrupt the running code of the current workspace.
 ---@param on_done fun(err: any, result: any)|nil
 function M.interrupt(on_done)
   local bufnr = target_buffer()
-  execute(bufnr, 'backendai.interrupt', { uri = uri_of(bufnr) }, on_done)
+  execute(bufnr, protocol.commands.interrupt, { uri = uri_of(bufnr) }, on_done)
 end
 
 local function session_command(command, verb)
@@ -213,12 +214,12 @@ local function session_command(command, verb)
 end
 
 --- Start the workspace's session now (runs start it on demand anyway).
-M.start = session_command('backendai.session.start', 'session')
+M.start = session_command(protocol.commands.session_start, 'session')
 --- Restart the workspace's session (a fresh kernel; files stay).
-M.restart = session_command('backendai.session.restart', 'restarted')
+M.restart = session_command(protocol.commands.session_restart, 'restarted')
 --- Destroy the workspace's session.
-M.destroy = session_command('backendai.session.destroy', 'destroyed')
-local session_status = session_command('backendai.session.status', 'session')
+M.destroy = session_command(protocol.commands.session_destroy, 'destroyed')
+local session_status = session_command(protocol.commands.session_status, 'session')
 --- Show the status of the workspace's session (and refresh the statusline countdowns).
 ---@param on_done fun(err: any, result: any)|nil
 function M.session_status(on_done)
@@ -254,7 +255,7 @@ end
 ---@param on_done fun(err: any, result: table|nil)|nil
 function M.sessions(on_done)
   local bufnr = target_buffer()
-  execute(bufnr, 'backendai.session.list', vim.empty_dict(), on_done, function(result)
+  execute(bufnr, protocol.commands.session_list, vim.empty_dict(), on_done, function(result)
     notify('sessions:\n' .. table.concat(M.format_sessions(result), '\n'))
   end)
 end

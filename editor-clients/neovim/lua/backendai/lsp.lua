@@ -1,5 +1,6 @@
 ---@mod backendai.lsp LSP wiring: the client configuration, handlers and command requests.
 
+local protocol = require('backendai.protocol')
 local config = require('backendai.config')
 local output = require('backendai.output')
 local status = require('backendai.status')
@@ -92,14 +93,14 @@ end
 ---@return table<string, function>
 function M.handlers()
   return {
-    ['backendai/runStarted'] = function(_, p, ctx)
+    [protocol.notifications.run_started] = function(_, p, ctx)
       status.count_run(workspace_of(ctx.client_id, p.uri), 1)
       output.run_started(M.key_of_client(ctx.client_id), p)
     end,
-    ['backendai/output'] = function(_, p, ctx)
+    [protocol.notifications.output] = function(_, p, ctx)
       output.output(M.key_of_client(ctx.client_id), p)
     end,
-    ['backendai/runFinished'] = function(_, p, ctx)
+    [protocol.notifications.run_finished] = function(_, p, ctx)
       status.count_run(workspace_of(ctx.client_id, p.uri), -1)
       output.run_finished(M.key_of_client(ctx.client_id), p)
       pcall(vim.api.nvim_exec_autocmds, 'User', {
@@ -126,23 +127,23 @@ function M.handlers()
         )
       end
     end,
-    ['backendai/sessionStatus'] = function(_, p, _)
+    [protocol.notifications.session_status] = function(_, p, _)
       status.update(p)
       require('backendai.launcher').start_polling()
       -- a lost session is news, unless the server says this user destroyed it; an `error`
       -- status comes with the failing command's own error message, so it only shows in the
       -- statusline
-      if p.status == 'terminated' and type(p.message) == 'string' and p.reason ~= 'destroyed-by-user' then
+      if p.status == 'terminated' and type(p.message) == 'string' and p.reason ~= protocol.reasons.destroyed_by_user then
         vim.notify(('BackendAI: %s: %s'):format(p.sessionName or '?', p.message), vim.log.levels.WARN)
       end
     end,
-    ['backendai/input'] = function(err, p, ctx)
+    [protocol.requests.input] = function(err, p, ctx)
       return require('backendai.input').handle(err, p, ctx)
     end,
-    ['backendai/terminalOutput'] = function(err, p, ctx)
+    [protocol.notifications.terminal_output] = function(err, p, ctx)
       require('backendai.terminal').on_output(err, p, ctx)
     end,
-    ['backendai/terminalClosed'] = function(err, p, ctx)
+    [protocol.notifications.terminal_closed] = function(err, p, ctx)
       require('backendai.terminal').on_closed(err, p, ctx)
     end,
   }

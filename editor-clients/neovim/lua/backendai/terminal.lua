@@ -7,6 +7,7 @@
 --- written into the buffer and notified. `:BackendAI apps` lists the session's apps and
 --- opens the chosen one (backendai.session.openApp → a local URL → vim.ui.open).
 
+local protocol = require('backendai.protocol')
 local M = {}
 
 local api = vim.api
@@ -73,7 +74,7 @@ function M.sync_size(term)
     return
   end
   term.size = size
-  send(term, 'backendai.terminal.resize', { cols = size[1], rows = size[2] })
+  send(term, protocol.commands.terminal_resize, { cols = size[1], rows = size[2] })
 end
 
 local function feed(term, data)
@@ -137,7 +138,7 @@ function M.open(source, on_done)
   local term = { buf = buf, source = source }
   term.chan = api.nvim_open_term(buf, {
     on_input = function(_, _, _, data)
-      send(term, 'backendai.terminal.input', { data = data })
+      send(term, protocol.commands.terminal_input, { data = data })
     end,
   })
   M.by_buf[buf] = term
@@ -148,7 +149,7 @@ function M.open(source, on_done)
   term.size = size
   lsp.with_client(source, function(client)
     term.client = client
-    request(client, 'backendai.terminal.open', {
+    request(client, protocol.commands.terminal_open, {
       uri = vim.uri_from_bufnr(source),
       cols = size and size[1] or 80,
       rows = size and size[2] or 24,
@@ -197,7 +198,7 @@ function M.open(source, on_done)
     callback = function()
       M.by_buf[buf] = nil
       if not term.closed then
-        send(term, 'backendai.terminal.close', {})
+        send(term, protocol.commands.terminal_close, {})
         term.closed = 'buffer wiped'
       end
       if term.id then
@@ -221,7 +222,7 @@ end
 ---@param on_done fun(err: any, result: table|nil)|nil
 function M.open_app(source, name, on_done)
   local lsp = require('backendai.lsp')
-  lsp.execute(source, 'backendai.session.openApp', { uri = vim.uri_from_bufnr(source), app = name }, function(err, result)
+  lsp.execute(source, protocol.commands.session_open_app, { uri = vim.uri_from_bufnr(source), app = name }, function(err, result)
     if err then
       notify(lsp.error_message(err), vim.log.levels.ERROR)
     else
@@ -246,7 +247,7 @@ function M.apps(source, name, on_done)
     return M.open_app(source, name, on_done)
   end
   local lsp = require('backendai.lsp')
-  lsp.execute(source, 'backendai.session.apps', { uri = vim.uri_from_bufnr(source) }, function(err, result)
+  lsp.execute(source, protocol.commands.session_apps, { uri = vim.uri_from_bufnr(source) }, function(err, result)
     if err then
       notify(lsp.error_message(err), vim.log.levels.ERROR)
       return on_done and on_done(err, nil)

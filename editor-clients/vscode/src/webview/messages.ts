@@ -13,6 +13,8 @@ export type OutputMessage =
       exitCode: number | null;
       durationMs: number;
       outputFile?: string;
+      /** Why the run failed or was cut short (shown in its footer). */
+      message?: string;
     }
   | { type: 'clear' }
   | { type: 'config'; maxLines: number }

@@ -237,6 +237,9 @@ function handle(msg: OutputMessage): void {
         text = `⚠ failed after ${took}`;
         footer.classList.add('error');
       }
+      if (msg.message && msg.status !== 'finished') {
+        text += `: ${msg.message}`;
+      }
       footer.textContent = text;
       if (msg.outputFile) {
         const a = document.createElement('a');
