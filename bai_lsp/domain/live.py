@@ -271,6 +271,8 @@ class Live:
     async def hover(
         self, folder: str, language_id: str, text: str, position: Any, encoding: str
     ) -> HoverAnswer | None:
+        if language_id != "python":
+            return None  # the snippet is Python: other sessions would only get an error
         session, settings = self._session(folder, language_id)
         if not self._is_live(session):
             self._discover(session, settings)
@@ -356,6 +358,11 @@ class Live:
         )
 
     async def _require(self, folder: str, language_id: str) -> tuple[ComputeSession, Settings]:
+        if language_id not in ("", "python"):
+            raise InvalidParamsError(
+                f"Variables are read from Python sessions only; this document is "
+                f"{language_id!r} (use a Python file or the workspace folder's URI)."
+            )
         found = await self._live_session(folder, language_id)
         if found is None:
             raise NoSessionError(

@@ -135,6 +135,10 @@ async def test_completion_hover_variables_and_inspect_come_from_the_session(
             h, "backendai.session.inspect", {"uri": doc, "name": "nope"}, -32602
         )
         assert "No variable named 'nope'" in message
+        shell = open_doc(h, tmp_path / "run.sh", "echo hi\n", language="shellscript")
+        message = await expect_error(h, "backendai.session.variables", {"uri": shell}, -32602)
+        assert "Python sessions only" in message and "'shellscript'" in message
+        assert await hover(h, shell, 0, 1) is None
 
         # Helpers are not runs: the run log holds the two runs the user asked for.
         runs = (await h.command("backendai.runs.list", {}))["runs"]

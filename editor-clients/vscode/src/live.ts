@@ -119,7 +119,7 @@ export class LiveViews implements vscode.TreeDataProvider<VariableItem>, vscode.
 
   refresh(uri?: string): void {
     if (uri) {
-      this.target = uri;
+      this.target = sessionTarget(vscode.Uri.parse(uri));
     }
     this.changed.fire();
   }
@@ -127,7 +127,7 @@ export class LiveViews implements vscode.TreeDataProvider<VariableItem>, vscode.
   private currentTarget(): string | undefined {
     const editor = vscode.window.activeTextEditor;
     if (editor && editor.document.uri.scheme === 'file') {
-      return editor.document.uri.toString();
+      return sessionTarget(editor.document.uri, editor.document.languageId);
     }
     return this.target ?? vscode.workspace.workspaceFolders?.[0]?.uri.toString();
   }
@@ -257,4 +257,16 @@ for (const [id, page] of [['prev', -1], ['next', 1]]) {
       await this.showError(e);
     }
   }
+}
+
+/**
+ * Whose variables to show for a document: a Python file's session, else its workspace
+ * folder's main session (the server reads variables from Python sessions only).
+ */
+function sessionTarget(uri: vscode.Uri, languageId?: string): string {
+  const python = languageId ? languageId === 'python' : uri.path.endsWith('.py');
+  if (python) {
+    return uri.toString();
+  }
+  return (vscode.workspace.getWorkspaceFolder(uri)?.uri ?? uri).toString();
 }
