@@ -6,11 +6,12 @@ entering negotiates the API version (and logs in for ``endpoint_type=session``),
 closes the connection pool.
 
 The calls live in modules named after what they touch: ``connection.py`` (transport,
-version, ``versions()``), ``sessions.py``, ``files.py`` and ``execute.py``.
+version, ``versions()``), ``sessions.py``, ``files.py``, ``execute.py`` and ``complete.py``.
 """
 
 from __future__ import annotations
 
+from bai_lsp.backendai.complete import CompleteCalls
 from bai_lsp.backendai.execute import EXEC_MODES, ExecuteCalls
 from bai_lsp.backendai.files import (
     MAX_DOWNLOAD_FILES,
@@ -35,5 +36,5 @@ __all__ = [
 ]
 
 
-class BackendAIClient(SessionCalls, FileCalls, ExecuteCalls):
+class BackendAIClient(SessionCalls, FileCalls, ExecuteCalls, CompleteCalls):
     """An open connection to one Backend.AI (manager or web server) for one user."""

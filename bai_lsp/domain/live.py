@@ -210,8 +210,8 @@ class Live:
         conn = await self._workspaces.connection(settings)
         options = {"row": 0, "col": len(prefix), "line": line, "post": line[index:]}
         try:
-            matches = await asyncio.wait_for(
-                conn.client.complete(session.ref, prefix, options), COMPLETE_TIMEOUT_S
+            answer = await asyncio.wait_for(
+                conn.client.completions(session.ref, prefix, options), COMPLETE_TIMEOUT_S
             )
         except TimeoutError:
             return empty
@@ -219,9 +219,11 @@ class Live:
             log.info("completion failed on %s: %s", session.name, exc)
             self._no_completion_until[session.name] = time.monotonic() + COMPLETE_BACKOFF_S
             return CompletionAnswer([], False, row, start, cursor)
+        if answer.busy:  # another client's cell holds the kernel
+            return empty
         base = typed[: len(typed) - len(segment)]
         items: list[str] = []
-        for match in matches if isinstance(matches, list) else []:
+        for match in answer.matches:
             label = str(match)
             if base and label.startswith(base):
                 label = label[len(base) :]
