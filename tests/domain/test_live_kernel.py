@@ -12,8 +12,6 @@ import types
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import polars as pl
 
 from bai_lsp.domain.live import helper_code
 
@@ -75,6 +73,8 @@ def test_numpy_arrays_page_by_rows() -> None:
 
 
 def test_pandas_frames_and_series() -> None:
+    import pandas as pd  # a dev dependency since issue 17: only this test needs a new venv
+
     frame = pd.DataFrame({"x": [1.5, math.nan, 3.0], "name": ["a", "b", None]})
     frame.index.name = "idx"
     ns = user_namespace(df=frame, ser=pd.Series([10, 20], name="v"))
@@ -88,6 +88,8 @@ def test_pandas_frames_and_series() -> None:
 
 
 def test_polars_frames() -> None:
+    import polars as pl  # likewise
+
     ns = user_namespace(pf=pl.DataFrame({"k": list(range(75)), "s": [str(i) for i in range(75)]}))
     variables = {v["name"]: v for v in ask(ns, {"op": "variables"})["variables"]}
     assert variables["pf"]["shape"] == [75, 2] and variables["pf"]["type"] == "DataFrame"
