@@ -46,6 +46,9 @@ HELPER_TIMEOUT_S = 10.0
 #: A backend that failed a completion is not asked again for this long (a 23.09 manager
 #: answers 500 after a 10 s agent timeout every time).
 COMPLETE_BACKOFF_S = 60.0
+#: ... and one that did not answer within ``COMPLETE_TIMEOUT_S`` for this long (its request
+#: may still be running there: asking on every keystroke would pile them up).
+SLOW_COMPLETE_BACKOFF_S = 10.0
 #: Sessions whose ref is unknown are looked up by name at most this often.
 DISCOVER_EVERY_S = 60.0
 #: Completion items sent at most (an empty prefix after ``(`` offers every name).
@@ -214,6 +217,7 @@ class Live:
                 conn.client.completions(session.ref, prefix, options), COMPLETE_TIMEOUT_S
             )
         except TimeoutError:
+            self._no_completion_until[session.name] = time.monotonic() + SLOW_COMPLETE_BACKOFF_S
             return empty
         except Exception as exc:
             log.info("completion failed on %s: %s", session.name, exc)

@@ -239,3 +239,32 @@ async def test_media_history_and_export(tmp_path: Path, state_dir: Path) -> None
         )
         assert "Cannot write the export" in message
         assert json.loads(target.read_text())["nbformat"] == 4
+
+
+async def test_a_backend_that_completes_too_slowly_is_left_alone_for_a_while(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    # A kernel whose completer takes 5 s (longer than the 2 s bai-lsp waits).
+    slow = (
+        "import time\n"
+        "c = get_ipython().Completer\n"
+        "def slowly(real):\n"
+        "    return lambda *args, **kwargs: time.sleep(5) or real(*args, **kwargs)\n"
+        "c.complete = slowly(c.complete)\n"
+        "c.completions = slowly(c.completions)\n"
+        "xs = [1]\n"
+        "xs.\n"
+    )
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        doc = open_doc(h, tmp_path / "slow_completer.py", slow)
+        ran = await h.command("backendai.runSelection", {"uri": doc, "range": rng(0, 0, 6, 8)})
+        assert ran["status"] == "finished" and ran["exitCode"] == 0, h.output_text(
+            ran["runId"], "stderr"
+        )
+        first = await complete(h, doc, 7, 3)
+        assert isinstance(first, types.CompletionList)
+        assert first.is_incomplete is True and list(first.items) == []  # gave up after 2 s
+        second = await complete(h, doc, 7, 3)
+        # not asked again at once: an empty, complete answer instead of another request
+        assert isinstance(second, types.CompletionList)
+        assert second.is_incomplete is False and list(second.items) == []
