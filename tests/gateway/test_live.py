@@ -71,3 +71,24 @@ async def test_a_helper_snippet_leaves_no_trace_in_the_kernel(client: SignedClie
     assert stdout_of(after) == "42 1 3\n"
     info = (await client.call("GET", f"/session/{ref}"))[1]
     assert info["numQueriesExecuted"] == queries + 1
+
+
+async def test_node_sessions_complete_dotted_names_and_globals(client: SignedClient) -> None:
+    name = unique_name("live-node")
+    await create_session(client, "node", name)
+    await run_to_end(client, name, "var xs = [1, 2]; globalThis.config = {alpha: 1, beta: 2};")
+    answers = {}
+    for code in ("xs.pu", "config.al", "conf", "nothing.he", "xs.__pro"):
+        status, body = await client.call(
+            "POST", f"/session/{name}/complete", json_body={"code": code, "options": {}}
+        )
+        assert status == 200, body
+        answers[code] = body["result"]["completions"]
+    assert "xs.push" in answers["xs.pu"]
+    assert answers["config.al"] == ["config.alpha"]
+    assert "config" in answers["conf"]
+    assert answers["nothing.he"] == []
+    assert answers["xs.__pro"] == []  # dunder names are left out
+    # the session goes on as before: nothing was added to its globals
+    polls = await run_to_end(client, name, "console.log(typeof _, xs.length)")
+    assert stdout_of(polls) == "undefined 2\n"

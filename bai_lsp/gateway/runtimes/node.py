@@ -6,14 +6,24 @@ a browser console). The value of the last expression is printed like the Node RE
 it (awaiting it first if it is a promise). A snippet using top-level ``await`` runs as the
 body of an async function, so its own declarations do not persist. ``breakOnSigint`` turns
 an interrupt into an exception that ends the snippet, also in ``while (true) {}``.
+Completion (``/complete``) lists the properties of the dotted name before the cursor (only
+that name is evaluated: no calls), or the globals for a bare name; ``let``/``const``
+declarations are not globals and are not offered bare.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import tempfile
+from pathlib import Path
 
 from bai_lsp.gateway.runtimes.repl import PersistentRepl
+
+#: How long a completion waits for the driver (it answers at once when idle).
+COMPLETE_TIMEOUT = 2.0
+MAX_MATCHES = 500
 
 _DRIVER = r"""
 'use strict';
@@ -68,12 +78,45 @@ async function drain() {
   while (queue.length) await runOne(queue.shift());
   busy = false;
 }
+const IDENT_CHAIN = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+function propertyNames(value) {
+  const names = new Set();
+  for (let o = Object(value); o; o = Object.getPrototypeOf(o)) {
+    for (const n of Object.getOwnPropertyNames(o)) names.add(n);
+  }
+  return [...names];
+}
+// Completion of the dotted name before the cursor, without evaluating anything but that
+// name (no calls); globals for a bare name. The answer goes to the file the gateway named.
+function complete(request) {
+  let matches = [];
+  const word = (/[A-Za-z_$][\w$.]*$/.exec(request.code) || [''])[0];
+  const dot = word.lastIndexOf('.');
+  const base = dot >= 0 ? word.slice(0, dot) : '';
+  const prefix = word.slice(dot + 1);
+  try {
+    if (!base) {
+      matches = propertyNames(globalThis).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+    } else if (IDENT_CHAIN.test(base)) {
+      matches = propertyNames(vm.runInThisContext(base)).map((n) => base + '.' + n);
+    }
+  } catch (_) {
+    matches = [];
+  }
+  const wanted = matches
+    .filter((m) => m.slice(dot + 1).startsWith(prefix) && !/\.__|^__/.test(m))
+    .sort();
+  fs.writeFileSync(request.out + '.partial', JSON.stringify(wanted));
+  fs.renameSync(request.out + '.partial', request.out);
+}
 control.on('data', (chunk) => {
   pending += chunk.toString('utf8');
   let nl;
   while ((nl = pending.indexOf('\n')) >= 0) {
-    queue.push(JSON.parse(pending.slice(0, nl)));
+    const message = JSON.parse(pending.slice(0, nl));
     pending = pending.slice(nl + 1);
+    if (typeof message === 'string') queue.push(message);
+    else complete(message);
   }
   drain();
 });
@@ -90,3 +133,26 @@ class NodeEngine(PersistentRepl):
 
     def frame(self, code: str) -> bytes:
         return json.dumps(code).encode() + b"\n"
+
+    async def complete(self, code: str, cursor: int) -> list[str]:
+        """Names completing the dotted name before ``cursor`` (``[]`` when not running).
+
+        Asked only while no run holds the runner (``SessionRuntime.query_busy``), so the
+        driver's event loop is free to answer, into a file of this request's own.
+        """
+        if self.proc is None or self.proc.returncode is not None or self._lock.locked():
+            return []
+        async with self._lock:  # a run's snippet and this request never interleave
+            return await self._complete(code, cursor)
+
+    async def _complete(self, code: str, cursor: int) -> list[str]:
+        with tempfile.TemporaryDirectory(prefix="bai-lsp-complete-") as tmp:
+            out = Path(tmp) / "answer.json"
+            request = {"code": code[:cursor], "out": str(out)}
+            await asyncio.to_thread(self._send, json.dumps(request).encode() + b"\n")
+            for _ in range(int(COMPLETE_TIMEOUT / 0.01)):
+                if await asyncio.to_thread(out.exists):
+                    text = await asyncio.to_thread(out.read_text)
+                    return [str(m) for m in json.loads(text)][:MAX_MATCHES]
+                await asyncio.sleep(0.01)
+        return []
