@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, cast
+from typing import Any
 
-import aiohttp
 import attrs
 
-from bai_lsp.domain.backend import is_not_found, translate
+from bai_lsp.domain.backend import Backend, is_not_found, translate
 from bai_lsp.domain.errors import DomainError
 from bai_lsp.domain.settings import Settings
 from bai_lsp.domain.workspaces import ComputeSession, Workspaces
@@ -85,12 +84,12 @@ class Apps:
 
     async def _raw(
         self, session: ComputeSession, settings: Settings
-    ) -> tuple[Any, str, list[dict[str, Any]]]:
+    ) -> tuple[Backend, str, list[dict[str, Any]]]:
         conn = await self._workspaces.connection(settings)
         for attempt in (1, 2):
             client, ref = await self._workspaces.ensure(session, settings)
             try:
-                return client, ref, await cast(Any, client).list_apps(ref)
+                return client, ref, await client.list_apps(ref)
             except Exception as exc:
                 if attempt == 1 and is_not_found(exc):
                     await self._workspaces.lost(session, settings)
@@ -145,7 +144,7 @@ class Apps:
         return OpenedApp(forward.url, info.name, forward.port, session.name)
 
     async def _start(
-        self, client: Any, session: ComputeSession, ref: str, info: AppInfo, backend_name: str
+        self, client: Backend, session: ComputeSession, ref: str, info: AppInfo, backend_name: str
     ) -> _Forward:
         holder: dict[str, _Forward] = {}
 
@@ -170,7 +169,7 @@ class Apps:
 
     async def _tunnel(
         self,
-        client: Any,
+        client: Backend,
         ref: str,
         app: str,
         reader: asyncio.StreamReader,
@@ -178,7 +177,7 @@ class Apps:
     ) -> None:
         """One local connection ⇄ one WebSocket through the app proxy."""
         try:
-            ws: aiohttp.ClientWebSocketResponse = await client.app_socket(ref, app)
+            tunnel = await client.open_app_tunnel(ref, app)
         except Exception as exc:
             log.info("app %s: cannot open a tunnel: %s", app, exc)
             writer.close()
@@ -186,18 +185,14 @@ class Apps:
 
         async def up() -> None:
             while chunk := await reader.read(CHUNK):
-                await ws.send_bytes(chunk)
-            await ws.close()
+                await tunnel.send(chunk)
+            await tunnel.close()
 
         sender = asyncio.ensure_future(up())
         try:
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    writer.write(msg.data)
-                    await writer.drain()
-                elif msg.type == aiohttp.WSMsgType.TEXT:
-                    writer.write(str(msg.data).encode())
-                    await writer.drain()
+            async for data in tunnel:
+                writer.write(data)
+                await writer.drain()
         except (ConnectionError, OSError) as exc:
             log.debug("app %s: tunnel ended: %s", app, exc)
         finally:
@@ -205,7 +200,7 @@ class Apps:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
             with contextlib.suppress(Exception):
-                await ws.close()
+                await tunnel.close()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -165,7 +165,7 @@ def _spawn(state_dir: Path, *, shared: bool) -> GatewayHandle:
     )
 
 
-def _read_state(state_dir: Path) -> GatewayHandle | None:
+def read_state(state_dir: Path) -> GatewayHandle | None:
     path = state_dir / STATE_FILE
     try:
         data = json.loads(path.read_text())
@@ -195,7 +195,7 @@ def _acquire_shared(state_dir: Path, alive: Any) -> GatewayHandle:
     with open(state_dir / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            existing = _read_state(state_dir)
+            existing = read_state(state_dir)
             if existing is not None and alive(existing):
                 log.info(
                     "reusing the embedded gateway at %s (pid %d)", existing.endpoint, existing.pid
@@ -252,7 +252,7 @@ def _stop(handle: GatewayHandle, state_dir: Path | None) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             handle.process.wait(1)
     if state_dir is not None:
-        current = _read_state(state_dir)
+        current = read_state(state_dir)
         if current is None or current.pid == handle.pid:
             (state_dir / STATE_FILE).unlink(missing_ok=True)
 

@@ -21,18 +21,13 @@ from typing import Any
 
 import attrs
 
-from bai_lsp.domain.backend import translate
+from bai_lsp.domain.backend import Backend, translate
 from bai_lsp.domain.errors import InvalidParamsError
+from bai_lsp.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "launcher.json"
-
-
-def _client_module(name: str) -> Any:
-    import importlib
-
-    return importlib.import_module(f"bai_lsp.backendai.{name}")
 
 
 @attrs.frozen
@@ -154,9 +149,11 @@ def presets_of(checked: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-async def session_options(conn: Any, settings: Any, choice: LaunchChoice | None) -> dict[str, Any]:
+async def session_options(
+    conn: Backend, settings: Settings, choice: LaunchChoice | None
+) -> dict[str, Any]:
     """Presets (with ``allocatable``), images, resource groups, vfolders and the allowance."""
-    calls = _client_module("launcher").LauncherCalls(conn.client)
+    calls = conn.launcher()
     try:
         checked = await calls.check_presets(settings.group, settings.scaling_group)
         images = await calls.images()
@@ -226,10 +223,10 @@ def _check_args(args: Any) -> None:
                 )
 
 
-async def resolve_choice(conn: Any, settings: Any, args: Any) -> LaunchChoice:
+async def resolve_choice(conn: Backend, settings: Settings, args: Any) -> LaunchChoice:
     """Check the arguments against the backend (preset, resource group, mounts)."""
     _check_args(args)
-    calls = _client_module("launcher").LauncherCalls(conn.client)
+    calls = conn.launcher()
     resources: dict[str, Any] | None = None
     try:
         if args.preset is not None:
@@ -322,7 +319,7 @@ class Launcher:
         self._engine = engine
         self.vfolders = vfolders
 
-    async def _conn(self, folder: str) -> tuple[Any, Any]:
+    async def _conn(self, folder: str) -> tuple[Backend, Settings]:
         settings = self._engine.settings_for(folder)
         return await self._engine.workspaces.connection(settings), settings
 

@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from bai_lsp.domain import documents
-from bai_lsp.domain.backend import translate
+from bai_lsp.domain.backend import Backend, translate
 from bai_lsp.domain.errors import (
     BackendError,
     DomainError,
@@ -214,7 +214,8 @@ class Live:
         options = {"row": 0, "col": len(prefix), "line": line, "post": line[index:]}
         try:
             answer = await asyncio.wait_for(
-                conn.client.completions(session.ref, prefix, options), COMPLETE_TIMEOUT_S
+                conn.completions(session.ref or session.name, prefix, options),
+                COMPLETE_TIMEOUT_S,
             )
         except TimeoutError:
             self._no_completion_until[session.name] = time.monotonic() + SLOW_COMPLETE_BACKOFF_S
@@ -252,10 +253,10 @@ class Live:
             try:
                 code = helper_code(request, mark)
                 out = await asyncio.wait_for(
-                    _run_to_end(conn.client, session.ref or session.name, code), HELPER_TIMEOUT_S
+                    _run_to_end(conn, session.ref or session.name, code), HELPER_TIMEOUT_S
                 )
             except TimeoutError:
-                await _interrupt(conn.client, session.ref or session.name)
+                await _interrupt(conn, session.ref or session.name)
                 raise BackendError(
                     f"Session {session.name} took more than {HELPER_TIMEOUT_S:g} s to describe "
                     "its variables; it was interrupted."
@@ -406,7 +407,7 @@ def _hover_markdown(answer: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-async def _run_to_end(client: Any, ref: str, code: str) -> str:
+async def _run_to_end(client: Backend, ref: str, code: str) -> str:
     """Run ``code`` by REST polls to its end; its stdout."""
     result = await client.execute(ref, mode="query", code=code)
     out: list[str] = []
@@ -419,7 +420,7 @@ async def _run_to_end(client: Any, ref: str, code: str) -> str:
         result = await client.execute(ref, mode="continue", run_id=result.run_id)
 
 
-async def _interrupt(client: Any, ref: str) -> None:
+async def _interrupt(client: Backend, ref: str) -> None:
     try:
         await client.interrupt(ref)
     except Exception:

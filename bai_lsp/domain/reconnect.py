@@ -14,7 +14,8 @@ Our gateway closes that last gap (its resumable-runs extension, docs/gateway.md)
 carries ``ack`` (the highest answer ``seq`` received), the gateway numbers its answers and
 sends again whatever came after ``ack``, so a poll whose answer was lost is simply repeated.
 A real manager ignores ``ack`` and sends no ``seq``. A streamed run whose socket dropped is
-followed on here too (``stream_run``), starting with ``continue`` since it already runs.
+followed on here too (``streamed.stream_run`` swaps its frame source for ``PollSource``),
+starting with ``continue`` since it already runs.
 """
 
 from __future__ import annotations
@@ -22,17 +23,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bai_lsp.domain.backend import is_not_found, translate
 from bai_lsp.domain.errors import BackendUnreachableError
-from bai_lsp.domain.events import Record, RunResult
-from bai_lsp.domain.frontend import Frontend
-from bai_lsp.domain.output import RunOutput, to_records
-from bai_lsp.domain.runs import Run, SessionGone, _ask
+from bai_lsp.domain.events import RunResult
+from bai_lsp.domain.frames import follow
+from bai_lsp.domain.inputs import InputBroker
+from bai_lsp.domain.output import RunOutput
+from bai_lsp.domain.runs import Run, SessionGone
 from bai_lsp.domain.workspaces import Workspaces
 from bai_lsp.wire.execute import ExecutionResult
 
 log = logging.getLogger(__name__)
+
+#: One REST poll (``Backend.execute``, or the supervisor's wrapper that stops before the next
+#: poll of a run being detached and keeps the run log resumable).
+Poll = Callable[..., Awaitable[ExecutionResult]]
 
 #: A poll answers within the backend's flush window (about 2 s); no answer in this long
 #: means the connection is half-open.
@@ -43,121 +50,118 @@ BACKOFF_MAX = 10.0
 GIVE_UP_AFTER = 300.0
 
 
-def lost_marker(chars: int) -> Record:
-    """The visible gap when the backend could not keep output for us (journal bound)."""
-    return Record(
-        "stderr",
-        text=f"\n[bai-lsp] {chars} characters of output were lost here: the backend could not "
-        "keep them while the connection was down.\n",
-    )
+class PollFailed(Exception):
+    """A poll failed for good; the message is the run's failure in the user's words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
-def _network_failure(exc: BaseException) -> bool:
+def network_failure(exc: BaseException) -> bool:
     if isinstance(exc, TimeoutError | OSError | asyncio.TimeoutError):
         return True
     return isinstance(translate(exc, ""), BackendUnreachableError)
 
 
-async def rest_run(
-    run: Run,
-    output: RunOutput,
-    frontend: Frontend,
-    workspaces: Workspaces,
-    endpoint: str,
-) -> RunResult:
-    """Execute ``run`` by REST polls; raise ``SessionGone`` if the session vanished first.
+class PollSource:
+    """The answers of REST polls with the run's id, retried through outages.
 
     ``run.attached``: the run already exists (re-attach, or a stream that dropped), so the
     first poll is ``continue`` — or ``input`` with ``run.pending_input``, an answer the
     stream could not send."""
-    assert run.client is not None and run.ref is not None
-    client, ref = run.client, run.ref
-    execute = getattr(client, "execute")  # noqa: B009 — part of the REST client, not the Protocol
-    mode, code, first = (run.mode, run.code, True)
-    if run.attached:
-        pending, run.pending_input = run.pending_input, None
-        mode, code = ("continue", "") if pending is None else ("input", pending)
-    outage_since: float | None = None
-    delay = BACKOFF_START
-    while True:
-        try:
-            result: ExecutionResult = await asyncio.wait_for(
-                execute(
-                    ref, mode=mode, code=code, run_id=run.id, options=run.options, ack=run.wire_seq
-                ),
-                POLL_TIMEOUT,
-            )
-        except Exception as exc:
-            if first and is_not_found(exc):
-                raise SessionGone() from exc
-            if not _network_failure(exc) or (first and not run.attached):
-                return run.result("failed", None, translate(exc, endpoint).message)
-            now = time.monotonic()
-            if outage_since is None:
-                outage_since = now
-                log.info("run %s: connection lost (%s); polling again", run.id, exc)
-            if now - outage_since > GIVE_UP_AFTER:
-                message = (
-                    f"Lost the connection to {endpoint} for more than {GIVE_UP_AFTER:.0f} s; "
-                    "the run may still be going on the session."
+
+    run_id_filter: str | None = None
+
+    def __init__(self, run: Run, workspaces: Workspaces, endpoint: str, poll: Poll) -> None:
+        self._run = run
+        self._workspaces = workspaces
+        self._endpoint = endpoint
+        self._poll = poll
+        self.mode, self.code = run.mode, run.code
+        if run.attached:
+            pending, run.pending_input = run.pending_input, None
+            self.mode, self.code = ("continue", "") if pending is None else ("input", pending)
+
+    async def __aiter__(self) -> AsyncIterator[ExecutionResult]:
+        run, endpoint = self._run, self._endpoint
+        first = True
+        outage_since: float | None = None
+        delay = BACKOFF_START
+        while True:
+            try:
+                result: ExecutionResult = await asyncio.wait_for(
+                    self._poll(
+                        run.ref,
+                        mode=self.mode,
+                        code=self.code,
+                        run_id=run.id,
+                        options=run.options,
+                        ack=run.wire_seq,
+                    ),
+                    POLL_TIMEOUT,
                 )
-                workspaces.set_status(run.session, "error", message)
-                return run.result("failed", None, message)
-            workspaces.set_status(
-                run.session,
-                "reconnecting",
-                f"The connection to {endpoint} was lost; retrying in {delay:.1f} s "
-                "(the run goes on on the session).",
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
-            # An input whose answer was lost is sent again where the backend drops a
-            # repeat (resumable: the same ``ack`` names the same prompt); else only a
-            # first poll's, which surely never arrived... or a manager may take it twice.
-            if not (mode == "input" and (first or run.resumable)):
-                mode, code = "continue", ""
-            continue
-        if outage_since is not None or (first and run.attached):
-            outage_since, delay = None, BACKOFF_START
-            workspaces.set_status(run.session, "busy")
-        first = False
-        if result.lost:
-            await output.feed([lost_marker(result.lost)])
-        await output.feed(to_records(result.console))
-        if result.seq is not None:
-            run.resumable = True
-            run.wire_seq = max(run.wire_seq, result.seq)
-        status = result.status
-        if status == "waiting-input":
-            text = await _ask(run, output, frontend, workspaces, result.is_password_prompt)
-            output.input_answered()
-            workspaces.set_status(run.session, "busy")
-            if text is None:
-                run.interrupted = True
-                await client.interrupt(ref)
-                mode, code = "input", ""
-            else:
-                mode, code = "input", text
-                if frontend.echoes_input:
-                    echo = "\n" if result.is_password_prompt else text + "\n"
-                    await output.feed([Record("stdout", text=echo)])
-            continue
-        if status == "build-finished" and result.exit_code not in (None, 0):
-            await output.feed(
-                [
-                    Record(
-                        "stderr",
-                        text=f"\n[bai-lsp] The build step failed (exit code "
-                        f"{result.exit_code}); the exec step is skipped.\n",
+            except Exception as exc:
+                if first and is_not_found(exc):
+                    raise SessionGone() from exc
+                if not network_failure(exc) or (first and not run.attached):
+                    raise PollFailed(translate(exc, endpoint).message) from None
+                now = time.monotonic()
+                if outage_since is None:
+                    outage_since = now
+                    log.info("run %s: connection lost (%s); polling again", run.id, exc)
+                if now - outage_since > GIVE_UP_AFTER:
+                    message = (
+                        f"Lost the connection to {endpoint} for more than "
+                        f"{GIVE_UP_AFTER:.0f} s; the run may still be going on the session."
                     )
-                ]
-            )
-        if status == "finished":
-            if run.interrupted:
-                return run.result("interrupted", result.exit_code)
-            return run.result("finished", result.exit_code)
-        if status == "exec-timeout":
-            return run.result("timeout", None, "The backend's execution time limit was hit.")
-        if status in ("error", "server-restarting"):
-            return run.result("failed", None, f"Backend.AI: {result.msg or status}")
-        mode, code = "continue", ""
+                    self._workspaces.set_status(run.session, "error", message)
+                    raise PollFailed(message) from None
+                self._workspaces.set_status(
+                    run.session,
+                    "reconnecting",
+                    f"The connection to {endpoint} was lost; retrying in {delay:.1f} s "
+                    "(the run goes on on the session).",
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+                # An input whose answer was lost is sent again where the backend drops a
+                # repeat (resumable: the same ``ack`` names the same prompt); else only a
+                # first poll's, which surely never arrived... or a manager may take it twice.
+                if not (self.mode == "input" and (first or run.resumable)):
+                    self.mode, self.code = "continue", ""
+                continue
+            if outage_since is not None or (first and run.attached):
+                outage_since, delay = None, BACKOFF_START
+                self._workspaces.set_status(run.session, "busy")
+            first = False
+            self.mode, self.code = "continue", ""
+            yield result
+
+    async def answer(self, text: str | None) -> None:
+        """The next poll sends the answer; a cancelled input interrupts the program."""
+        run = self._run
+        if text is None:
+            run.interrupted = True
+            assert run.client is not None and run.ref is not None
+            await run.client.interrupt(run.ref)
+        self.mode, self.code = "input", text or ""
+
+
+async def rest_run(
+    run: Run,
+    output: RunOutput,
+    broker: InputBroker,
+    workspaces: Workspaces,
+    endpoint: str,
+    poll: Poll | None = None,
+) -> RunResult:
+    """Execute ``run`` by REST polls; raise ``SessionGone`` if the session vanished first."""
+    assert run.client is not None and run.ref is not None
+    source = PollSource(run, workspaces, endpoint, poll or run.client.execute)
+    try:
+        ending = await follow(run, source, output, broker, workspaces)
+    except PollFailed as failed:
+        return run.result("failed", None, failed.message)
+    assert ending is not None  # polls go on until the run ends
+    return run.result(ending.status, ending.exit_code, ending.message)

@@ -13,11 +13,13 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
+
+from bai_lsp.domain.errors import InvalidSettingsError
 
 SECTION = "backendai"
 
@@ -113,13 +115,13 @@ class _OneOf:
 _one_of = _OneOf
 
 
-def _positive_int(value: Any) -> int:
+def positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"expected a positive integer, got {_show(value)}")
     return value
 
 
-def _non_negative_int(value: Any) -> int:
+def non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected a non-negative integer, got {_show(value)}")
     return value
@@ -306,15 +308,15 @@ class Settings:
 
 
 #: The check of every leaf setting, by class and field name.
-_CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
+CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (BatchSettings, "build"): _string,
     (BatchSettings, "exec"): _string,
     (BatchSettings, "include"): _string_list,
     (BatchSettings, "exclude"): _string_list,
-    (BatchSettings, "max_file_bytes"): _positive_int,
-    (BatchSettings, "max_files"): _positive_int,
-    (OutputSettings, "max_bytes_per_run"): _positive_int,
-    (OutputSettings, "flush_interval_ms"): _non_negative_int,
+    (BatchSettings, "max_file_bytes"): positive_int,
+    (BatchSettings, "max_files"): positive_int,
+    (OutputSettings, "max_bytes_per_run"): positive_int,
+    (OutputSettings, "flush_interval_ms"): non_negative_int,
     (Settings, "endpoint"): _url,
     (Settings, "endpoint_type"): _one_of("api", "session"),
     (Settings, "access_key"): _string,
@@ -327,10 +329,10 @@ _CHECKS: dict[tuple[type, str], Callable[[Any], Any]] = {
     (Settings, "mounts"): _string_list,
     (Settings, "environ"): _string_map,
     (Settings, "scaling_group"): _string,
-    (Settings, "cluster_size"): _positive_int,
+    (Settings, "cluster_size"): positive_int,
     (Settings, "session_name"): _session_name,
     (Settings, "on_exit"): _one_of("keep", "destroy"),
-    (Settings, "notify_after_seconds"): _non_negative_int,
+    (Settings, "notify_after_seconds"): non_negative_int,
     (Settings, "run_transport"): _one_of("websocket", "rest"),
     (Settings, "apps"): _apps,
 }
@@ -375,7 +377,7 @@ def _validate(cls: type, raw: Mapping[str, Any], path: str, problems: list[str])
             values[field.name] = _validate(nested, value, where, problems)
             continue
         try:
-            values[field.name] = _CHECKS[(cls, field.name)](value)
+            values[field.name] = CHECKS[(cls, field.name)](value)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
     return values
@@ -451,3 +453,141 @@ def parse_settings(layers: list[Mapping[str, Any] | None]) -> Settings:
             ]
         )
     return settings
+
+
+#: The settings scope of no folder in particular (the server's own, and ``session.list``).
+GLOBAL = ""
+
+#: Settings that decide where code and credentials go: a workspace folder's own settings
+#: cannot change them (``SettingsStore._folder_layer``, docs/security.md).
+PROTECTED_KEYS = ("endpoint", "endpointType", "accessKey", "secretKey")
+
+
+class TopLayer(Protocol):
+    """Per-folder settings above all others (the launcher's stored choices)."""
+
+    def folders(self) -> list[str]: ...
+
+    def get(self, folder: str) -> Any: ...
+
+    def layer(self, folder: str) -> dict[str, Any] | None: ...
+
+
+class SettingsStore:
+    """The layered settings (environment < initialization options < user < folder <
+    launcher choice) of every workspace folder, validated; the last valid settings are kept
+    when new ones are wrong.
+
+    ``show_message(level, text)`` tells the user about a problem (once per problem);
+    ``on_valid`` is called after each revalidation that leaves valid global settings."""
+
+    def __init__(
+        self,
+        show_message: Callable[[str, str], None],
+        on_valid: Callable[[], None],
+        top: TopLayer | None = None,
+    ) -> None:
+        self._show = show_message
+        self._on_valid = on_valid
+        self._top = top
+        self._init_options: Any = None
+        self._global_config: Any = None
+        self._folder_config: dict[str, Any] = {}
+        self._protected_warned: dict[str, list[str]] = {}
+        self._good: dict[str, Settings] = {}
+        self._problems: dict[str, str] = {}
+
+    def set_initialization_options(self, options: Any) -> None:
+        self._init_options = (
+            options.get("backendai", options) if isinstance(options, dict) else options
+        )
+        self._revalidate()
+
+    def set_configuration(self, global_config: Any, per_folder: dict[str, Any]) -> None:
+        self._global_config = global_config
+        self._folder_config = dict(per_folder)
+        self._revalidate()
+
+    def valid_global(self) -> Settings | None:
+        """The global settings if they are valid now."""
+        return self._good.get(GLOBAL)
+
+    def _layers(self, folder: str) -> list[Any]:
+        layers: list[Any] = [environment_layer(), self._init_options, self._global_config]
+        if folder != GLOBAL:
+            layers.append(self._folder_layer(folder, layers))
+            if self._top is not None:
+                layers.append(self._top.layer(folder))
+        return layers
+
+    def _folder_layer(self, folder: str, lower: list[Any]) -> Any:
+        """A workspace folder's own settings minus where code and credentials go.
+
+        A project's settings file is written by whoever wrote the project: it must not
+        send the user's code, keypair or password elsewhere (docs/security.md). Those keys
+        are taken from the environment, ``initializationOptions`` and the unscoped section
+        only; a folder value that differs is ignored and the user is told once.
+        """
+        scoped = self._folder_config.get(folder)
+        if not isinstance(scoped, dict):
+            return scoped
+        effective = merge_layers(lower)
+        ignored = [
+            key
+            for key in PROTECTED_KEYS
+            if scoped.get(key) is not None and scoped.get(key) != effective.get(key)
+        ]
+        if ignored and self._protected_warned.get(folder) != ignored:
+            self._protected_warned[folder] = ignored
+            names = ", ".join(f"backendai.{key}" for key in ignored)
+            self._show(
+                "warning",
+                f"bai-lsp ignored {names} from the settings of the workspace folder {folder}: "
+                "the endpoint and credentials are only taken from your user settings (or the "
+                "editor's initialization options), so that a project cannot send your code "
+                "or keys elsewhere. Set them in your user settings to change them.",
+            )
+        return {k: v for k, v in scoped.items() if k not in PROTECTED_KEYS}
+
+    def revalidate(self) -> None:
+        """Validate every scope again (after one of its layers changed)."""
+        self._revalidate()
+
+    def _revalidate(self) -> None:
+        shown: set[str] = set()
+        chosen = self._top.folders() if self._top is not None else []
+        for folder in [GLOBAL, *self._folder_config, *chosen]:
+            try:
+                self._good[folder] = parse_settings(self._layers(folder))
+                self._problems.pop(folder, None)
+            except SettingsError as exc:
+                text = "; ".join(exc.problems)
+                if self._problems.get(folder) == text or text in shown:
+                    continue
+                self._problems[folder] = text
+                shown.add(text)
+                keeping = (
+                    "Keeping the previous settings."
+                    if folder in self._good or GLOBAL in self._good
+                    else "Runs need valid settings."
+                )
+                self._show("error", f"Invalid bai-lsp settings: {text}. {keeping}")
+        if GLOBAL in self._good:
+            self._on_valid()
+
+    def settings_for(self, folder: str) -> Settings:
+        scoped = folder in self._folder_config or (
+            self._top is not None and self._top.get(folder) is not None
+        )
+        settings = self._good.get(folder) if scoped else None
+        settings = settings or self._good.get(GLOBAL)
+        if settings is None:
+            if GLOBAL not in self._problems and folder not in self._problems:
+                self._revalidate()
+                return self.settings_for(folder) if GLOBAL in self._good else self._fail(folder)
+            return self._fail(folder)
+        return settings
+
+    def _fail(self, folder: str) -> Settings:
+        problem = self._problems.get(folder) or self._problems.get(GLOBAL) or "unknown problem"
+        raise InvalidSettingsError(f"The bai-lsp settings are invalid: {problem}")

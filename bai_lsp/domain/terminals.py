@@ -15,11 +15,10 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, cast
 
 import attrs
 
-from bai_lsp.domain.backend import is_not_found, translate
+from bai_lsp.domain.backend import PtyStream, is_not_found, translate
 from bai_lsp.domain.engine import Engine, SessionTarget
 from bai_lsp.domain.errors import DomainError, InvalidParamsError
 from bai_lsp.domain.output import MIN_INTERVAL_S, split_text
@@ -45,9 +44,7 @@ class UnknownTerminalError(DomainError):
 
 def target_session(engine: Engine, target: SessionTarget) -> tuple[ComputeSession, Settings]:
     """The session a terminal or an app of ``target`` lives in (the one runs use)."""
-    settings = engine.settings_for(target.folder_uri)
-    image = settings.image_for(target.language_id) if target.language_id else settings.primary_image
-    return engine.workspaces.session_for(target.folder_uri, image, settings), settings
+    return engine.session_of(target)
 
 
 @attrs.frozen
@@ -148,7 +145,7 @@ class _Coalescer:
 class Terminal:
     id: str
     session: ComputeSession
-    stream: Any
+    stream: PtyStream
     output: _Coalescer
     reader: asyncio.Task[None] | None = None
     close_reason: str | None = None
@@ -179,9 +176,8 @@ class Terminals:
         conn = await self._workspaces.connection(settings)
         for attempt in (1, 2):
             client, ref = await self._workspaces.ensure(session, settings)
-            stream = cast(Any, client).stream_pty(ref)  # beyond the run seam (Backend)
             try:
-                await stream.__aenter__()
+                stream = await client.open_pty(ref)
                 break
             except Exception as exc:
                 if attempt == 1 and is_not_found(exc):
@@ -265,7 +261,7 @@ class Terminals:
 
     def _why(self, terminal: Terminal) -> str:
         try:
-            code = terminal.stream.ws.close_code
+            code = terminal.stream.close_code
         except Exception:
             code = None
         name = terminal.session.name

@@ -16,7 +16,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from bai_lsp.domain.backend import translate
+from bai_lsp.backendai import errors as client_errors
+from bai_lsp.domain.backend import Backend, LaunchCalls, translate
 from bai_lsp.domain.errors import DomainError, InvalidParamsError
 from bai_lsp.domain.frontend import Frontend
 
@@ -27,12 +28,6 @@ READ_LIMIT = 10 * 1024 * 1024
 
 class UnknownVFolderError(DomainError):
     kind = "unknownVfolder"
-
-
-def _client_module(name: str) -> Any:
-    import importlib
-
-    return importlib.import_module(f"bai_lsp.backendai.{name}")
 
 
 def vfolder_uri(name: str, path: str) -> str:
@@ -72,11 +67,11 @@ class VFolders:
     def __init__(self, frontend: Frontend) -> None:
         self._frontend = frontend
 
-    def _calls(self, conn: Any) -> Any:
-        return _client_module("launcher").LauncherCalls(conn.client)
+    def _calls(self, conn: Backend) -> LaunchCalls:
+        return conn.launcher()
 
-    def _fail(self, exc: BaseException, conn: Any, name: str | None) -> DomainError:
-        errors = _client_module("errors")
+    def _fail(self, exc: BaseException, conn: Backend, name: str | None) -> DomainError:
+        errors = client_errors
         if isinstance(exc, DomainError):
             return exc
         if isinstance(exc, errors.InvalidRequestError):
@@ -90,7 +85,7 @@ class VFolders:
             return InvalidParamsError(exc.user_message)
         return translate(exc, conn.endpoint)
 
-    async def list(self, conn: Any) -> dict[str, Any]:
+    async def list(self, conn: Backend) -> dict[str, Any]:
         try:
             items = await self._calls(conn).list_vfolders()
         except Exception as exc:
@@ -109,14 +104,14 @@ class VFolders:
             ]
         }
 
-    async def create(self, conn: Any, name: str) -> dict[str, Any]:
+    async def create(self, conn: Backend, name: str) -> dict[str, Any]:
         try:
             item = await self._calls(conn).create_vfolder(name)
         except Exception as exc:
             raise self._fail(exc, conn, None) from None
         return {"name": item.get("name", name), "id": item.get("id"), "uri": vfolder_uri(name, "")}
 
-    async def files(self, conn: Any, name: str, path: str) -> dict[str, Any]:
+    async def files(self, conn: Backend, name: str, path: str) -> dict[str, Any]:
         try:
             entries = await self._calls(conn).vfolder_files(name, path)
         except Exception as exc:
@@ -137,7 +132,7 @@ class VFolders:
             ],
         }
 
-    async def upload(self, conn: Any, name: str, path: str, local_path: str) -> dict[str, Any]:
+    async def upload(self, conn: Backend, name: str, path: str, local_path: str) -> dict[str, Any]:
         local = _local(local_path, "upload")
         if not await asyncio.to_thread(local.is_file):
             raise InvalidParamsError(
@@ -158,7 +153,9 @@ class VFolders:
                 raise self._fail(exc, conn, name) from None
         return {"name": name, "path": path, "bytes": sent, "uri": vfolder_uri(name, path)}
 
-    async def download(self, conn: Any, name: str, path: str, local_path: str) -> dict[str, Any]:
+    async def download(
+        self, conn: Backend, name: str, path: str, local_path: str
+    ) -> dict[str, Any]:
         local = _local(local_path, "download")
         if await asyncio.to_thread(local.exists):
             raise InvalidParamsError(
@@ -199,7 +196,7 @@ class VFolders:
         result: int = task.result()
         return result
 
-    async def read(self, conn: Any, uri: str) -> dict[str, Any]:
+    async def read(self, conn: Backend, uri: str) -> dict[str, Any]:
         name, path = parse_uri(uri)
         try:
             data = await self._calls(conn).read(name, path, READ_LIMIT)

@@ -18,8 +18,14 @@ from typing import Any
 
 import attrs
 
-from bai_lsp.domain.backend import Backend, _client_module, is_not_found, translate
-from bai_lsp.domain.embedded import GatewayHandle, start_gateway, stop_gateway
+from bai_lsp.domain.backend import (
+    Backend,
+    Connect,
+    RestartUnsupportedError,
+    SessionRequest,
+    is_not_found,
+    translate,
+)
 from bai_lsp.domain.errors import CancelledByUserError, DomainError
 from bai_lsp.domain.events import SessionStatus
 from bai_lsp.domain.frontend import Frontend
@@ -101,21 +107,14 @@ class ComputeSession:
         )
 
 
-@attrs.define(eq=False)
-class Connection:
-    client: Any
-    endpoint: str
-    gateway: GatewayHandle | None = None
-
-
 class Workspaces:
     """Sessions by (folder, image) and the clients that reach them."""
 
-    def __init__(self, frontend: Frontend, state_dir: Path) -> None:
+    def __init__(self, frontend: Frontend, connect: Connect) -> None:
         self._frontend = frontend
-        self._state_dir = state_dir
+        self._connect = connect
         self._sessions: dict[tuple[str, str], ComputeSession] = {}
-        self._connections: dict[tuple[Any, ...], Connection] = {}
+        self._connections: dict[tuple[Any, ...], Backend] = {}
         self._connect_lock = asyncio.Lock()
 
     # --- sessions -----------------------------------------------------------------------
@@ -154,8 +153,9 @@ class Workspaces:
 
     # --- connections --------------------------------------------------------------------
 
-    async def connection(self, settings: Settings) -> Connection:
-        key = self._key(settings)
+    async def connection(self, settings: Settings) -> Backend:
+        """The open backend these settings point at (one per endpoint and keypair)."""
+        key = self.key(settings)
         async with self._connect_lock:
             conn = self._connections.get(key)
             if conn is None:
@@ -163,7 +163,8 @@ class Workspaces:
                 self._connections[key] = conn
             return conn
 
-    def _key(self, settings: Settings) -> tuple[Any, ...]:
+    def key(self, settings: Settings) -> tuple[Any, ...]:
+        """Which backend the settings point at: another key means another session."""
         if settings.embedded:
             return ("embedded", settings.on_exit == "keep")
         return (
@@ -175,45 +176,16 @@ class Workspaces:
             settings.group,
         )
 
-    async def _connect(self, settings: Settings) -> Connection:
-        backendai = _client_module("")
-
-        gateway: GatewayHandle | None = None
-        if settings.embedded:
-            gateway = await start_gateway(self._state_dir, shared=settings.on_exit == "keep")
-            endpoint, access_key, secret_key = (
-                gateway.endpoint,
-                gateway.access_key,
-                gateway.secret_key,
-            )
-            endpoint_type = "api"
-        else:
-            endpoint = settings.endpoint or ""
-            access_key, secret_key = settings.access_key or "", settings.secret_key or ""
-            endpoint_type = settings.endpoint_type
-        config = backendai.APIConfig(
-            endpoint=endpoint,
-            endpoint_type=endpoint_type,
-            access_key=access_key,
-            secret_key=secret_key,
-            domain=settings.domain,
-            group=settings.group,
-            vfolder_mounts=(),  # settings.mounts already holds BACKEND_VFOLDER_MOUNTS
-        )
-        client = backendai.BackendAIClient(config)
-        await client.__aenter__()
-        return Connection(client=client, endpoint=endpoint, gateway=gateway)
-
     # --- lifecycle of one session --------------------------------------------------------
 
     async def ensure(self, session: ComputeSession, settings: Settings) -> tuple[Backend, str]:
         """The client and ref of a running session, created (get-or-create) if needed."""
         conn = await self.connection(settings)
         async with session.start_lock:
-            if session.backend != self._key(settings):
+            if session.backend != self.key(settings):
                 session.ref = None  # the settings now point at another backend
             if session.ref and session.status not in ("terminated", "error"):
-                return conn.client, session.ref
+                return conn, session.ref
             self.set_status(session, "starting")
             try:
                 ref = await self._create(conn, session, settings)
@@ -225,18 +197,18 @@ class Workspaces:
                 self.set_status(session, "error", error.message, "failed-to-start")
                 raise error from None
             session.ref = ref
-            session.backend = self._key(settings)
+            session.backend = self.key(settings)
             self.set_status(session, "idle")
-            return conn.client, ref
+            return conn, ref
 
-    async def _create(self, conn: Connection, session: ComputeSession, settings: Settings) -> str:
-        spec = _client_module("").SessionSpec(
+    async def _create(self, conn: Backend, session: ComputeSession, settings: Settings) -> str:
+        request = SessionRequest(
             image=session.image,
             name=session.name,
             resources=dict(settings.resources),
             mounts=list(settings.mounts),
             environ=dict(settings.environ),
-            preopen_ports=[app.port for app in settings.apps] or None,
+            preopen_ports=[app.port for app in settings.apps],
             domain=settings.domain,
             group=settings.group,
             scaling_group=settings.scaling_group,
@@ -244,7 +216,7 @@ class Workspaces:
         )
         async with self._frontend.progress(f"Starting Backend.AI session {session.name}") as bar:
             task = asyncio.ensure_future(
-                conn.client.get_or_create(spec, on_status=lambda s: bar.report(f"{s}"))
+                conn.get_or_create(request, on_status=lambda s: bar.report(f"{s}"))
             )
             cancel = asyncio.ensure_future(bar.wait_cancelled())
             try:
@@ -254,9 +226,7 @@ class Workspaces:
             if not task.done():
                 task.cancel()
                 raise CancelledByUserError(f"Starting session {session.name} was cancelled.")
-            ref = task.result()
-        ident = getattr(ref, "id", None) or getattr(ref, "name", None) or session.name
-        return str(ident)
+            return task.result() or session.name
 
     async def lost(self, session: ComputeSession, settings: Settings) -> str:
         """Explain why a session vanished (as far as the backend says) and forget its ref."""
@@ -274,11 +244,11 @@ class Workspaces:
     async def refresh(self, session: ComputeSession, settings: Settings) -> SessionStatus:
         """Ask the backend how the session is, by ref or (after a restart) by name."""
         conn = await self.connection(settings)
-        if session.backend != self._key(settings):
+        if session.backend != self.key(settings):
             session.ref = None
         try:
             info = await asyncio.wait_for(
-                conn.client.session_info(session.ref or session.name), STATUS_TIMEOUT_S
+                conn.session_info(session.ref or session.name), STATUS_TIMEOUT_S
             )
         except TimeoutError:
             # A half-open connection must not block the editor's status request: answer
@@ -296,7 +266,7 @@ class Workspaces:
             status = session.status
         if session.ref is None and status == "idle":
             session.ref = str(info.get("id") or info.get("sessionId") or session.name)
-            session.backend = self._key(settings)
+            session.backend = self.key(settings)
         ended = status in ("terminated", "error") and session.status not in ("terminated", "error")
         session.status = status
         if ended:
@@ -328,12 +298,11 @@ class Workspaces:
         """The backend's listing entry of this session among the terminated ones."""
         try:
             conn = await self.connection(settings)
-            page = await conn.client.list_sessions(status="TERMINATED", limit=50)
+            items = await conn.list_sessions(status="TERMINATED", limit=50)
         except Exception:
             log.debug("could not look up why session %s ended", session.name, exc_info=True)
             return None
-        for item in getattr(page, "items", page) or []:
-            data = item if isinstance(item, dict) else attrs.asdict(item)
+        for data in items:
             if (data.get("name") or data.get("session_name")) == session.name:
                 return dict(data)
         return None
@@ -341,7 +310,7 @@ class Workspaces:
     async def destroy(self, session: ComputeSession, settings: Settings) -> SessionStatus:
         conn = await self.connection(settings)
         try:
-            await conn.client.destroy(session.ref or session.name, forced=True)
+            await conn.destroy(session.ref or session.name, forced=True)
         except Exception as exc:
             if not is_not_found(exc):
                 raise translate(exc, conn.endpoint) from None
@@ -359,7 +328,7 @@ class Workspaces:
                 await self.lost(session, settings)
                 await self.ensure(session, settings)
                 return session.snapshot()
-            if isinstance(exc, _client_module("dialect").RestartUnsupportedError):
+            if isinstance(exc, RestartUnsupportedError):
                 return await self._restart_by_recreating(session, settings, client, ref)
             conn = await self.connection(settings)
             error = translate(exc, conn.endpoint)
@@ -369,7 +338,7 @@ class Workspaces:
         return session.snapshot()
 
     async def _restart_by_recreating(
-        self, session: ComputeSession, settings: Settings, client: Any, ref: str
+        self, session: ComputeSession, settings: Settings, client: Backend, ref: str
     ) -> SessionStatus:
         """The newest managers refuse restart (501): destroy and create the session again.
 
@@ -406,15 +375,13 @@ class Workspaces:
             if destroy.get(session.workspace) and session.ref:
                 for conn in self._connections.values():
                     try:
-                        await asyncio.wait_for(conn.client.destroy(session.ref, forced=True), 10)
+                        await asyncio.wait_for(conn.destroy(session.ref, forced=True), 10)
                         break
                     except Exception:
                         log.info("could not destroy %s", session.name, exc_info=True)
         for conn in list(self._connections.values()):
             try:
-                await conn.client.__aexit__(None, None, None)
+                await conn.close()
             except Exception:
-                log.debug("closing a client failed", exc_info=True)
-            if conn.gateway is not None and not conn.gateway.shared:
-                await stop_gateway(conn.gateway)
+                log.debug("closing a backend failed", exc_info=True)
         self._connections.clear()

@@ -21,7 +21,6 @@ from bai_lsp.domain.apps import Apps
 from bai_lsp.domain.errors import DomainError
 from bai_lsp.domain.launcher import Launcher
 from bai_lsp.domain.terminals import Terminals, target_session
-from bai_lsp.domain.vfolders import VFolders
 from bai_lsp.lsp import diagnostics, live_lsp, protocol
 from bai_lsp.lsp.arguments import parse_args
 from bai_lsp.lsp.errors import rpc_errors
@@ -227,13 +226,6 @@ def _handler(command: Command[Any], services: Services) -> Callable[..., Awaitab
 def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
     """A server with every feature and command of docs/protocol.md registered."""
     server = BaiLanguageServer(state_dir=state_dir)
-    terminals = Terminals(
-        server.engine.workspaces,
-        send_output=lambda e: server.protocol.notify(protocol.TERMINAL_OUTPUT_NOTIFICATION, e),
-        send_closed=lambda e: server.protocol.notify(protocol.TERMINAL_CLOSED_NOTIFICATION, e),
-    )
-    apps = Apps(server.engine.workspaces)
-    launcher = Launcher(server.engine, VFolders(server.frontend))
     server.engine.diagnostics.publisher = diagnostics.publisher(server)
 
     @server.feature(types.INITIALIZE)
@@ -261,8 +253,8 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: BaiLanguageServer, *args: Any) -> None:
-        await terminals.close_all("The language server is shutting down.")
-        await apps.close_all()
+        await ls.terminals.close_all("The language server is shutting down.")
+        await ls.apps.close_all()
         await ls.engine.shutdown()
 
     @server.feature(
@@ -292,7 +284,7 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
             return None
         return None if answer is None else live_lsp.hover(answer)
 
-    services = Services(server, terminals, apps, launcher)
+    services = Services(server, server.terminals, server.apps, server.launcher)
     for command in COMMAND_TABLE:
         server.command(command.name)(_handler(command, services))
 

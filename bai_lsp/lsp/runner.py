@@ -20,8 +20,9 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from bai_lsp.domain.compose import compose
 from bai_lsp.domain.documents import language_for_path
-from bai_lsp.domain.engine import Engine, SourceDocument
+from bai_lsp.domain.engine import SourceDocument
 from bai_lsp.domain.errors import DomainError
 from bai_lsp.domain.events import (
     InputRequest,
@@ -143,7 +144,7 @@ async def run_file(args: argparse.Namespace, path: Path, text: str) -> int:
     folder = cwd if path.is_relative_to(cwd) else path.parent
     language = language_for_path(str(path))
     frontend = TerminalFrontend(verbose=bool(args.verbose))
-    engine = Engine(frontend)
+    engine = compose(frontend).engine
     options: dict[str, object] = {"onExit": "keep" if args.keep else "destroy"}
     if args.image:
         options["images"] = {language: args.image}

@@ -23,8 +23,9 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from bai_lsp import __version__
+from bai_lsp.domain.compose import compose
 from bai_lsp.domain.documents import language_for_path
-from bai_lsp.domain.engine import Engine, SessionTarget, SourceDocument
+from bai_lsp.domain.engine import SessionTarget, SourceDocument
 from bai_lsp.domain.errors import UnknownDocumentError
 from bai_lsp.domain.events import (
     InputRequest,
@@ -180,14 +181,28 @@ class BaiProtocol(LanguageServerProtocol):
 
 
 class BaiLanguageServer(LanguageServer):
-    """The bai-lsp server: owns the domain ``Engine``; ``LspFrontend`` is its voice."""
+    """The bai-lsp server: owns the domain services (``compose``); ``LspFrontend`` is its
+    voice."""
 
     protocol: BaiProtocol
 
     def __init__(self, state_dir: Path | None = None) -> None:
         super().__init__("bai-lsp", __version__, protocol_cls=BaiProtocol)
         self.frontend = LspFrontend(self)
-        self.engine = Engine(self.frontend, state_dir=state_dir)
+        services = compose(
+            self.frontend,
+            state_dir,
+            terminal_output=lambda e: self.protocol.notify(
+                protocol.TERMINAL_OUTPUT_NOTIFICATION, e
+            ),
+            terminal_closed=lambda e: self.protocol.notify(
+                protocol.TERMINAL_CLOSED_NOTIFICATION, e
+            ),
+        )
+        self.engine = services.engine
+        self.terminals = services.terminals
+        self.apps = services.apps
+        self.launcher = services.launcher
         self.parent_watch: asyncio.Future[None] | None = None  # lsp/parent.py
 
     # --- documents ----------------------------------------------------------------------

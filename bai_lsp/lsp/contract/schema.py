@@ -112,8 +112,8 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
 
 #: What a settings check allows beyond the field's type.
 _CHECK_SCHEMAS: dict[Callable[[Any], Any], Schema] = {
-    settings_module._positive_int: {"minimum": 1},
-    settings_module._non_negative_int: {"minimum": 0},
+    settings_module.positive_int: {"minimum": 1},
+    settings_module.non_negative_int: {"minimum": 0},
 }
 _APP_PORT: Schema = {"type": "integer", "minimum": 1024, "maximum": 65535}
 
@@ -256,7 +256,7 @@ def command_arguments() -> dict[str, type]:
 def settings_schema(builder: _Builder) -> Schema:
     """The ``backendai`` section, with what each setting's check allows."""
     builder.ref(settings_module.Settings)
-    for (cls, name), check in settings_module._CHECKS.items():
+    for (cls, name), check in settings_module.CHECKS.items():
         prop = builder.defs[cls.__name__]["properties"][to_camel(name)]
         choices = getattr(check, "choices", None)
         if choices:
