@@ -257,6 +257,10 @@ def vscode(
     (workspace / "batch_job.py").write_text(BATCH_JOB)
     (workspace / "data.txt").write_text("42 from the workspace\n")
     (workspace / "flood.py").write_text(FLOOD)
+    # a vfolder of the private embedded gateway (its data dir is under the server's state dir)
+    vfolder = base / "xdg_state_home" / "bai-lsp" / "gateway-data" / "vfolders" / "vsdata"
+    vfolder.mkdir(parents=True)
+    (vfolder / "hello.txt").write_text("hello from vsdata\n")
     second = base / "second"
     second.mkdir()
     (second / "other.py").write_text('print("from the second folder")\n')
@@ -529,3 +533,14 @@ def test_backend_ai_terminal_tab_types_resizes_and_exits(vscode: dict[str, Any])
     assert rows_after > rows_before  # the maximized panel's size reached the shell
     assert d["closed"] == "The shell exited."
     assert "Backend.AI terminal closed: The shell exited." in d["toasts"]
+
+
+def test_launcher_quick_picks_folders_view_and_resources_tooltip(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "launcher")
+    assert any(i.startswith("python") for i in d["images"]), d["images"]
+    assert any("cpu01-small" in p and "cpu 1, mem 1.0 GiB" in p for p in d["presets"]), d["presets"]
+    assert any("vsdata" in m for m in d["mounts"]), d["mounts"]
+    assert "preset cpu02-medium" in d["saved"] and "mounts vsdata" in d["saved"], d["saved"]
+    assert d["runStatus"] == "finished"
+    assert "requested: cpu 2, mem 4.0 GiB" in d["tooltip"], d["tooltip"]
+    assert "hello from vsdata" in d["opened"]

@@ -56,6 +56,8 @@ export interface StatusFacts {
 /** What the launcher needs from the extension. */
 export interface LauncherHost {
   execute<T>(command: string, arg: object): Promise<T | undefined>;
+  /** The same without any message, and only while the folder has a live session (polls). */
+  quiet<T>(command: string, arg: object, folder: vscode.Uri): Promise<T | undefined>;
   /** The workspace folder a command acts on (asks when there are several). */
   folder(uri?: vscode.Uri): Promise<vscode.Uri | undefined>;
   /** The status bar shows the facts (countdowns, resources). */
@@ -202,8 +204,11 @@ export class Countdowns implements vscode.Disposable {
     }
   }
 
-  async poll(folder: vscode.Uri): Promise<StatusFacts | undefined> {
-    const facts = await this.host.execute<StatusFacts & { status: string }>(LauncherCommands.sessionStatus, { uri: folder.toString() });
+  async poll(folder: vscode.Uri, quiet = true): Promise<StatusFacts | undefined> {
+    const arg = { uri: folder.toString() };
+    const facts = quiet
+      ? await this.host.quiet<StatusFacts>(LauncherCommands.sessionStatus, arg, folder)
+      : await this.host.execute<StatusFacts>(LauncherCommands.sessionStatus, arg);
     if (facts) {
       this.record(facts);
     }
@@ -285,7 +290,7 @@ export function registerLauncher(host: LauncherHost): { disposables: vscode.Disp
     }),
     vscode.commands.registerCommand('bai.pollSessionStatus', async (uri?: vscode.Uri) => {
       const folder = await host.folder(uri);
-      return folder ? countdowns.poll(folder) : undefined;
+      return folder ? countdowns.poll(folder, false) : undefined;
     }),
   ];
   return { disposables, countdowns };

@@ -456,6 +456,87 @@ const scenarios = {
   },
 
   /**
+   * The launcher's quick picks (image, preset with what is allocatable, mounts), a run that
+   * starts the session with that choice, its resources in the status item's tooltip, and the
+   * "Backend.AI Folders" view opening a vfolder file.
+   */
+  async launcher(page) {
+    await palette(page, 'Backend.AI: Configure Next Session (image, resources, folders)…');
+    const pick = async (title, text, many = false) => {
+      await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).first().waitFor({ timeout: 30000 });
+      const rows = page.locator('.quick-input-list .monaco-list-row');
+      await rows.first().waitFor({ timeout: 30000 });
+      const shown = (await rows.allInnerTexts()).map((r) => r.replace(/\s+/g, ' ').trim());
+      await page.locator('.quick-input-widget input').first().fill(text);
+      await page.waitForTimeout(400);
+      if (many) {
+        // multi-select: tick the item (its checkbox), then accept
+        const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+        const box = row.locator('.quick-input-list-checkbox, input[type=checkbox], .monaco-custom-toggle');
+        if (await box.count()) {
+          await box.first().click({ force: true });
+        } else {
+          await row.click();
+        }
+        await page.waitForTimeout(300);
+        const ok = page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' });
+        if (await ok.count()) {
+          await ok.first().click();
+          return shown;
+        }
+      }
+      log('launcher: picked', text, 'in', title);
+      await page.keyboard.press('Enter');
+      return shown;
+    };
+    const images = await pick('Backend.AI: image', 'python');
+    const presets = await pick('Backend.AI: resource preset', 'cpu02-medium');
+    const mounts = await pick('Backend.AI: vfolders to mount', 'vsdata', true);
+    log('launcher: picks done');
+    const saved = await poll('the "Saved" message', async () => {
+      const t = await page.locator('.notifications-toasts .notification-list-item', { hasText: 'Saved:' }).allInnerTexts();
+      return t.length ? t[0].replace(/\s+/g, ' ') : undefined;
+    }, 60000);
+    await openFile(page, cfg.file);
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await gotoLine(page, 1);
+    const before = await runIds(page);
+    await page.keyboard.press('Control+Shift+Enter');
+    const run = await waitRun(page, before, 120000);
+    log('launcher: run', run.status);
+    await palette(page, 'Backend.AI: Refresh Session Countdown');
+    await page.waitForTimeout(1500);
+    const item = page.locator('.statusbar-item', { has: page.locator('[aria-label^="Backend.AI session"]') }).first();
+    const tooltip = await poll('the status item tooltip', async () => {
+      await item.hover();
+      await page.waitForTimeout(800);
+      const hovers = await page.locator('.monaco-hover, .workbench-hover').allInnerTexts();
+      const text = hovers.join('\n');
+      return /requested:/.test(text) ? text : undefined;
+    }, 30000, 500);
+    await page.mouse.move(700, 300);
+    log('launcher: tooltip ok');
+    await palette(page, 'Focus on Backend.AI Folders View');
+    const folderRow = page.getByRole('treeitem', { name: 'vsdata' });
+    await folderRow.first().waitFor({ timeout: 30000 });
+    await folderRow.first().click();
+    const fileRow = page.getByRole('treeitem', { name: /hello\.txt/ });
+    await fileRow.first().waitFor({ timeout: 30000 });
+    await fileRow.first().click();
+    await page.locator('.tabs-container .tab.active', { hasText: 'hello.txt' }).first().waitFor({ timeout: 30000 });
+    const opened = await poll('the vfolder file text', async () => {
+      const texts = (await page.locator('.monaco-editor .view-lines').allInnerTexts()).map((x) => x.replace(/\u00a0/g, ' '));
+      return texts.find((x) => /hello from vsdata/.test(x));
+    }, 20000);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-launcher.png') });
+    // leave the editor as the next scenarios expect it: demo.py active, the vfolder file closed
+    await page.keyboard.press('Control+w');
+    await openFile(page, cfg.file);
+    await page.locator('.monaco-editor .view-lines').first().click();
+    return { images, presets, mounts, saved, runStatus: run.status, tooltip, opened };
+  },
+
+  /**
    * Point the user settings at a Backend.AI endpoint with a keypair: the extension asks for
    * the secret key once (masked); a wrong one is refused with a message that offers
    * "Set Secret Key…"; after fixing it the current line (no selection) runs there.

@@ -33,6 +33,17 @@ export class SessionsFeature implements Feature {
     // the launcher (Configure Next Session, the Folders view) and the status countdowns
     const launcher = registerLauncher({
       execute: this.host.execute,
+      quiet: async <T>(c: string, a: object, folder: vscode.Uri): Promise<T | undefined> => {
+        const live = this.status.statusFor(folder);
+        if (!live || live === 'terminated' || live === 'error') {
+          return undefined;
+        }
+        try {
+          return await this.host.request<T>(c, a);
+        } catch {
+          return undefined; // a background poll never interrupts the user
+        }
+      },
       folder: (u) => sessionUri(u),
       facts: (f) => this.status.facts(f),
     });
