@@ -273,3 +273,40 @@ async def test_bad_arguments_unknown_folders_and_traversal_say_what_is_wrong(
             assert (error.code, says in error.message) == (code, True), (command, args, error)
         assert not (tmp_path / "m").exists()
         assert local.read_text() == "x"
+
+
+async def test_a_run_longer_than_the_idle_timeout_keeps_its_session(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    """Keep-alive: a streamed run and a REST run each outlast a 2 s idle timeout (then read
+    an answer); no session is reclaimed, the second run reuses the first one's session."""
+    from support.gateway import running_gateway
+
+    with running_gateway(tmp_path / "gw", args=["--idle-timeout", "2"]) as gw:
+        work = tmp_path / "ws"
+        work.mkdir()
+        names: list[str] = []
+        for transport in ("websocket", "rest"):
+            options = {
+                "endpoint": gw.endpoint,
+                "accessKey": gw.access_key,
+                "secretKey": gw.secret_key,
+                "onExit": "keep",
+                "runTransport": transport,
+            }
+            async with start_server([work], state_dir=state_dir, init_options=options) as h:
+                code = "import time\ntime.sleep(5)\nprint(input('go? '), 'survived')\n"
+                doc = open_doc(h, work / f"long_{transport}.py", code)
+                h.input_answers.put_nowait({"text": "yes"})
+                result = await h.command(
+                    "backendai.runSelection", {"uri": doc, "range": rng(0, 0, 3, 0)}
+                )
+                assert result["status"] == "finished", result
+                assert "survived" in h.output_text(result["runId"])
+                status = await h.command("backendai.session.status", {"uri": uri(work)})
+                assert status["status"] == "idle", status
+                assert 0 < status["idleRemainingSeconds"] <= 2
+                names.append(status["sessionName"])
+                ended = [s for s in h.of("backendai/sessionStatus") if s["status"] == "terminated"]
+                assert ended == [], ended
+        assert names[0] == names[1]
