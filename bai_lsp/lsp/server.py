@@ -7,6 +7,7 @@ requests, progress, messages, open documents) to the domain's ``Frontend`` proto
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -43,6 +44,13 @@ _LEVELS = {
     "warning": types.MessageType.Warning,
     "info": types.MessageType.Info,
 }
+
+
+#: The ``workDoneToken`` of the ``executeCommand`` being run (a one-item list, emptied when
+#: its progress begins, so one token never gets two ``begin``s).
+CLIENT_PROGRESS_TOKEN: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "bai_client_progress_token", default=None
+)
 
 
 class _LspProgress:
@@ -114,7 +122,21 @@ class LspFrontend:
 
     @asynccontextmanager
     async def progress(self, title: str) -> AsyncIterator[_LspProgress]:
-        token: str | None = None
+        token: Any = None
+        given = CLIENT_PROGRESS_TOKEN.get()
+        if given:
+            # the editor's own token for this command: used once, not created, and not
+            # cancellable through it (the editor cancels the request itself)
+            token = given.pop()
+            self._ls.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title=title, cancellable=False, percentage=0)
+            )
+            try:
+                yield _LspProgress(self._ls, token)
+            finally:
+                self._ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+                self._ls.work_done_progress.tokens.pop(token, None)
+            return
         if get_capability(self._ls.client_capabilities, "window.work_done_progress", False):
             token = f"backendai-{uuid.uuid4().hex}"
             try:
@@ -152,6 +174,15 @@ class BaiProtocol(LanguageServerProtocol):
         task = self.command_tasks.pop(msg_id, None)
         if task is not None and not task.done():
             task.cancel()
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:
+        """A ``workDoneToken`` the editor sent with the command is the token of the command's
+        progress (LSP "client-initiated progress"); the command's task inherits it."""
+        token = params.work_done_token
+        CLIENT_PROGRESS_TOKEN.set([token] if token is not None else None)
+        result = yield from super().lsp_workspace__execute_command(params)
+        return result
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Any:

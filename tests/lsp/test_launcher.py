@@ -310,3 +310,28 @@ async def test_a_run_longer_than_the_idle_timeout_keeps_its_session(
                 ended = [s for s in h.of("backendai/sessionStatus") if s["status"] == "terminated"]
                 assert ended == [], ended
         assert names[0] == names[1]
+
+
+async def test_an_upload_reports_on_the_editors_own_work_done_token(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    """Client-initiated progress (LSP): the command's ``workDoneToken`` carries begin, the
+    reports and end; the server creates no token of its own for it."""
+    local = tmp_path / "f.bin"
+    local.write_bytes(os.urandom(9 * 1024 * 1024))
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        await h.command("backendai.vfolders.create", {"name": "tok"})
+        before = set(h.client.progress_reports)
+        await h.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="backendai.vfolders.upload",
+                arguments=[{"name": "tok", "path": "f.bin", "localPath": str(local)}],
+                work_done_token="editor-token-1",
+            )
+        )
+        reports = h.client.progress_reports["editor-token-1"]
+        assert isinstance(reports[0], types.WorkDoneProgressBegin)
+        assert reports[0].title.startswith("Uploading f.bin") and not reports[0].cancellable
+        assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+        assert [r.percentage for r in reports[1:-1]][-1] == 100
+        assert set(h.client.progress_reports) - before == {"editor-token-1"}
