@@ -40,7 +40,7 @@
 (defcustom backendai-install-python nil
   "Python (3.11 or newer) that creates the venv.
 nil: the first of python3.13, python3.12, python3.11 and python3
-on `exec-path' that is new enough."
+on the variable `exec-path' that is new enough."
   :type '(choice (const :tag "Search" nil) file))
 
 (defvar backendai-install-last-log nil
