@@ -2,10 +2,11 @@
 flushes it rather than at 2-second polling windows.
 
 The stream asks to be resumable; when the backend agrees (our gateway numbers its frames) a
-dropped connection does not end the run: the frame source is swapped for REST polls from the
-last frame received (``reconnect.rest_run``), with an input answer the stream may not have
-delivered sent again. A real manager interrupts a streamed run when its socket closes, so
-there the output gets a visible gap marker and the run ends ``failed``.
+dropped connection does not end the run: ``stream_run`` answers ``StreamDropped`` and the
+run's supervisor swaps the frame source for REST polls from the last frame received, with an
+input answer the stream may not have delivered sent again. A real manager interrupts a
+streamed run when its socket closes, so there the output gets a visible gap marker and the
+run ends ``failed``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import attrs
+
 from bai_lsp.domain import runstate
 from bai_lsp.domain.backend import ExecutionStream, is_not_found, translate
 from bai_lsp.domain.events import RunResult
 from bai_lsp.domain.frames import follow
 from bai_lsp.domain.inputs import InputBroker
 from bai_lsp.domain.output import RunOutput
-from bai_lsp.domain.reconnect import rest_run
 from bai_lsp.domain.runs import Run, SessionGone
 from bai_lsp.domain.workspaces import Workspaces
 from bai_lsp.wire.execute import ExecutionResult
@@ -68,17 +70,26 @@ class StreamSource:
             await self._stream.send_input("")
 
 
+@attrs.frozen
+class StreamDropped:
+    """The stream of a resumable run dropped mid-run: follow it on by REST polls."""
+
+    #: Why, in the user's words.
+    why: str
+    #: An input answer sent but not confirmed by a later frame (the first poll sends it).
+    unsent: str | None
+
+
 async def stream_run(
     run: Run,
     output: RunOutput,
     broker: InputBroker,
     workspaces: Workspaces,
     endpoint: str,
-) -> RunResult:
-    """Execute ``run`` to its end; raise ``SessionGone`` if the session vanished first."""
+) -> RunResult | StreamDropped:
+    """Execute ``run`` to its end, or until its resumable stream drops; raise
+    ``SessionGone`` if the session vanished first."""
     assert run.client is not None and run.ref is not None
-    if run.attached:
-        return await rest_run(run, output, broker, workspaces, endpoint)
     ending: runstate.Ending | None = None
     message = "The connection closed before the run finished."
     why = "the backend closed the stream"
@@ -101,40 +112,36 @@ async def stream_run(
         log.info("run %s: the stream failed: %s", run.id, message)
     if ending is None and source is not None and source.got_frame:
         if run.resumable:
-            return await _follow_by_rest(run, output, broker, workspaces, endpoint, why, source)
+            return StreamDropped(why, source.unsent)
         await output.feed([runstate.gap_marker(endpoint, why)])
     ending = runstate.settle(ending or runstate.Ending("failed", None, message), run.interrupted)
     return run.result(ending.status, ending.exit_code, ending.message)
 
 
-async def _follow_by_rest(
-    run: Run,
-    output: RunOutput,
-    broker: InputBroker,
-    workspaces: Workspaces,
-    endpoint: str,
-    why: str,
-    dropped: StreamSource,
-) -> RunResult:
-    """The stream of a resumable run dropped: swap the source for REST polls from the last
-    frame received."""
+def following_by_polls(
+    run: Run, workspaces: Workspaces, endpoint: str, dropped: StreamDropped
+) -> None:
+    """Say so, and set the run up to go on by REST from the last frame received."""
     log.info("run %s: stream lost after answer %d; following by REST", run.id, run.wire_seq)
     run.attached = True
+    run.pending_input = dropped.unsent
     workspaces.set_status(
         run.session,
         "reconnecting",
-        f"The stream to {endpoint} dropped ({why.rstrip('.')}); following the run by "
+        f"The stream to {endpoint} dropped ({dropped.why.rstrip('.')}); following the run by "
         "polling (it goes on on the session).",
     )
-    try:
-        run.pending_input = dropped.unsent
-        return await rest_run(run, output, broker, workspaces, endpoint)
-    except SessionGone as gone:
-        cause = gone.__cause__
-        why_gone = f" ({translate(cause, endpoint).message.rstrip('.')})" if cause else ""
-        message = (
-            f"Session {run.session.name} was lost while the connection was down{why_gone}; "
-            "the rest of this run's output is lost."
-        )
-        workspaces.set_status(run.session, "terminated", message)
-        return run.result("failed", None, message)
+
+
+def lost_while_down(
+    run: Run, workspaces: Workspaces, endpoint: str, gone: SessionGone
+) -> RunResult:
+    """The session vanished while the stream was down: the run failed, and why."""
+    cause = gone.__cause__
+    why_gone = f" ({translate(cause, endpoint).message.rstrip('.')})" if cause else ""
+    message = (
+        f"Session {run.session.name} was lost while the connection was down{why_gone}; "
+        "the rest of this run's output is lost."
+    )
+    workspaces.set_status(run.session, "terminated", message)
+    return run.result("failed", None, message)

@@ -24,10 +24,10 @@ from bai_lsp.domain.inputs import InputBroker
 from bai_lsp.domain.output import RunOutput
 from bai_lsp.domain.reconnect import rest_run
 from bai_lsp.domain.runlog import RunLog
-from bai_lsp.domain.runs import Run
+from bai_lsp.domain.runs import Run, SessionGone
 from bai_lsp.domain.runstate import echo
 from bai_lsp.domain.settings import Settings
-from bai_lsp.domain.streamed import stream_run
+from bai_lsp.domain.streamed import following_by_polls, lost_while_down, stream_run
 from bai_lsp.domain.workspaces import ComputeSession, Workspaces
 from bai_lsp.wire.execute import ExecutionResult
 
@@ -160,22 +160,43 @@ class RunSupervisor:
     async def follow(self, transport: str, endpoint: str) -> RunResult | None:
         """Run to the end by ``transport``; ``None`` when the server detached it.
 
-        Raises ``SessionGone`` when the session vanished before the run started on it.
+        A resumable stream that drops mid-run is swapped for REST polls here, from the last
+        frame received. Raises ``SessionGone`` when the session vanished before the run
+        started on it.
         """
         run, output = self.run, self.output
-        assert run.client is not None and output is not None
-        poll: DetachablePoll | None = None
-        if transport == "rest":
-            poll = DetachablePoll(
-                run.client, lambda: self.detaching, output, self.progress, self._s.runlog.close
-            )
-            call = rest_run(run, output, self._s.broker, self._s.workspaces, endpoint, poll)
-        else:
-            call = stream_run(run, output, self._s.broker, self._s.workspaces, endpoint)
-        task = asyncio.ensure_future(call)
+        assert output is not None
+        if transport == "rest" or run.attached:
+            return await self._poll(endpoint)
+        task = asyncio.ensure_future(
+            stream_run(run, output, self._s.broker, self._s.workspaces, endpoint)
+        )
         if await self._under_way(task, transport):
             return None
-        if self.detaching and poll is not None and poll.tripped:
+        outcome = task.result()
+        if isinstance(outcome, RunResult):
+            return outcome
+        await output.drain()  # every frame fed is logged: a crash resumes after them
+        self.progress.done = run.wire_seq
+        following_by_polls(run, self._s.workspaces, endpoint, outcome)
+        try:
+            return await self._poll(endpoint)
+        except SessionGone as gone:
+            return lost_while_down(run, self._s.workspaces, endpoint, gone)
+
+    async def _poll(self, endpoint: str) -> RunResult | None:
+        """Follow the run by REST polls that stop before the next one once it is detached."""
+        run, output = self.run, self.output
+        assert run.client is not None and output is not None
+        poll = DetachablePoll(
+            run.client, lambda: self.detaching, output, self.progress, self._s.runlog.close
+        )
+        task = asyncio.ensure_future(
+            rest_run(run, output, self._s.broker, self._s.workspaces, endpoint, poll)
+        )
+        if await self._under_way(task, "rest"):
+            return None
+        if self.detaching and poll.tripped:
             return None
         return task.result()
 

@@ -489,3 +489,23 @@ async def test_a_folder_cannot_send_code_or_keys_elsewhere(tmp_path: Path) -> No
     engine.set_configuration({}, {FOLDER: {"endpoint": "http://evil.example"}})
     assert engine.settings_for(FOLDER).endpoint == SETTINGS["endpoint"]
     assert any("ignored backendai.endpoint" in text for _, text in ui.messages)
+
+
+async def test_a_stream_cut_then_detached_while_polling_is_re_attached(tmp_path: Path) -> None:
+    backend = ScriptedBackend({"p": [Out("before\n"), Hold("h"), Out("after\n"), End()]})
+    backend.stream_drop_after = 1  # the stream drops after "before": polls take over
+    engine, ui = engine_for(backend, tmp_path, runTransport="websocket")
+    task = asyncio.ensure_future(engine.run_file(doc("p")))
+    while not backend.polls:
+        await asyncio.sleep(0.005)
+    assert "reconnecting" in ui.statuses
+    await engine.shutdown()  # the run goes on on the session: detached at the next poll
+    with pytest.raises(RunDetachedError):
+        await task
+    assert backend.interrupts == []
+    backend.release("h")
+    _, again = await reattach(backend, tmp_path)
+    await again.wait_finished()
+    run_id = ui.started[0].run_id
+    assert again.finished[run_id].status == "finished"
+    assert ui.text(run_id) + again.text(run_id) == "before\nafter\n"
