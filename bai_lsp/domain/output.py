@@ -1,16 +1,18 @@
 """A run's output on its way to the editor: ordered, coalesced, bounded.
 
-The editor gets at most one ``backendai/output`` notification per ``1/60 s`` per run (or
+The editor gets ``backendai/output`` notifications at most once per ``1/60 s`` per run (or
 per ``output.flushIntervalMs`` when that is longer), each carrying at most
 ``MAX_NOTIFICATION_BYTES`` of text, so a flood never turns into a message storm or one
-giant message; pygls writes to stdout synchronously, so both would stall the whole server.
+giant message. Only when whole notifications are queued (one big write) does a tick send
+several of them (``MAX_NOTIFICATIONS_PER_FLUSH``), so such output is not held below the
+pipe's speed.
 The first output of a quiet run goes out immediately. Past ``output.maxBytesPerRun`` the
 rest is not forwarded but appended to a spill file (which also receives what was shown),
 so nothing is lost; memory stays bounded by the budget.
 
 A backlogged run notifies on a fixed cadence (each deadline one interval after the previous
 one, not after the moment the previous flush actually ran), so a late timer does not slow
-the run below 60 notifications a second. And :meth:`RunOutput.feed` waits while more than
+the run below 60 ticks a second. And :meth:`RunOutput.feed` waits while more than
 ``MAX_PENDING_CHARS`` are queued: the run's reader stops reading, the backlog stays in the
 gateway's bounded buffer and, past that, the kernel waits — instead of a 100 MB flood
 sitting in the language server's memory. Nothing is dropped and the order is kept.
@@ -39,8 +41,12 @@ log = logging.getLogger(__name__)
 #: At 60 notifications a second this forwards up to 15 MB/s, above what a kernel's line-wise
 #: printing produces (~9 MB/s), while no message is large enough to stall an editor.
 MAX_NOTIFICATION_BYTES = 256 * 1024
-#: The fastest a run may notify: 60 notifications a second.
+#: The fastest a run may notify: 60 ticks a second.
 MIN_INTERVAL_S = 1 / 60
+#: Full notifications one tick may send when that much is queued: with a one-block write
+#: the queue is always full, and one notification per tick capped it at 15 MB/s while the
+#: kernel writes 100 MB/s and the LSP pipe carries 270 MB/s (docs/performance.md).
+MAX_NOTIFICATIONS_PER_FLUSH = 8
 #: Characters queued for the editor (per run) above which ``feed`` waits for them to drain.
 MAX_PENDING_CHARS = 2 * 1024 * 1024
 #: What was shown is kept (for the spill file, should the run pass its budget) in memory up
@@ -282,6 +288,29 @@ class RunOutput:
 
     def _flush(self) -> None:
         self._timer = None
+        sent = 0
+        # A backlog of whole notifications goes out in one tick (up to
+        # ``MAX_NOTIFICATIONS_PER_FLUSH``): a one-block write then reaches the editor at the
+        # pipe's speed, while small records still coalesce into one notification per tick.
+        while self._pending and sent < MAX_NOTIFICATIONS_PER_FLUSH:
+            if sent and self._pending_chars < MAX_NOTIFICATION_BYTES:
+                break
+            if not self._send_one():
+                break
+            sent += 1
+        if sent:
+            now = asyncio.get_running_loop().time()
+            due = self._due
+            # On a cadence: the next deadline follows this one, unless this flush is so
+            # late that keeping the cadence would send a burst to catch up.
+            self._last_sent = due if due is not None and now - due < self._interval else now
+            self._due = None
+            if self._pending_chars <= MAX_PENDING_CHARS:
+                self._room.set()
+        self._schedule()
+
+    def _send_one(self) -> bool:
+        """Send one notification of at most ``MAX_NOTIFICATION_BYTES`` from the queue."""
         batch: list[Record] = []
         room = MAX_NOTIFICATION_BYTES
         sent_chars = 0
@@ -304,22 +333,15 @@ class RunOutput:
                 batch.append(self._pending.popleft())
                 sent_chars += _queued_size(record)
                 room -= record.size
-        if batch:
-            now = asyncio.get_running_loop().time()
-            due = self._due
-            # On a cadence: the next deadline follows this one, unless this flush is so
-            # late that keeping the cadence would send a burst to catch up.
-            self._last_sent = due if due is not None and now - due < self._interval else now
-            self._due = None
-            self._pending_chars = self._pending_chars - sent_chars if self._pending else 0
-            if self._pending_chars <= MAX_PENDING_CHARS:
-                self._room.set()
-            try:
-                self._send(OutputBatch(self.run_id, self._seq, batch))
-            except Exception:  # the editor went away; keep the run going
-                log.exception("could not send output of run %s", self.run_id)
-            self._seq += 1
-        self._schedule()
+        if not batch:
+            return False
+        self._pending_chars = self._pending_chars - sent_chars if self._pending else 0
+        try:
+            self._send(OutputBatch(self.run_id, self._seq, batch))
+        except Exception:  # the editor went away; keep the run going
+            log.exception("could not send output of run %s", self.run_id)
+        self._seq += 1
+        return True
 
 
 def _queued_size(record: Record) -> int:

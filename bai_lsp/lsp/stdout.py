@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import queue
@@ -28,6 +29,7 @@ class NonBlockingStdout:
         self._raw = raw
         self._fd = raw.fileno()
         os.set_blocking(self._fd, False)
+        _widen_pipe(self._fd)
         self._pending = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.get_ident()
@@ -102,6 +104,19 @@ class NonBlockingStdout:
             self._broken = True  # the editor went away; drop the rest quietly
             self._pending.clear()
             log.info("stdout closed by the client")
+
+
+#: ``F_SETPIPE_SZ`` (Linux): the pipe's capacity. The default 64 KiB is a quarter of one
+#: full output notification, so a big write took a dozen wake-ups of writer and reader.
+_F_SETPIPE_SZ = 1031
+PIPE_BYTES = 1024 * 1024
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give the LSP pipe room for several notifications (best effort: the limit is
+    ``/proc/sys/fs/pipe-max-size``, 1 MiB by default; not a pipe or not Linux: unchanged)."""
+    with contextlib.suppress(OSError, ValueError):
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
 
 
 class ThreadedStdout:

@@ -9,6 +9,7 @@ from pathlib import Path
 from bai_lsp.domain.events import OutputBatch, Record
 from bai_lsp.domain.output import (
     MAX_NOTIFICATION_BYTES,
+    MAX_NOTIFICATIONS_PER_FLUSH,
     MAX_PENDING_CHARS,
     MIN_INTERVAL_S,
     RunOutput,
@@ -72,6 +73,22 @@ async def test_huge_single_output_is_split_into_bounded_notifications(tmp_path: 
         for _, b in sent
     )
     assert len(sent) == 4
+
+
+async def test_one_big_write_is_not_held_to_one_notification_per_tick(tmp_path: Path) -> None:
+    """A one-block write queues whole notifications: a tick sends several of them (each
+    still bounded), so 4 MiB does not take 16 ticks (a 15 MB/s ceiling)."""
+    out, sent = collect(tmp_path)
+    notifications = 16
+    big = "x" * (MAX_NOTIFICATION_BYTES * notifications)
+    await out.feed([Record("stdout", text=big)])
+    await out.close()
+    assert text_of(sent) == big
+    assert [b.seq for _, b in sent] == list(range(notifications))
+    assert all(len(b.records[0].text or "") == MAX_NOTIFICATION_BYTES for _, b in sent)
+    # Sent in bursts of whole notifications: far fewer ticks than notifications.
+    ticks = 1 + sum(1 for (a, _), (b, _) in itertools.pairwise(sent) if b - a > MIN_INTERVAL_S / 2)
+    assert ticks <= 16 // MAX_NOTIFICATIONS_PER_FLUSH + 1 <= 4, ticks
 
 
 async def test_kinds_keep_their_relative_order(tmp_path: Path) -> None:
