@@ -21,6 +21,11 @@ PUBLIC = {
     ("POST", "/server/login"),
     ("POST", "/server/logout"),
     ("POST", "/server/login-check"),
+    # Storage-proxy transfer URLs: like a real storage proxy they take no signature but a
+    # single-use, expiring token from a signed request-upload/request-download
+    # (test_public_routes_give_nothing_away checks the refusals).
+    ("PATCH", "/storage/upload"),
+    ("GET", "/storage/download"),
 }
 _VARIABLE = re.compile(r"\{([^}:]+)(:[^}]*)?\}")
 

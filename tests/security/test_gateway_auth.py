@@ -139,3 +139,22 @@ async def test_public_routes_give_nothing_away(gateway: GatewayInfo) -> None:
         # Without a login cookie, every /func route is refused like an unsigned request.
         async with http.get(base.with_path("/func/session/x")) as response:
             assert response.status in REFUSED
+        # The storage transfer URLs refuse a missing or forged token before touching a file.
+        for method, path in (
+            ("PATCH", "/storage/upload"),
+            ("HEAD", "/storage/upload"),
+            ("GET", "/storage/download"),
+        ):
+            for query in ({}, {"token": "forged"}):
+                async with http.request(
+                    method,
+                    base.with_path(path).with_query(query),
+                    data=b"x",
+                    headers={
+                        "Content-Type": "application/offset+octet-stream",
+                        "Upload-Offset": "0",
+                    },
+                ) as response:
+                    body = await response.text()
+                    assert response.status == 401, (method, path, query, body)
+                    assert gateway.secret_key not in body and gateway.access_key not in body
