@@ -183,6 +183,13 @@ def _start_code_server(
         capture_output=True,
         timeout=120,
     )
+    # the server's own log for the artifacts (a remote window's machine-scoped setting);
+    # it changes nothing else a user would do
+    machine = base / "user-data" / "Machine" / "settings.json"
+    machine.parent.mkdir(parents=True, exist_ok=True)
+    server_log = ARTIFACTS / "vscode" / "bai-lsp.log"
+    server_log.unlink(missing_ok=True)
+    machine.write_text(json.dumps({"backendai.server.args": ["-v", "--log-file", str(server_log)]}))
     settings = base / "user-data" / "User" / "settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(
@@ -279,8 +286,12 @@ def test_vscode_vsix_then_run(release: Release, tmp_path: Path) -> None:
     assert results.exists(), driver.stdout + driver.stderr
     result: dict[str, Any] = json.loads(results.read_text())
     print(f"\n[install] VS Code: .vsix install + first run in {time.monotonic() - started:.1f} s")
-    assert "error" not in result, result
-    assert result["runs"], result["toasts"]
+    client_log = next(artifacts.glob("exthost*/bai-lsp.bai-lsp-vscode/*.log"), None)
+    seen = f"toasts: {result['toasts']}\n--- extension log ---\n" + (
+        client_log.read_text()[-3000:] if client_log else "(none)"
+    )
+    assert "error" not in result, f"{result['error']}\n{seen}"
+    assert result["runs"], seen
     run_ = result["runs"][0]
     assert run_["status"] == "finished" and run_["lines"] == ["1"], result
     assert any("Backend.AI: setting up the language server" in t for t in result["toasts"]), result

@@ -59,6 +59,10 @@ async function outputRuns(page) {
     await item.first().waitFor({ timeout: 60000 });
     await item.first().click();
     await page.locator('.tabs-container .tab.active', { hasText: cfg.file }).first().waitFor({ timeout: 30000 });
+    // the key binding exists once the extension is loaded: its status bar item says so (before
+    // that, Ctrl+Shift+Enter is VS Code's own "Insert Line Above")
+    await page.locator('.statusbar-item [aria-label*="Backend.AI"]').first().waitFor({ timeout: 120000 });
+    log('extension loaded');
     await page.locator('.monaco-editor .view-lines').first().click();
     await page.keyboard.press('Control+Home');
     await page.keyboard.press('Control+Shift+Enter');
