@@ -242,6 +242,14 @@ TARGET_LABELS = (
     "peak RSS bai-lsp during floods ≤ 150 MB",
     "peak RSS gateway during floods ≤ 200 MB",
     "busiest load: probe first-output p99 ≤ 10x single p50",
+    # issue 19: the physical limit
+    "first-output p50, c/b ≤ 0.8",
+    "first-output p99, c/a ≤ 2",
+    "block-flood throughput, c/a ≥ 0.5",
+    "line-flood throughput, c / faster kernel baseline ≥ 0.9",
+    "busiest load: peak RSS bai-lsp ≤ 250 MB",
+    "busiest load: peak RSS gateway ≤ 400 MB",
+    "busiest load: Jain's fairness of (c) ≥ 0.9",
 )
 
 
@@ -257,6 +265,19 @@ def targets(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int])
     ]
     busiest = max(workspace_counts)
     probe_p99 = _load_metric(c, busiest, "probe_p99") if c else None
+    raw_probe_p99 = _load_metric(a, busiest, "probe_p99") if a else None
+    b_p50 = _ms(b.get("first_output_s"), 50)
+    c_p99 = _ms(c.get("first_output_s"), 99)
+    a_p99 = _ms(a.get("first_output_s"), 99)
+    c_block = _mb_per_s(_flood(c, "block"))
+    a_block = _mb_per_s(_flood(a, "block"))
+    kernel_lines = [
+        v for v in (a_lines, _mb_per_s(_flood(results.get("a-default", {}), "lines"))) if v
+    ]
+    fastest_lines = max(kernel_lines) if kernel_lines else None
+    load_lsp = _load_metric(c, busiest, "peak_rss_mb:bai-lsp") if c else None
+    load_gw = _load_metric(c, busiest, "peak_rss_mb:gateway") if c else None
+    load_jain = _load_metric(c, busiest, "jain") if c else None
     return [
         Target(
             TARGET_LABELS[0],
@@ -292,7 +313,57 @@ def targets(results: dict[str, dict[str, Any]], workspace_counts: Sequence[int])
             10,
             True,
             f"(c) with {busiest} busy: p99 {fmt(probe_p99, ' ms')} vs single p50 "
-            f"{fmt(c_p50, ' ms')}",
+            f"{fmt(c_p50, ' ms')}; the raw engine's probe p99 under the same load: "
+            f"{fmt(raw_probe_p99, ' ms')} (c/a {fmt(ratio(probe_p99, raw_probe_p99))})",
+        ),
+        Target(
+            TARGET_LABELS[5],
+            ratio(c_p50, b_p50),
+            0.8,
+            True,
+            f"c {fmt(c_p50, ' ms')} / b {fmt(b_p50, ' ms')}",
+        ),
+        Target(
+            TARGET_LABELS[6],
+            ratio(c_p99, a_p99),
+            2,
+            True,
+            f"c {fmt(c_p99, ' ms')} / a {fmt(a_p99, ' ms')}",
+        ),
+        Target(
+            TARGET_LABELS[7],
+            ratio(c_block, a_block),
+            0.5,
+            False,
+            f"c {fmt(c_block, ' MB/s')} / a {fmt(a_block, ' MB/s')}",
+        ),
+        Target(
+            TARGET_LABELS[8],
+            ratio(c_lines, fastest_lines),
+            0.9,
+            False,
+            f"c {fmt(c_lines, ' MB/s')} / max(a, a default) {fmt(fastest_lines, ' MB/s')}",
+        ),
+        Target(
+            TARGET_LABELS[9],
+            load_lsp,
+            250,
+            True,
+            f"(c) with {busiest} busy",
+        ),
+        Target(
+            TARGET_LABELS[10],
+            load_gw,
+            400,
+            True,
+            f"the gateway behind (c) with {busiest} busy",
+        ),
+        Target(
+            TARGET_LABELS[11],
+            load_jain,
+            0.9,
+            False,
+            f"per-workspace throughputs of (c) with {busiest} busy",
         ),
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
 from typing import Any
 
@@ -133,20 +133,47 @@ class ExecutionStream(_Socket):
             self._first["runId"] = run_id
             self._first["resumable"] = True
         self._done = False
+        #: The socket was a warm spare and no frame came on it yet (``spare.py``).
+        self._warm = False
+        self._answered = False
 
     async def __aenter__(self) -> ExecutionStream:
-        await self._open()
+        spares = self._transport.spares
+        self._ws = await spares.take(self._path)
+        self._warm = self._ws is not None
+        if self._ws is None:
+            await self._open()
         await self.ws.send_str(json.dumps(self._first))
         return self
+
+    def _connect(self) -> Awaitable[aiohttp.ClientWebSocketResponse]:
+        return self._transport.ws_connect(self._path, heartbeat=self._heartbeat)
+
+    async def _reopen(self) -> None:
+        """A warm socket closed before answering (e.g. its session ended meanwhile): send
+        the request again on a new socket, whose handshake reports what happened."""
+        self._warm = False
+        await self.close()
+        await self._open()
+        await self.ws.send_str(json.dumps(self._first))
 
     def __aiter__(self) -> AsyncIterator[ExecutionResult]:
         return self._frames()
 
     async def _frames(self) -> AsyncIterator[ExecutionResult]:
         while not self._done:
-            text = await self._next_text()
+            try:
+                text = await self._next_text()
+            except BackendUnreachableError:
+                if not self._warm:
+                    raise
+                text = None
             if text is None:
+                if self._warm:
+                    await self._reopen()
+                    continue
                 return
+            self._warm = False
             try:
                 result = ExecutionResult.from_json(json.loads(text))
             except ValueError:
@@ -154,6 +181,13 @@ class ExecutionStream(_Socket):
                     f"Backend.AI sent a stream frame that is not an execution result: "
                     f"{text[:200]!r}"
                 ) from None
+            if not self._answered:
+                # The run's first answer is out: open the next run's socket meanwhile (only
+                # for a backend that numbers its frames, i.e. our gateway; spare.py).
+                self._answered = True
+                spares = self._transport.spares
+                spares.enabled = spares.enabled or isinstance(result.seq, int)
+                spares.refill(self._path, self._connect)
             if result.status == "finished":
                 self._done = True
             yield result

@@ -42,6 +42,7 @@ from bai_lsp.backendai.errors import (
     RequestContext,
     from_response,
 )
+from bai_lsp.backendai.spare import SpareSockets
 from bai_lsp.wire import signing, versions
 from bai_lsp.wire.problems import Problem, ProblemDetails
 
@@ -156,6 +157,8 @@ class Transport:
         self.server_versions: dict[str, Any] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._logged_in = False
+        #: Warm execute sockets (``spare.py``), used by ``ExecutionStream``.
+        self.spares = SpareSockets()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -186,6 +189,7 @@ class Transport:
             await self.login()
 
     async def close(self) -> None:
+        await self.spares.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

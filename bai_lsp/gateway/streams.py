@@ -163,7 +163,7 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=STREAM_HEARTBEAT)
     await ws.prepare(request)
     closer = _track(session, ws, execute=True)
-    session.busy += 1
+    started = False
     try:
         try:
             first = await ws.receive(timeout=FIRST_FRAME_TIMEOUT)
@@ -174,6 +174,10 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
             return ws
         if first.type != WSMsgType.TEXT:
             return ws
+        # Busy (and touched at the end) only once a request came: a client may open its
+        # next run's socket ahead of time, and an idle socket is not activity.
+        session.busy += 1
+        started = True
         try:
             req = _parse_first_frame(first.data)
         except GatewayError as exc:
@@ -190,9 +194,10 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
         finally:
             await inbox.close()
     finally:
-        session.busy -= 1
+        if started:
+            session.busy -= 1
+            session.touch()
         session.closers.discard(closer)
-        session.touch()
         if not ws.closed:
             await ws.close()
     return ws
