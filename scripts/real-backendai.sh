@@ -286,12 +286,13 @@ EOF
       echo "$k = 0.0"
     done
   } >"$RUN/etc/agent.dummy.toml"
-  # etcd: where Redis is, short idle checks for the idle-timeout tests, no storage proxies
+  # etcd: where Redis is, the idle checker (26.9 names it network_timeout; each keypair policy's
+  # idle_timeout overrides the threshold), the registry of the seeded image, no storage proxies
   cat >"$RUN/etc/etcd-config.json" <<EOF
 {"system": {"timezone": "UTC"},
  "redis": {"addr": "127.0.0.1:$REDIS_PORT"},
  "docker": {"registry": {"cr.backend.ai": {"": "https://cr.backend.ai", "type": "harbor2", "project": "stable"}}},
- "idle": {"enabled": "timeout", "app-streaming-packet-timeout": "5m", "checkers": {"timeout": {"threshold": "10m"}}},
+ "idle": {"enabled": "network_timeout", "app-streaming-packet-timeout": "5m", "checkers": {"network_timeout": {"threshold": "10m"}}},
  "network": {"subnet": {"agent": "0.0.0.0/0", "container": "0.0.0.0/0"}, "overlay": {"mtu": 1500}},
  "watcher": {"token": "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"},
  "plugins": {"accelerator": {}, "scheduler": {"fifo": {"num_retries_to_skip": 3}}}}
@@ -309,6 +310,7 @@ start_daemon() { # NAME COMMAND...
   shift
   setsid env BAI_REALBACKENDAI_MARK="$STATE" "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
   echo $! >"$RUN/pids/$name"
+  echo $! >>"$RUN/sessions" # kept after down: its children stay in this session
 }
 
 wait_until() { # SECONDS WHAT COMMAND...: poll every 0.2 s
@@ -370,7 +372,8 @@ start_agent() {
 }
 
 # ------------------------------------------------------------------------------------ seed / restore
-seed_stamp() { cat "$SUPPORT/seed.py" "$PINS" | sha256sum | cut -c1-16; }
+SEED_FORMAT=2 # bump when what seed_first_time writes changes (configs in the etcd dump, steps)
+seed_stamp() { { echo "$SEED_FORMAT"; cat "$SUPPORT/seed.py" "$PINS"; } | sha256sum | cut -c1-16; }
 
 seed_first_time() { # schema + fixtures + memberships through the API, then the snapshot
   local t0
@@ -393,7 +396,7 @@ seed_first_time() { # schema + fixtures + memberships through the API, then the 
   # shellcheck disable=SC1091
   (. "$SEED/keys.env" && BACKEND_ENDPOINT=http://127.0.0.1:$MANAGER_PORT BACKEND_ACCESS_KEY=$ADMIN_ACCESS_KEY \
     BACKEND_SECRET_KEY=$ADMIN_SECRET_KEY BACKEND_ENDPOINT_TYPE=api "$VENV/bin/python" - "$PROJECT_ID" \
-    "$ADMIN_USER_ID" "$USER_USER_ID" "$IDLER_USER_ID" >"$LOGS/seed-members.log" 2>&1 <<'EOF'
+    "$ADMIN_USER_ID" "$IDLER_USER_ID" >"$LOGS/seed-members.log" 2>&1 <<'EOF'
 import sys
 from ai.backend.client.session import Session
 with Session() as api:
@@ -439,8 +442,6 @@ export BACKEND_ENDPOINT_TYPE=api
 export BACKEND_ACCESS_KEY=$ADMIN_ACCESS_KEY
 export BACKEND_SECRET_KEY=$ADMIN_SECRET_KEY
 export BAI_REALBACKENDAI_STATE=$STATE
-export BAI_REALBACKENDAI_USER_ACCESS_KEY=$USER_ACCESS_KEY
-export BAI_REALBACKENDAI_USER_SECRET_KEY=$USER_SECRET_KEY
 export BAI_REALBACKENDAI_IDLER_ACCESS_KEY=$IDLER_ACCESS_KEY
 export BAI_REALBACKENDAI_IDLER_SECRET_KEY=$IDLER_SECRET_KEY
 export BAI_REALBACKENDAI_IDLE_TIMEOUT_S=$IDLE_TIMEOUT_S
@@ -535,8 +536,15 @@ do_down() {
   say "down in $(since "$t0") s"
 }
 
-leftovers() { # pids of live processes carrying this state folder's mark
-  grep -lzxF "BAI_REALBACKENDAI_MARK=$STATE" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | tr '\n' ' ' || true
+leftovers() { # live processes carrying this state folder's mark, or in a session `up` started
+  # (PostgreSQL and the manager's workers overwrite their environment with their titles)
+  {
+    grep -lzxF "BAI_REALBACKENDAI_MARK=$STATE" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
+    [ -f "$RUN/sessions" ] && awk -v list="$(tr '\n' ' ' <"$RUN/sessions")" '
+      BEGIN { n = split(list, s, " "); for (i = 1; i <= n; i++) ours[s[i]] = 1 }
+      { line = $0; sub(/.*\) /, "", line); split(line, f, " "); if (f[4] in ours) print FILENAME }
+    ' /proc/[0-9]*/stat 2>/dev/null | cut -d/ -f3
+  } | sort -un | grep -vx "$$" | tr '\n' ' ' || true
 }
 
 do_status() {

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from bai_lsp.gateway import state
+from bai_lsp.gateway.errors import SESSION_NOT_FOUND_TITLE
 from bai_lsp.wire import versions
-from bai_lsp.wire.problems import PROBLEM_CONTENT_TYPE
+from bai_lsp.wire.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -78,6 +80,21 @@ def error_code(method: str, path: str, problem_type: str) -> str:
     return f"{domain}_{operation}_{_DETAILS.get(slug, slug or 'generic')}"
 
 
+def _as_the_newest_manager_says(body: dict[str, Any]) -> None:
+    """Where 26.9.6 names a problem by what failed rather than by the route (seen by
+    tests/realmgr/test_differential.py): authentication is the user domain's, an unknown
+    session is an ``entity-not-found`` read whatever the method, an unknown image is the
+    image domain's."""
+    slug = str(body.get("type", "")).rsplit("/", 1)[-1]
+    if slug in ("auth-failed", "invalid-auth-params"):
+        body["error_code"] = f"user_auth_{_DETAILS[slug]}"
+    elif slug == "object-not-found" and body.get("title") == SESSION_NOT_FOUND_TITLE:
+        body["type"] = PROBLEM_BASE + "entity-not-found"
+        body["error_code"] = "session_read_not-found"
+    elif slug == "object-not-found" and str(body.get("msg", "")).startswith("Unknown image"):
+        body["error_code"] = "image_read_not-found"
+
+
 @web.middleware
 async def dialect_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Adds ``error_code`` to problem bodies answered to newest-dialect requests."""
@@ -96,6 +113,7 @@ async def dialect_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     if isinstance(body, dict) and "error_code" not in body:
         body["error_code"] = error_code(request.method, request.path, str(body.get("type", "")))
+        _as_the_newest_manager_says(body)
         response.text = json.dumps(body)
         response.content_type = PROBLEM_CONTENT_TYPE
     return response

@@ -70,11 +70,14 @@ def insufficient_privilege(msg: str) -> GatewayError:
     return GatewayError(403, "insufficient-privilege", "Insufficient privilege.", msg)
 
 
+SESSION_NOT_FOUND_TITLE = "No such session."
+
+
 def session_not_found(ref: str) -> GatewayError:
     return GatewayError(
         404,
         Problem.OBJECT_NOT_FOUND,
-        "No such session.",
+        SESSION_NOT_FOUND_TITLE,
         f"Session (id={ref}) does not exist.",
     )
 

@@ -108,9 +108,8 @@ def test_get_or_create_with_mounts_and_resources_prints_session_id(sdk: SdkRunne
     }
     # destroy() really ended it: the id now answers 404.
     gone = sdk.call("info", str(session_id))
-    assert gone == {
-        "error": {"status": 404, "type": "https://api.backend.ai/probs/object-not-found"}
-    }
+    kind = "entity-not-found" if sdk.flavour.newest else "object-not-found"
+    assert gone == {"error": {"status": 404, "type": f"https://api.backend.ai/probs/{kind}"}}
 
 
 # -- code execution ----------------------------------------------------------------------

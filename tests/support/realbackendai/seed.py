@@ -4,8 +4,8 @@ Run once per state folder by `scripts/real-backendai.sh` (with the cluster venv'
 `python seed.py FIXTURE_JSON KEYS_ENV`. The fixture holds the least a 26.9.6 manager needs to
 create a Python session on the dummy agent: one domain, project, resource group, image (with
 the kernelspec labels the manager checks), resource policies, and two users with one keypair
-each — an admin (the tests' default), a plain user, and an "idler" whose keypair
-policy ends idle sessions after IDLE_TIMEOUT_S. Keys are random: nothing here is a
+each — an admin (the tests' default) and an "idler" whose keypair policy ends idle
+sessions after IDLE_TIMEOUT_S. Keys are random: nothing here is a
 published example key. KEYS_ENV gets shell assignments of both keypairs (mode 0600).
 """
 
@@ -157,12 +157,11 @@ def fixture(
 def main(fixture_path: str, keys_path: str) -> None:
     users = {
         "ADMIN": user("admin", "superadmin"),
-        "USER": user("user", "user"),
-        "IDLER": user("idler", "user"),
+        # a superadmin too: 26.9's RBAC lets fixture-made plain users create no sessions
+        "IDLER": user("idler", "superadmin"),
     }
     keys = {
         "ADMIN": keypair(users["ADMIN"], True),
-        "USER": keypair(users["USER"], False),
         "IDLER": keypair(users["IDLER"], False, "short-idle"),
     }
     Path(fixture_path).write_text(
