@@ -92,8 +92,11 @@ on the variable `exec-path' that is new enough."
              finally do
              (user-error "BackendAI: installing bai-lsp needs Python 3.11 or newer; %s.  \
 Install it (e.g. apt install python3.11) or set `backendai-install-python'"
-                         (if seen (mapconcat #'identity seen ", ")
-                           "no python3 was found on exec-path")))))
+                         (cond (seen (mapconcat #'identity seen ", "))
+                               (backendai-install-python
+                                (format "%s was not found" backendai-install-python))
+                               (t "no python3.13, python3.12, python3.11 or python3 \
+was found on `exec-path'"))))))
 
 (defun backendai-install--source (source)
   "The folder of wheels and the requirement to install from SOURCE."

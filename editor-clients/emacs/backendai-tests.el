@@ -308,5 +308,35 @@
     (should (equal (backendai--terminal-drop-echo "pw") ""))
     (should (equal (backendai--terminal-drop-echo "d\n/home\n") "/home\n"))))
 
+;; Installing the server (backendai-install.el)
+
+(ert-deftest backendai-test-install-names-what-is-missing ()
+  (let* ((dir (make-temp-file "bai-install" t))
+         (backendai-install-directory (file-name-as-directory dir))
+         (backendai-install-python (expand-file-name "no/python3.11" dir)))
+    (unwind-protect
+        (progn
+          (should (string-match-p
+                   "needs Python 3\\.11 or newer; .*/no/python3\\.11 was not found\\.  Install it"
+                   (cadr (should-error (backendai-install-server dir) :type 'user-error))))
+          (write-region "not a wheel\n" nil (expand-file-name "notes.txt" dir))
+          (should (string-match-p
+                   "notes\\.txt is neither a folder of wheels nor a \\.whl file"
+                   (cadr (should-error (backendai-install-server (expand-file-name "notes.txt" dir))
+                                       :type 'user-error))))
+          (should-not (backendai-installed-server)))
+      (delete-directory dir t))))
+
+(ert-deftest backendai-test-protocol-mismatch-warns-with-both-versions ()
+  (let ((backendai-protocol-warning nil))
+    (should-not (backendai-install-check-protocol
+                 (list :experimental (list :backendai (list :protocolVersion
+                                                            backendai-protocol-version)))
+                 '(:name "bai-lsp" :version "0.1.0")))
+    (should (equal (backendai-install-check-protocol nil '(:name "bai-lsp" :version "0.0.9"))
+                   (format "bai-lsp 0.0.9 speaks protocol version (none), backendai.el %s \
+speaks %s: install the matching server (M-x backendai-install-server) or update the package"
+                           backendai-version backendai-protocol-version)))))
+
 (provide 'backendai-tests)
 ;;; backendai-tests.el ends here

@@ -76,7 +76,10 @@ function M.find_python(python)
       end
     end
   end
-  return nil, #seen > 0 and table.concat(seen, ', ') or 'no python3 on $PATH'
+  if #seen > 0 then
+    return nil, table.concat(seen, ', ')
+  end
+  return nil, python and ('%s was not found'):format(python) or 'no python3.13, python3.12, python3.11 or python3 on $PATH'
 end
 
 --- Install bai-lsp; returns the server path, or nil and an error message. Synchronous (it
