@@ -25,6 +25,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.fspath)).is_relative_to(HERE):
             item.add_marker(pytest.mark.realmgr)
+            # the first test also waits for `up`: seeding a fresh state folder takes 1.5-3 min
+            item.add_marker(pytest.mark.timeout(900))
 
 
 @pytest.fixture(scope="session")
