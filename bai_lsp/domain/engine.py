@@ -81,9 +81,9 @@ class Engine:
     def settings_for(self, folder: str) -> Settings:
         return self.settings.settings_for(folder)
 
-    def choose(self, folder: str, choice: LaunchChoice) -> Settings:
+    async def choose(self, folder: str, choice: LaunchChoice) -> Settings:
         """Store a launcher choice for ``folder``; its settings from now on."""
-        self.launch_choices.set(folder, choice)
+        await self.launch_choices.set(folder, choice)
         self.settings.revalidate()
         return self.settings_for(folder)
 

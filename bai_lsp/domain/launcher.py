@@ -12,6 +12,7 @@ of the known ones.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -88,6 +89,8 @@ class LaunchChoices:
     def __init__(self, state_dir: Path) -> None:
         self._path = state_dir / STATE_FILE
         self._choices: dict[str, LaunchChoice] = {}
+        #: One write at a time (they share the temporary file), each of the newest choices.
+        self._saving = asyncio.Lock()
         try:
             raw = json.loads(self._path.read_text(encoding="utf-8"))
             for folder, choice in raw.items():
@@ -108,9 +111,14 @@ class LaunchChoices:
         choice = self._choices.get(folder)
         return choice.layer() if choice is not None else None
 
-    def set(self, folder: str, choice: LaunchChoice) -> None:
+    async def set(self, folder: str, choice: LaunchChoice) -> None:
+        """Keep ``choice`` and save every choice, the file written in a worker thread."""
         self._choices[folder] = choice
-        data = {f: c.to_json() for f, c in self._choices.items()}
+        async with self._saving:
+            data = {f: c.to_json() for f, c in self._choices.items()}
+            await asyncio.to_thread(self._write, data)
+
+    def _write(self, data: dict[str, Any]) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_name(f".{STATE_FILE}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -332,7 +340,7 @@ class Launcher:
     async def configure(self, folder: str, args: Any) -> dict[str, Any]:
         conn, settings = await self._conn(folder)
         choice = await resolve_choice(conn, settings, args)
-        self._engine.choose(folder, choice)
+        await self._engine.choose(folder, choice)
         running = [
             s.name
             for s in self._engine.workspaces.existing(folder)

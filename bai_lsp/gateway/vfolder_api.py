@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,8 +48,13 @@ def tokens_of(request: web.Request) -> TransferTokens:
 
 async def _disk(func: Callable[..., T], *args: Any) -> T:
     """Blocking file work in a thread; an OS error becomes a 400 naming it."""
+    return await _on_disk(asyncio.to_thread(func, *args))
+
+
+async def _on_disk(work: Awaitable[T]) -> T:
+    """File work awaited; an OS error becomes a 400 naming it."""
     try:
-        return await asyncio.to_thread(func, *args)
+        return await work
     except GatewayError:
         raise
     except OSError as exc:
@@ -174,9 +180,10 @@ async def mkdir(request: web.Request) -> web.Response:
     parents = to_bool(body.get("parents", True), "parents")
     exist_ok = to_bool(body.get("exist_ok", False), "exist_ok")
     made = []
+    root = await _disk(folder.path.resolve)
     for path in paths:
         target = await _disk(folder.resolve, path)
-        if target == folder.path.resolve():
+        if target == root:
             raise invalid_params(f"{path!r} is the vfolder itself")
         try:
             await asyncio.to_thread(target.mkdir, parents=parents, exist_ok=exist_ok)
@@ -196,7 +203,7 @@ async def delete_files(request: web.Request) -> web.Response:
         raise invalid_params("Input validation error", {"files": "a list of paths"})
     recursive = to_bool(body.get("recursive", False), "recursive")
     targets = [await _disk(folder.resolve, name) for name in names]
-    root = folder.path.resolve()
+    root = await _disk(folder.path.resolve)
     for name, target in zip(names, targets, strict=True):
         if target == root:
             raise invalid_params(f"{name!r} is the vfolder itself: delete the vfolder instead")
@@ -211,8 +218,6 @@ async def delete_files(request: web.Request) -> web.Response:
 
 def _remove(target: Path) -> None:
     if target.is_dir() and not target.is_symlink():
-        import shutil
-
         shutil.rmtree(target)
     else:
         target.unlink()
@@ -235,11 +240,11 @@ async def request_upload(request: web.Request) -> web.Response:
         raise invalid_params("Input validation error", {"size": "a non-negative integer"})
     path = body.get("path")
     target = await _disk(folder.resolve, path)
-    if target == folder.path.resolve() or await asyncio.to_thread(target.is_dir):
+    if target == await _disk(folder.path.resolve) or await asyncio.to_thread(target.is_dir):
         raise invalid_params(f"{path!r} is a folder, not a file path")
-    token = await _disk(tokens_of(request).issue, "upload", folder.name, target, size)
+    token = await _on_disk(tokens_of(request).issue("upload", folder.name, target, size))
     if size == 0:
-        await _disk(_complete, tokens_of(request).get(token, "upload"))
+        await _disk(_complete, await tokens_of(request).get(token, "upload"))
         tokens_of(request).finish(token)
     return web.json_response({"token": token, "url": _url(request, UPLOAD_PATH)})
 
@@ -253,7 +258,7 @@ async def request_download(request: web.Request) -> web.Response:
         raise file_not_found(str(path))
     if await asyncio.to_thread(target.is_dir):
         raise invalid_params(f"{path!r} is a folder: download its files one by one")
-    token = await _disk(tokens_of(request).issue, "download", folder.name, target)
+    token = await _on_disk(tokens_of(request).issue("download", folder.name, target))
     return web.json_response({"token": token, "url": _url(request, DOWNLOAD_PATH)})
 
 
@@ -268,14 +273,14 @@ def _tus_headers(offset: int, size: int) -> dict[str, str]:
 
 @public
 async def upload_head(request: web.Request) -> web.Response:
-    transfer = tokens_of(request).get(request.query.get("token"), "upload")
+    transfer = await tokens_of(request).get(request.query.get("token"), "upload")
     return web.Response(status=200, headers=_tus_headers(transfer.offset, transfer.size))
 
 
 @public
 async def upload_patch(request: web.Request) -> web.Response:
     token = request.query.get("token")
-    transfer = tokens_of(request).get(token, "upload")
+    transfer = await tokens_of(request).get(token, "upload")
     if request.content_type != "application/offset+octet-stream":
         raise GatewayError(
             415,
@@ -295,7 +300,9 @@ async def upload_patch(request: web.Request) -> web.Response:
             f"Upload-Offset {offset} does not match the {transfer.offset} bytes received",
         )
     assert transfer.part is not None
-    with await asyncio.to_thread(transfer.part.open, "r+b") as out:
+    # Opened, written and closed (which flushes) in a thread: none of it on the loop.
+    out = await _disk(transfer.part.open, "r+b")
+    try:
         await asyncio.to_thread(out.seek, transfer.offset)
         buffered = bytearray()
         async for chunk in request.content.iter_chunked(CHUNK):
@@ -311,6 +318,8 @@ async def upload_patch(request: web.Request) -> web.Response:
         if buffered:
             await _disk(out.write, bytes(buffered))
             transfer.offset += len(buffered)
+    finally:
+        await _disk(out.close)
     if transfer.offset == transfer.size:
         await _disk(_complete, transfer)
         tokens_of(request).finish(token or "")
@@ -325,7 +334,7 @@ def _complete(transfer: Any) -> None:
 
 @public
 async def download(request: web.Request) -> web.StreamResponse:
-    transfer = tokens_of(request).get(request.query.get("token"), "download")
+    transfer = await tokens_of(request).get(request.query.get("token"), "download")
     if not await asyncio.to_thread(transfer.target.is_file):
         raise file_not_found(transfer.target.name)
     # FileResponse answers Range/If-Range with 206 and sets Last-Modified, as the SDK expects.

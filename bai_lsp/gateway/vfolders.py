@@ -15,6 +15,7 @@ bound to one folder and path.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -220,25 +221,28 @@ class Transfer:
 
 
 class TransferTokens:
+    """The live tokens. Only the event loop touches the table; the spool files are made
+    and removed in a worker thread, so neither a request nor the expiry of old tokens
+    blocks the loop."""
+
     def __init__(self, spool: Path) -> None:
         self.spool = spool
         self._tokens: dict[str, Transfer] = {}
 
-    def issue(self, kind: str, folder: str, target: Path, size: int = 0) -> str:
-        self._expire()
+    async def issue(self, kind: str, folder: str, target: Path, size: int = 0) -> str:
+        await self._expire()
         token = secrets.token_urlsafe(24)
         part = None
         if kind == "upload":
-            self.spool.mkdir(parents=True, exist_ok=True)
             part = self.spool / f"{token}.part"
-            part.write_bytes(b"")
+            await asyncio.to_thread(_new_part, part)
         self._tokens[token] = Transfer(
             kind, folder, target, size, time.monotonic() + TOKEN_SECONDS, part
         )
         return token
 
-    def get(self, token: str | None, kind: str) -> Transfer:
-        self._expire()
+    async def get(self, token: str | None, kind: str) -> Transfer:
+        await self._expire()
         transfer = self._tokens.get(token or "")
         if transfer is None or transfer.kind != kind:
             raise GatewayError(
@@ -252,10 +256,23 @@ class TransferTokens:
     def finish(self, token: str) -> None:
         self._tokens.pop(token, None)
 
-    def _expire(self) -> None:
+    async def _expire(self) -> None:
         now = time.monotonic()
+        parts = []
         for token, transfer in list(self._tokens.items()):
             if transfer.expires < now:
                 del self._tokens[token]
                 if transfer.part is not None:
-                    transfer.part.unlink(missing_ok=True)
+                    parts.append(transfer.part)
+        if parts:
+            await asyncio.to_thread(_remove_parts, parts)
+
+
+def _new_part(part: Path) -> None:
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(b"")
+
+
+def _remove_parts(parts: list[Path]) -> None:
+    for part in parts:
+        part.unlink(missing_ok=True)
