@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.gateway import GatewayInfo, start_gateway, stop_gateway_process
 
 
 def _backend_available() -> bool:
@@ -98,6 +99,9 @@ for i in range(20000):
     print(f"line {i}")
 """
 MAX_LINES = 1000
+#: the test's own gateway ends idle sessions after this long: under 5 minutes, so the
+#: "countdown" scenario sees both the countdown and the warning
+IDLE_TIMEOUT_S = 200
 
 USER_SETTINGS = {
     "workbench.startupEditor": "none",
@@ -237,9 +241,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def vscode(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[dict[str, Any]]:
+def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     missing = _missing()
     if missing:
         pytest.fail(
@@ -300,9 +302,11 @@ def vscode(
         "results": str(results_file),
         "chromium": str(CHROMIUM),
     }
+    gw: GatewayInfo | None = None
     if BACKEND:
         # a gateway of the test's own, configured like a remote cluster for "credentials"
-        gw = request.getfixturevalue("gateway")
+        # (and "countdown", "failedRun" after it), with a short idle timeout
+        gw = start_gateway(base / "gateway", args=["--idle-timeout", str(IDLE_TIMEOUT_S)])
         config["settingsFile"] = str(machine_dir / "settings.json")
         config["gateway"] = {
             "endpoint": gw.endpoint,
@@ -335,6 +339,8 @@ def vscode(
             )
     finally:
         _stop(proc)
+        if gw is not None:
+            stop_gateway_process(gw.process)
         shutil.copy(base / "code-server.log", ARTIFACTS / "code-server.log")
         for exthost in (base / "user-data" / "logs").glob("*/exthost*"):
             if exthost.is_dir():
@@ -493,6 +499,17 @@ def test_keypair_secret_asked_once_refused_then_fixed(vscode: dict[str, Any]) ->
     assert d["text"].strip() == "done"
     assert d["finalStatus"].endswith(": idle")
     assert vscode["_leaks"] == [], "the secret key leaked into these artifacts"
+
+
+def test_status_item_idle_countdown_tooltip_and_warning(vscode: dict[str, Any]) -> None:
+    d = scenario(vscode, "countdown")
+    # "name · idle · idle 3:12": the gateway's 200 s, counted down since the last run
+    left = re.search(r" · idle · idle (\d+):(\d\d)\b", d["text"])
+    assert left and 0 < int(left[1]) * 60 + int(left[2]) <= IDLE_TIMEOUT_S, d["text"]
+    assert re.search(r"ends in: idle \d:\d\d", d["tooltip"]), d["tooltip"]
+    # under 5 minutes left: one warning that says why
+    assert len(d["warnings"]) == 1, d["warnings"]
+    assert re.search(r"session \S+ ends in \d:\d\d \(idle for too long\)", d["warnings"][0])
 
 
 def test_ranges_past_the_end_run_the_clamped_text(vscode: dict[str, Any]) -> None:

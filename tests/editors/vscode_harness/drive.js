@@ -603,6 +603,40 @@ const scenarios = {
   },
 
   /**
+   * Right after "credentials": its run left an idle session on the test's gateway, which ends
+   * idle sessions after 200 s. "Refresh Session Countdown" (the 30 s poll would do it too)
+   * brings the countdown into the status item's text and tooltip, and the warning that the
+   * session ends in under 5 minutes. The driver does not clear notifications before this
+   * scenario: the warning comes once per folder and the background poll may already have
+   * shown it, so it is read from the notification center (toasts hide after a while).
+   */
+  async countdown(page) {
+    await palette(page, 'Backend.AI: Refresh Session Countdown');
+    const item = page.locator('.statusbar-item', { has: page.locator('[aria-label^="Backend.AI session"]') }).first();
+    const text = await poll('the idle countdown in the status item', async () => {
+      const t = (await item.innerText()).replace(/\s+/g, ' ').trim();
+      return / idle \d+:\d\d/.test(t) ? t : undefined;
+    }, 30000, 300);
+    const tooltip = await poll('the countdown in the status item tooltip', async () => {
+      await item.hover();
+      await page.waitForTimeout(800);
+      const hovers = (await page.locator('.monaco-hover, .workbench-hover').allInnerTexts()).join('\n');
+      return /ends in:/.test(hovers) ? hovers.replace(/\s+/g, ' ') : undefined;
+    }, 30000, 500);
+    await page.mouse.move(700, 300);
+    const warning = await poll('the "ends in" warning in the notification center', async () => {
+      await palette(page, 'Notifications: Show Notifications');
+      await page.waitForTimeout(500);
+      const rows = await page.locator('.notifications-center .notification-list-item', { hasText: 'ends in' }).allInnerTexts();
+      return rows.length ? rows.map((r) => r.replace(/\s+/g, ' ')) : undefined;
+    }, 45000, 1000);
+    await page.screenshot({ path: path.join(cfg.artifacts, 'vscode-countdown.png') });
+    await palette(page, 'Notifications: Hide Notifications').catch(() => page.keyboard.press('Escape'));
+    await page.locator('.monaco-editor .view-lines').first().click();
+    return { text, tooltip, warnings: warning };
+  },
+
+  /**
    * A run whose session someone else destroys (another client, an administrator) fails:
    * the output view's footer and a warning say why, in the server's words.
    */
@@ -704,8 +738,11 @@ const scenarios = {
     }
     log('scenario', name);
     try {
-      // a toast left by an earlier scenario must not fail this one
-      await palette(page, 'Notifications: Clear All Notifications').catch(() => page.keyboard.press('Escape'));
+      // a toast left by an earlier scenario must not fail this one ("countdown" reads a
+      // warning that may have come during "credentials")
+      if (name !== 'countdown') {
+        await palette(page, 'Notifications: Clear All Notifications').catch(() => page.keyboard.press('Escape'));
+      }
       const details = await scenarios[name](page, ctx);
       results[name] = { ok: true, details };
       log(name, 'ok', JSON.stringify(details).slice(0, 600));
