@@ -53,6 +53,25 @@ MAX_PENDING_CHARS = 2 * 1024 * 1024
 #: to this many characters, then on disk: a large ``output.maxBytesPerRun`` must not mean
 #: as much memory.
 MAX_SHOWN_IN_MEMORY = 2 * 1024 * 1024
+#: Process-wide bounds (all runs of this server together; 50 busy workspaces must not mean
+#: 50 times the per-run bounds): characters queued for the editor, above which a run with
+#: more than ``MIN_PENDING_SHARE`` queued waits too; and what was shown kept in memory,
+#: above which a run keeps it on disk.
+MAX_PENDING_CHARS_ALL = 16 * 1024 * 1024
+MAX_SHOWN_IN_MEMORY_ALL = 16 * 1024 * 1024
+#: A run with no more than this queued never waits for the others: a quiet run's output is
+#: not held up by floods elsewhere, and each run keeps draining its own queue (fairness).
+MIN_PENDING_SHARE = 256 * 1024
+
+
+class _ProcessTotals:
+    """What all ``RunOutput`` of this process hold in memory."""
+
+    pending = 0
+    shown = 0
+
+
+TOTALS = _ProcessTotals()
 
 
 def to_records(console: Iterable[ConsoleRecord]) -> list[Record]:
@@ -188,6 +207,7 @@ class RunOutput:
                 else:
                     self._shown.append(shown)
                     self._shown_chars += len(shown)
+                    TOTALS.shown += len(shown)
                 continue
             self._over = True
             if record.type in ("stdout", "stderr") and room > 0:
@@ -196,6 +216,7 @@ class RunOutput:
                     self._enqueue(Record(record.type, text=head))
             spill.extend(self._shown)
             self._shown = []
+            self._forget_shown()
             spill.append(_as_log_text(record))
             if self._spill_path is None:
                 self._spill_path = self._new_spill_path()
@@ -209,17 +230,31 @@ class RunOutput:
                     ),
                 )
             )
-        if not self._over and not self._shown_on_disk and self._shown_chars > MAX_SHOWN_IN_MEMORY:
+        if (
+            not self._over
+            and not self._shown_on_disk
+            and (
+                self._shown_chars > MAX_SHOWN_IN_MEMORY
+                or (TOTALS.shown > MAX_SHOWN_IN_MEMORY_ALL and self._shown_chars > 0)
+            )
+        ):
             self._shown_on_disk = True
             spill = self._shown + spill
             self._shown = []
+            self._forget_shown()
             self._spill_path = self._new_spill_path()
         if spill:
             await asyncio.to_thread(self._write_spill, "".join(spill))
         self._schedule()
-        while self._pending_chars > MAX_PENDING_CHARS:
+        while self._pending_chars > MAX_PENDING_CHARS or (
+            TOTALS.pending > MAX_PENDING_CHARS_ALL and self._pending_chars > MIN_PENDING_SHARE
+        ):
             self._room.clear()
             await self._room.wait()
+
+    def _forget_shown(self) -> None:
+        TOTALS.shown -= self._shown_chars
+        self._shown_chars = 0
 
     async def drain(self) -> None:
         """Wait until everything queued has been sent."""
@@ -228,6 +263,7 @@ class RunOutput:
 
     async def close(self) -> OutputSummary:
         await self.drain()
+        self._forget_shown()
         if self._spill is not None:
             await asyncio.to_thread(self._spill.close)
             if not self._over and self._spill_path is not None:
@@ -270,6 +306,7 @@ class RunOutput:
         else:
             self._pending.append(record)
         self._pending_chars += _queued_size(record)
+        TOTALS.pending += _queued_size(record)
         self._drained.clear()
 
     def _schedule(self) -> None:
@@ -335,7 +372,9 @@ class RunOutput:
                 room -= record.size
         if not batch:
             return False
-        self._pending_chars = self._pending_chars - sent_chars if self._pending else 0
+        left = self._pending_chars - sent_chars if self._pending else 0
+        TOTALS.pending += left - self._pending_chars
+        self._pending_chars = left
         try:
             self._send(OutputBatch(self.run_id, self._seq, batch))
         except Exception:  # the editor went away; keep the run going

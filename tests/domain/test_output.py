@@ -6,6 +6,9 @@ import asyncio
 import itertools
 from pathlib import Path
 
+import pytest
+
+from bai_lsp.domain import output
 from bai_lsp.domain.events import OutputBatch, Record
 from bai_lsp.domain.output import (
     MAX_NOTIFICATION_BYTES,
@@ -204,3 +207,27 @@ async def test_a_run_within_a_large_budget_leaves_no_file(tmp_path: Path) -> Non
     assert text_of(sent) == "".join(blocks)
     assert summary.output_file is None
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_runs_together_are_bounded_but_a_quiet_run_never_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Process-wide: floods in two runs, each within its own bound, together past the
+    server's bound, make their readers wait; a third run's short output goes out at once."""
+    monkeypatch.setattr(output, "MAX_PENDING_CHARS_ALL", 1024 * 1024)
+    monkeypatch.setattr(output, "MAX_NOTIFICATIONS_PER_FLUSH", 1)
+    before = output.TOTALS.pending
+    (a, sent_a), (b, sent_b), (q, sent_q) = (collect(tmp_path) for _ in range(3))
+    flood = "x" * (1536 * 1024)  # 256 Ki go out in the first tick, 1.25 Mi stay queued
+    feeding = [asyncio.ensure_future(run.feed([Record("stdout", text=flood)])) for run in (a, b)]
+    await asyncio.sleep(0)
+    assert a.pending_chars <= MAX_PENDING_CHARS and b.pending_chars <= MAX_PENDING_CHARS
+    assert output.TOTALS.pending - before > output.MAX_PENDING_CHARS_ALL
+    assert not any(task.done() for task in feeding)  # held: the server is over its bound
+    await asyncio.wait_for(q.feed([Record("stdout", text="quiet\n")]), 1)
+    assert text_of(sent_q) == "quiet\n"  # not held up by the floods
+    await asyncio.gather(*feeding)
+    for run in (a, b, q):
+        await run.close()
+    assert text_of(sent_a) == flood and text_of(sent_b) == flood
+    assert output.TOTALS.pending == before

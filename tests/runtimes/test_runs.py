@@ -7,14 +7,18 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
+from bai_lsp.gateway.runtimes import runs
 from bai_lsp.gateway.runtimes.runs import (
     MAX_BUFFERED_RECORDS,
     MAX_POLL_BYTES,
     MAX_RECORD_CHARS,
+    Channel,
     Run,
     RunBoard,
 )
-from bai_lsp.wire.execute import RunStatus
+from bai_lsp.wire.execute import ConsoleRecord, RunStatus
 
 
 async def test_a_burst_comes_as_one_answer_and_control_ends_the_poll() -> None:
@@ -195,3 +199,31 @@ async def test_a_prompt_without_newline_waits_for_waiting_input() -> None:
     result = await run.poll(2.0)
     assert result.status == "waiting-input"
     assert [r.text for r in result.console] == ["Your name: "]
+
+
+async def test_runs_together_are_bounded_but_a_run_holding_little_never_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Process-wide: past the gateway's bound for all runs, a run holding more than its
+    share stops taking output (its kernel waits) until its own client reads; a run holding
+    little still takes output at once."""
+    before = Channel.total_chars
+    monkeypatch.setattr(runs, "MAX_BUFFERED_CHARS_ALL", before + 4 * MAX_RECORD_CHARS)
+    flood, other, quiet = Channel(), Channel(), Channel()
+    chunk = ConsoleRecord("stdout", "x" * MAX_RECORD_CHARS)  # too big to merge with the next
+    for _ in range(2):
+        await asyncio.wait_for(flood.put(chunk), 1)
+        await asyncio.wait_for(other.put(chunk), 1)
+    held = asyncio.ensure_future(flood.put(chunk))
+    await asyncio.sleep(0.05)
+    assert not held.done()  # 4 Mi in all: over the bound, and this run holds 2 Mi
+    await asyncio.wait_for(quiet.put(ConsoleRecord("stdout", "quiet\n")), 1)
+    while flood.get_nowait() is not None:  # its client reads what it holds
+        pass
+    await asyncio.wait_for(held, 1)
+    texts = []
+    while (item := flood.get_nowait()) is not None:
+        texts.append(item)
+    assert len(texts) == 1  # the held record, not lost
+    del flood, other, quiet, held, item
+    assert Channel.total_chars == before

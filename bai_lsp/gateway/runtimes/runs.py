@@ -39,6 +39,11 @@ from bai_lsp.wire.execute import ConsoleRecord, ExecutionResult, RunStatus, aggr
 MAX_BUFFERED_RECORDS = 4096
 #: ... or characters buffered per run (large kernel writes are paced by it, kernel_output.py).
 MAX_BUFFERED_CHARS = 16 * 1024 * 1024
+#: ... and all runs of the gateway together: past this, a run holding more than
+#: ``MIN_BUFFERED_SHARE`` waits too (50 busy runs must not mean 50 times the per-run bound; a
+#: run holding little never waits for the others, so each keeps its share).
+MAX_BUFFERED_CHARS_ALL = 64 * 1024 * 1024
+MIN_BUFFERED_SHARE = 1024 * 1024
 #: Longer stdout/stderr text is split into records of at most this many characters
 #: (Backend.AI truncates at 10 MiB; splitting loses nothing). Consecutive records of one
 #: stream are merged in the buffer up to this size.
@@ -95,6 +100,9 @@ class Channel:
     """A bounded FIFO of records; producers wait when it is full, so nothing is dropped
     unless the run is abandoned (see :meth:`abandon`)."""
 
+    #: Characters buffered by every run of this process.
+    total_chars = 0
+
     def __init__(self, maxsize: int = MAX_BUFFERED_RECORDS) -> None:
         self._items: collections.deque[_Stored] = collections.deque()
         self._maxsize = maxsize
@@ -113,8 +121,24 @@ class Channel:
         self._abandoned = True
         self._writable.set()
 
-    def _full(self) -> bool:
+    def _full_own(self) -> bool:
         return len(self._items) >= self._maxsize or self._chars >= MAX_BUFFERED_CHARS
+
+    def _full(self) -> bool:
+        """Full for a producer that can wait: its own bound, or the process's while this
+        run holds more than its share."""
+        return self._full_own() or (
+            Channel.total_chars >= MAX_BUFFERED_CHARS_ALL and self._chars >= MIN_BUFFERED_SHARE
+        )
+
+    def _count(self, chars: int) -> None:
+        self._chars += chars
+        Channel.total_chars += chars
+
+    def __del__(self) -> None:
+        # A forgotten run (its session ended, or it was dropped from the board) holding
+        # output nobody collected no longer counts against the process.
+        Channel.total_chars -= self._chars
 
     def _merge(self, item: Item) -> bool:
         """Append stream text to the last record of the same stream if it stays small."""
@@ -128,7 +152,7 @@ class Channel:
         ):
             last.parts.append(item.text)
             last.size += len(item.text)
-            self._chars += len(item.text)
+            self._count(len(item.text))
             return True
         return False
 
@@ -138,11 +162,11 @@ class Channel:
             if isinstance(item, ConsoleRecord) and item.type in ("stdout", "stderr"):
                 stored = _Text(item.type, item.text)
             self._items.append(stored)
-            self._chars += _size(stored)
+            self._count(_size(stored))
         self._readable.set()
 
     async def put(self, item: Item) -> None:
-        if self._abandoned and self._full():
+        if self._abandoned and self._full_own():  # only its own bound drops output
             if isinstance(item, Control):
                 self._append(item)
             return
@@ -159,14 +183,14 @@ class Channel:
         if record.type in ("stdout", "stderr"):
             stored = _Text(record.type, record.text)
         self._items.appendleft(stored)
-        self._chars += _size(stored)
+        self._count(_size(stored))
         self._readable.set()
 
     def get_nowait(self) -> Item | None:
         if not self._items:
             return None
         stored = self._items.popleft()
-        self._chars -= _size(stored)
+        self._count(-_size(stored))
         if not self._items:
             self._readable.clear()
         if not self._full():
@@ -175,7 +199,7 @@ class Channel:
 
     def force(self, item: Item) -> None:
         self._items.append(item)
-        self._chars += _size(item)
+        self._count(_size(item))
         self._readable.set()
 
     async def wait_readable(self, seconds: float) -> bool:
