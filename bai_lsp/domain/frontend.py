@@ -6,9 +6,12 @@ long (a notification is one bounded write).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from bai_lsp.domain.errors import CancelledByUserError
 from bai_lsp.domain.events import (
     InputRequest,
     OutputBatch,
@@ -16,6 +19,8 @@ from bai_lsp.domain.events import (
     RunStarted,
     SessionStatus,
 )
+
+T = TypeVar("T")
 
 
 class Progress(Protocol):
@@ -26,6 +31,21 @@ class Progress(Protocol):
     async def wait_cancelled(self) -> None:
         """Return when the user cancels; never returns for a progress that cannot be."""
         ...
+
+
+async def unless_cancelled(bar: Progress, work: Awaitable[T], cancelled: str) -> T:
+    """``work``'s result; if the user cancels ``bar`` first, ``work`` is cancelled and
+    ``CancelledByUserError(cancelled)`` raised."""
+    task = asyncio.ensure_future(work)
+    cancel = asyncio.ensure_future(bar.wait_cancelled())
+    try:
+        await asyncio.wait({task, cancel}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        cancel.cancel()
+    if not task.done():
+        task.cancel()
+        raise CancelledByUserError(cancelled)
+    return task.result()
 
 
 class Frontend(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 from bai_lsp.backendai import errors as client_errors
 from bai_lsp.domain.backend import Backend, LaunchCalls, translate
 from bai_lsp.domain.errors import DomainError, InvalidParamsError
-from bai_lsp.domain.frontend import Frontend
+from bai_lsp.domain.frontend import Frontend, unless_cancelled
 
 SCHEME = "bai-vfolder"
 #: Files larger than this are not opened through ``backendai.vfolders.read``.
@@ -182,18 +182,9 @@ class VFolders:
 
     async def _transfer(self, coro: Any, bar: Any, title: str) -> int:
         """Run a transfer; the user's cancel of its progress stops it."""
-        from bai_lsp.domain.errors import CancelledByUserError
-
-        task = asyncio.ensure_future(coro)
-        cancel = asyncio.ensure_future(bar.wait_cancelled())
-        try:
-            await asyncio.wait({task, cancel}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            cancel.cancel()
-        if not task.done():
-            task.cancel()
-            raise CancelledByUserError(f"{title} was cancelled; nothing partial was kept.")
-        result: int = task.result()
+        result: int = await unless_cancelled(
+            bar, coro, f"{title} was cancelled; nothing partial was kept."
+        )
         return result
 
     async def read(self, conn: Backend, uri: str) -> dict[str, Any]:

@@ -26,9 +26,9 @@ from bai_lsp.domain.backend import (
     is_not_found,
     translate,
 )
-from bai_lsp.domain.errors import CancelledByUserError, DomainError
+from bai_lsp.domain.errors import DomainError
 from bai_lsp.domain.events import SessionStatus
-from bai_lsp.domain.frontend import Frontend
+from bai_lsp.domain.frontend import Frontend, unless_cancelled
 from bai_lsp.domain.session_facts import reason_code, with_facts
 from bai_lsp.domain.settings import Settings
 
@@ -215,18 +215,12 @@ class Workspaces:
             cluster_size=settings.cluster_size,
         )
         async with self._frontend.progress(f"Starting Backend.AI session {session.name}") as bar:
-            task = asyncio.ensure_future(
-                conn.get_or_create(request, on_status=lambda s: bar.report(f"{s}"))
+            ref = await unless_cancelled(
+                bar,
+                conn.get_or_create(request, on_status=lambda s: bar.report(f"{s}")),
+                f"Starting session {session.name} was cancelled.",
             )
-            cancel = asyncio.ensure_future(bar.wait_cancelled())
-            try:
-                await asyncio.wait({task, cancel}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                cancel.cancel()
-            if not task.done():
-                task.cancel()
-                raise CancelledByUserError(f"Starting session {session.name} was cancelled.")
-            return task.result() or session.name
+            return ref or session.name
 
     async def lost(self, session: ComputeSession, settings: Settings) -> str:
         """Explain why a session vanished (as far as the backend says) and forget its ref."""

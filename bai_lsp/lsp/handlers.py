@@ -223,6 +223,21 @@ def _handler(command: Command[Any], services: Services) -> Callable[..., Awaitab
     return handle
 
 
+async def _from_session(
+    ls: BaiLanguageServer,
+    uri: str,
+    position: types.Position,
+    ask: Callable[[str, str, str, Any, str], Awaitable[A | None]],
+) -> A | None:
+    """What the live session answers at a position; ``None`` (the LSP's "nothing here")
+    for an unknown document or a failure, never an error popping up while typing."""
+    try:
+        doc = await ls.document(uri)
+        return await ask(doc.folder_uri, doc.language_id, doc.text, position, doc.encoding)
+    except DomainError:
+        return None
+
+
 def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
     """A server with every feature and command of docs/protocol.md registered."""
     server = BaiLanguageServer(state_dir=state_dir)
@@ -264,24 +279,16 @@ def create_server(state_dir: Path | None = None) -> BaiLanguageServer:
     async def completion(
         ls: BaiLanguageServer, params: types.CompletionParams
     ) -> types.CompletionList | None:
-        try:
-            doc = await ls.document(params.text_document.uri)
-            answer = await ls.engine.live.complete(
-                doc.folder_uri, doc.language_id, doc.text, params.position, doc.encoding
-            )
-        except DomainError:
-            return None
+        answer = await _from_session(
+            ls, params.text_document.uri, params.position, ls.engine.live.complete
+        )
         return None if answer is None else live_lsp.completion_list(answer)
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def hover(ls: BaiLanguageServer, params: types.HoverParams) -> types.Hover | None:
-        try:
-            doc = await ls.document(params.text_document.uri)
-            answer = await ls.engine.live.hover(
-                doc.folder_uri, doc.language_id, doc.text, params.position, doc.encoding
-            )
-        except DomainError:
-            return None
+        answer = await _from_session(
+            ls, params.text_document.uri, params.position, ls.engine.live.hover
+        )
         return None if answer is None else live_lsp.hover(answer)
 
     services = Services(server, server.terminals, server.apps, server.launcher)
