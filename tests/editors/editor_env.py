@@ -4,12 +4,14 @@ running an editor with a timeout while keeping its logs as CI artifacts."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER = Path(os.environ.get("BAI_EDITOR_SERVER", REPO / ".venv" / "bin" / "bai-lsp"))
@@ -92,3 +94,35 @@ def keep_artifact(name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def new_project(base: Path) -> Path:
+    """``<base>/proj``, a git root, so the editor takes it as the workspace folder."""
+    project = base / "proj"
+    project.mkdir()
+    (project / ".git").mkdir()
+    return project
+
+
+def drive_editor(
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    *,
+    artifact: str,
+    result_file: Path,
+) -> dict[str, Any]:
+    """Run an editor driver that writes its findings to ``result_file``; keep the editor's
+    output and the result as ``<artifact>.log``/``.json``; fail with the driver's error
+    unless it reports ``ok``."""
+    done = run_editor(args, env=env, cwd=cwd, timeout=timeout)
+    keep_artifact(
+        f"{artifact}.log",
+        f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}",
+    )
+    assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    keep_artifact(f"{artifact}.json", json.dumps(result, indent=2, ensure_ascii=False))
+    assert result["ok"] is True, result.get("error")
+    return result

@@ -10,14 +10,13 @@ idle countdown and the 5-minute warning is shown. Logs: ``test-artifacts/emacs/`
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import EMACS_PACKAGE, SERVER, SETUP_HINT, clean_env, keep_artifact, run_editor
+from editor_env import EMACS_PACKAGE, SERVER, SETUP_HINT, clean_env, drive_editor, new_project
 from support.gateway import start_gateway, stop_gateway_process
 
 pytestmark = [pytest.mark.editor]
@@ -34,9 +33,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         data = gateway.data_dir / "vfolders" / "launcher-data"
         data.mkdir(parents=True)
         (data / "hello.txt").write_text("hello from the vfolder\n")
-        project = base / "proj"
-        project.mkdir()
-        (project / ".git").mkdir()
+        project = new_project(base)
         demo = project / "read.py"
         demo.write_text("print(open('launcher-data/hello.txt').read().strip())\n")
         upload = base / "up.txt"
@@ -57,20 +54,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             },
         )
         driver = Path(__file__).parent / "emacs" / "launcher.el"
-        done = run_editor(
+        result = drive_editor(
             [emacs, "--batch", "-l", str(driver)],
             env=env,
             cwd=project,
             timeout=240,
+            artifact="emacs/launcher",
+            result_file=result_file,
         )
-        keep_artifact(
-            "emacs/launcher.log",
-            f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}",
-        )
-        assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
-        result: dict[str, Any] = json.loads(result_file.read_text())
-        keep_artifact("emacs/launcher.json", json.dumps(result, indent=2, ensure_ascii=False))
-        assert result["ok"] is True, result.get("error")
         result["downloaded"] = (base / "downloaded.txt").read_text()
         result["uploaded"] = (data / "up.txt").read_text()
         yield result

@@ -8,7 +8,6 @@ writes a notebook nbformat validates. One run of ``emacs/live.el``; logs in
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from editor_env import (
     SERVER,
     SETUP_HINT,
     clean_env,
-    keep_artifact,
-    run_editor,
+    drive_editor,
+    new_project,
 )
 
 pytestmark = [pytest.mark.editor]
@@ -40,9 +39,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not EMACS:
         pytest.fail(f"emacs is not installed: {SETUP_HINT}")
     base = tmp_path_factory.mktemp("emacs-live")
-    project = base / "proj"
-    project.mkdir()
-    (project / ".git").mkdir()
+    project = new_project(base)
     demo = project / "live.py"
     demo.write_text(DEMO)
     result_file = base / "result.json"
@@ -58,20 +55,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_EXPORT": str(base / "runs.ipynb"),
         },
     )
-    done = run_editor(
+    result = drive_editor(
         [EMACS, "--batch", "-l", str(HERE / "emacs" / "live.el")],
         env=env,
         cwd=project,
         timeout=240,
+        artifact="emacs/live",
+        result_file=result_file,
     )
-    keep_artifact(
-        "emacs/live.log",
-        f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}",
-    )
-    assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
-    result: dict[str, Any] = json.loads(result_file.read_text())
-    keep_artifact("emacs/live.json", json.dumps(result, indent=2, ensure_ascii=False))
-    assert result["ok"], result.get("error")
     result["export_path"] = env["BAI_EXPORT"]
     return result
 

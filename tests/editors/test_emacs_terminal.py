@@ -8,14 +8,13 @@ run is fetched through the URL ``backendai-open-app`` opened. Logs: ``test-artif
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import EMACS_PACKAGE, SERVER, SETUP_HINT, clean_env, keep_artifact, run_editor
+from editor_env import EMACS_PACKAGE, SERVER, SETUP_HINT, clean_env, drive_editor, new_project
 
 pytestmark = [pytest.mark.editor]
 
@@ -42,9 +41,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not emacs:
         pytest.fail(f"emacs is not installed: {SETUP_HINT}")
     base = tmp_path_factory.mktemp("emacs-terminal")
-    project = base / "proj"
-    project.mkdir()
-    (project / ".git").mkdir()
+    project = new_project(base)
     port = free_port()
     serve = project / "serve.py"
     serve.write_text(SERVE.format(port=port))
@@ -59,20 +56,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_APP_PORT": str(port),
         },
     )
-    done = run_editor(
+    result = drive_editor(
         [emacs, "--batch", "-l", str(Path(__file__).parent / "emacs" / "terminal.el")],
         env=env,
         cwd=project,
         timeout=180,
+        artifact="emacs/terminal",
+        result_file=result_file,
     )
-    keep_artifact(
-        "emacs/terminal.log",
-        f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}",
-    )
-    assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
-    result: dict[str, Any] = json.loads(result_file.read_text())
-    keep_artifact("emacs/terminal.json", json.dumps(result, indent=2, ensure_ascii=False))
-    assert result["ok"] is True, result.get("error")
     result["port"] = port
     return result
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import NEOVIM_PLUGIN, NVIM, SERVER, SETUP_HINT, clean_env, keep_artifact, run_editor
+from editor_env import NEOVIM_PLUGIN, NVIM, SERVER, SETUP_HINT, clean_env, drive_editor, new_project
 
 pytestmark = [pytest.mark.editor]
 
@@ -30,9 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not NVIM.exists():
         pytest.fail(f"Neovim is not installed at {NVIM}: {SETUP_HINT}")
     base = tmp_path_factory.mktemp("nvim-live")
-    project = base / "proj"
-    project.mkdir()
-    (project / ".git").mkdir()
+    project = new_project(base)
     demo = project / "live.py"
     demo.write_text(DEMO)
     result_file = base / "result.json"
@@ -48,20 +46,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "BAI_EXPORT": str(base / "runs.ipynb"),
         },
     )
-    done = run_editor(
+    result = drive_editor(
         [str(NVIM), "--headless", "-u", "NONE", "-l", str(HERE / "nvim" / "live.lua")],
         env=env,
         cwd=project,
         timeout=240,
+        artifact="neovim/live",
+        result_file=result_file,
     )
-    keep_artifact(
-        "neovim/live.log",
-        f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}",
-    )
-    assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
-    result: dict[str, Any] = json.loads(result_file.read_text())
-    keep_artifact("neovim/live.json", json.dumps(result, indent=2, ensure_ascii=False))
-    assert result["ok"], result.get("error")
     result["export_path"] = env["BAI_EXPORT"]
     return result
 

@@ -8,13 +8,12 @@ run is fetched through the URL ``:BackendAI apps`` opened. Logs: ``test-artifact
 
 from __future__ import annotations
 
-import json
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import NEOVIM_PLUGIN, NVIM, SERVER, SETUP_HINT, clean_env, keep_artifact, run_editor
+from editor_env import NEOVIM_PLUGIN, NVIM, SERVER, SETUP_HINT, clean_env, drive_editor, new_project
 
 pytestmark = [pytest.mark.editor]
 
@@ -40,9 +39,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not NVIM.exists():
         pytest.fail(f"Neovim is not installed at {NVIM}: {SETUP_HINT}")
     base = tmp_path_factory.mktemp("nvim-terminal")
-    project = base / "proj"
-    project.mkdir()
-    (project / ".git").mkdir()
+    project = new_project(base)
     port = free_port()
     serve = project / "serve.py"
     serve.write_text(SERVE.format(port=port))
@@ -58,20 +55,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         },
     )
     driver = Path(__file__).parent / "nvim" / "terminal.lua"
-    done = run_editor(
+    result = drive_editor(
         [str(NVIM), "--headless", "-u", "NONE", "-c", f"luafile {driver}"],
         env=env,
         cwd=project,
         timeout=180,
+        artifact="neovim/terminal",
+        result_file=result_file,
     )
-    keep_artifact(
-        "neovim/terminal.log",
-        f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}",
-    )
-    assert result_file.exists(), f"the driver wrote no result:\n{done.stderr[-4000:]}"
-    result: dict[str, Any] = json.loads(result_file.read_text())
-    keep_artifact("neovim/terminal.json", json.dumps(result, indent=2, ensure_ascii=False))
-    assert result["ok"], result.get("error")
     result["port"] = port
     return result
 
