@@ -11,24 +11,16 @@
 
 ;;; Code:
 
-(require 'json)
-(require 'cl-lib)
-(add-to-list 'load-path (getenv "BAI_PACKAGE"))
-(require 'backendai)
+(load (expand-file-name "driver-common" (file-name-directory load-file-name)) nil t)
 
 (defvar drive-result (list :scenarios nil :messages nil :modelines nil))
 (defvar drive-finished nil "RunFinished plists, in order.")
 (defvar drive-demo nil "The demo.py buffer.")
 (defvar drive-lines (json-parse-string (getenv "BAI_LINES") :object-type 'plist))
 
-(defun drive-log (fmt &rest args)
-  "Print FMT with ARGS to stderr."
-  (princ (concat (apply #'format fmt args) "\n") #'external-debugging-output))
-
 (defun drive-save ()
   "Write the result file."
-  (with-temp-file (getenv "BAI_RESULT")
-    (insert (json-encode drive-result))))
+  (driver-write-result drive-result))
 
 (defun drive-modeline ()
   "The BAI lighter of the demo buffer's mode line.
@@ -55,21 +47,14 @@ evaluated the way the mode line does: only while the mode is on."
 (add-hook 'backendai-run-finished-functions
           (lambda (p) (setq drive-finished (append drive-finished (list p)))))
 
-(defun drive-wait (pred timeout)
-  "Process events until PRED is non-nil or TIMEOUT seconds passed; return PRED."
-  (let ((deadline (+ (float-time) timeout)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (funcall pred)))
-
 (defun drive-wait-finished (n timeout)
   "Wait for the N-th run to end; return its plist."
-  (drive-wait (lambda () (>= (length drive-finished) n)) timeout)
+  (driver-wait (lambda () (>= (length drive-finished) n)) timeout)
   (nth (1- n) drive-finished))
 
 (defun drive-settled-modeline ()
   "The mode line once the session went back to idle (it follows runFinished closely)."
-  (drive-wait (lambda () (equal (drive-modeline) "BAI idle")) 5)
+  (driver-wait (lambda () (equal (drive-modeline) "BAI idle")) 5)
   (drive-modeline))
 
 (defun drive-output ()
@@ -92,7 +77,7 @@ evaluated the way the mode line does: only while the mode is on."
      (setq data (append (list :ok (if ok t :json-false) :error err
                               :seconds (- (float-time) t0))
                         data))
-     (drive-log "scenario %s: %s (%.1f s)" ,name (if ok "done" err) (- (float-time) t0))
+     (driver-log "scenario %s: %s (%.1f s)" ,name (if ok "done" err) (- (float-time) t0))
      (setq drive-result
            (plist-put drive-result :scenarios
                       (append (plist-get drive-result :scenarios)
@@ -149,7 +134,7 @@ evaluated the way the mode line does: only while the mode is on."
     (drive-goto-line (plist-get drive-lines :loop))
     (call-interactively #'backendai-run-cell)
     (cl-incf n)
-    (let* ((saw (progn (drive-wait (lambda () (or (member "tick 3" (drive-output))
+    (let* ((saw (progn (driver-wait (lambda () (or (member "tick 3" (drive-output))
                                                   (>= (length drive-finished) n)))
                                    60)
                        (member "tick 3" (drive-output))))
@@ -169,11 +154,11 @@ evaluated the way the mode line does: only while the mode is on."
   (drive-scenario "restart"
     (let ((before (length (plist-get drive-result :messages))))
       (call-interactively #'backendai-sessions)
-      (drive-wait (lambda () (> (length (plist-get drive-result :messages)) before)) 30)
+      (driver-wait (lambda () (> (length (plist-get drive-result :messages)) before)) 30)
       (let ((sessions (seq-drop (plist-get drive-result :messages) before)))
         (setq before (length (plist-get drive-result :messages)))
         (call-interactively #'backendai-restart)
-        (drive-wait (lambda () (> (length (plist-get drive-result :messages)) before)) 60)
+        (driver-wait (lambda () (> (length (plist-get drive-result :messages)) before)) 60)
         (let ((restart (seq-drop (plist-get drive-result :messages) before)))
           ;; `i' was defined by the loop cell; after a restart it is gone
           (goto-char (point-max))
@@ -252,10 +237,10 @@ evaluated the way the mode line does: only while the mode is on."
   (with-current-buffer drive-demo
     (let ((before (length (plist-get drive-result :messages))))
       (call-interactively #'backendai-destroy)
-      (drive-wait (lambda () (seq-find (lambda (m) (string-prefix-p "BackendAI: destroyed" m))
+      (driver-wait (lambda () (seq-find (lambda (m) (string-prefix-p "BackendAI: destroyed" m))
                                        (seq-drop (plist-get drive-result :messages) before)))
                   60)
-      (drive-wait (lambda () (equal (drive-modeline) "BAI terminated")) 5)
+      (driver-wait (lambda () (equal (drive-modeline) "BAI terminated")) 5)
       (list :messages (seq-drop (plist-get drive-result :messages) before)
             :modeline (drive-modeline)))))
 
@@ -275,7 +260,7 @@ evaluated the way the mode line does: only while the mode is on."
            (runs (length drive-finished)))
       (drive-goto-line (aref (plist-get drive-lines :greeting) 0))
       (call-interactively #'backendai-run-line)
-      (let ((run (progn (drive-wait (lambda () (> (length drive-finished) runs)) 120)
+      (let ((run (progn (driver-wait (lambda () (> (length drive-finished) runs)) 120)
                         (nth runs drive-finished))))
         (list :other_is_eglot_server (if (eq (eglot-current-server) other) t :json-false)
               :other_name (jsonrpc-name other)
@@ -295,7 +280,7 @@ evaluated the way the mode line does: only while the mode is on."
     (let ((before (length (plist-get drive-result :messages)))
           (runs (length drive-finished)))
       (call-interactively #'backendai-run-line)
-      (drive-wait (lambda () (> (length drive-finished) runs)) 60)
+      (driver-wait (lambda () (> (length drive-finished) runs)) 60)
       (list :result (nth runs drive-finished)
             :messages (seq-drop (plist-get drive-result :messages) before)
             :modeline (drive-modeline))))

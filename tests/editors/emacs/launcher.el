@@ -12,17 +12,13 @@
 
 ;;; Code:
 
-(require 'json)
-(require 'cl-lib)
-(add-to-list 'load-path (getenv "BAI_PACKAGE"))
-(require 'backendai)
+(load (expand-file-name "driver-common" (file-name-directory load-file-name)) nil t)
 
 (defvar lr-result (list :messages [] :prompts [] :warnings []))
 
 (defun lr-save ()
   "Write the result file."
-  (with-temp-file (getenv "BAI_RESULT")
-    (insert (json-encode lr-result))))
+  (driver-write-result lr-result))
 
 (defun lr-put (key value)
   "Record VALUE under KEY."
@@ -32,13 +28,6 @@
 (defun lr-push (key value)
   "Append VALUE to the array under KEY."
   (lr-put key (vconcat (plist-get lr-result key) (list value))))
-
-(defun lr-wait (pred timeout)
-  "Process events until PRED is non-nil or TIMEOUT seconds passed; return PRED."
-  (let ((deadline (+ (float-time) timeout)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (funcall pred)))
 
 (advice-add 'message :around
             (lambda (orig fmt &rest args)
@@ -76,46 +65,46 @@
 (condition-case err
     (let ((demo (find-file (getenv "BAI_DEMO"))) finished status)
       (with-current-buffer demo (backendai-configure))
-      (unless (lr-wait (lambda () (cl-some (lambda (m) (string-match-p "Saved:" m))
+      (unless (driver-wait (lambda () (cl-some (lambda (m) (string-match-p "Saved:" m))
                                            (append (plist-get lr-result :messages) nil)))
                        120)
         (error "Configure did not finish"))
       (add-hook 'backendai-run-finished-functions (lambda (p) (setq finished p)))
       (with-current-buffer demo (backendai-run-file))
-      (unless (lr-wait (lambda () finished) 120)
+      (unless (driver-wait (lambda () finished) 120)
         (error "The run did not finish"))
       (lr-put :run (plist-get finished :status))
       (lr-put :output (with-current-buffer (backendai-output-buffer)
                         (buffer-substring-no-properties (point-min) (point-max))))
       (with-current-buffer demo (backendai-poll-status (lambda (r) (setq status r))))
-      (unless (lr-wait (lambda () status) 30)
+      (unless (driver-wait (lambda () status) 30)
         (error "No status answer"))
       (lr-put :status status)
       (lr-put :modeline (with-current-buffer demo (backendai-mode-line)))
       ;; the folder buffer
       (let ((folders (with-current-buffer demo (backendai-folders))) refreshed)
         (add-hook 'backendai-folders-refreshed-hook (lambda () (setq refreshed t)))
-        (unless (lr-wait (lambda () (buffer-local-value 'backendai-folders--entries folders)) 30)
+        (unless (driver-wait (lambda () (buffer-local-value 'backendai-folders--entries folders)) 30)
           (error "No vfolders listed"))
         (lr-put :folderList (with-current-buffer folders (buffer-string)))
         (lr-line folders "launcher-data/")
         (setq refreshed nil)
         (with-current-buffer folders (backendai-folders-open))
-        (unless (lr-wait (lambda () refreshed) 30) (error "The vfolder did not open"))
+        (unless (driver-wait (lambda () refreshed) 30) (error "The vfolder did not open"))
         (lr-put :folderFiles (with-current-buffer folders (buffer-string)))
         (setq refreshed nil)
         (with-current-buffer folders (backendai-folders-upload (getenv "BAI_UPLOAD")))
-        (unless (lr-wait (lambda () refreshed) 60) (error "The upload did not finish"))
+        (unless (driver-wait (lambda () refreshed) 60) (error "The upload did not finish"))
         (lr-put :afterUpload (with-current-buffer folders (buffer-string)))
         (lr-line folders "hello.txt")
         (with-current-buffer folders (backendai-folders-download (getenv "BAI_DOWNLOAD")))
-        (unless (lr-wait (lambda () (file-exists-p (getenv "BAI_DOWNLOAD"))) 60)
+        (unless (driver-wait (lambda () (file-exists-p (getenv "BAI_DOWNLOAD"))) 60)
           (error "The download did not finish"))
         (lr-line folders "hello.txt")
         (let (opened)
           (add-hook 'backendai-vfolder-opened-hook (lambda () (setq opened (current-buffer))))
           (with-current-buffer folders (backendai-folders-open))
-          (unless (lr-wait (lambda () opened) 30) (error "The vfolder file did not open"))
+          (unless (driver-wait (lambda () opened) 30) (error "The vfolder file did not open"))
           (lr-put :openedName (buffer-name opened))
           (lr-put :opened (with-current-buffer opened (buffer-string)))))
       (lr-put :ok t))

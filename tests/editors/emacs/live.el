@@ -12,36 +12,21 @@
 
 ;;; Code:
 
-(require 'json)
-(require 'cl-lib)
-(add-to-list 'load-path (getenv "BAI_PACKAGE"))
-(require 'backendai)
+(load (expand-file-name "driver-common" (file-name-directory load-file-name)) nil t)
 
 (defvar live-result (list :messages nil))
 (defvar live-finished nil "RunFinished plists, in order.")
 
-(defun live-log (fmt &rest args)
-  "Print FMT with ARGS to stderr."
-  (princ (concat (apply #'format fmt args) "\n") #'external-debugging-output))
-
 (defun live-put (key value)
   "Record VALUE under KEY and save the result file."
   (setq live-result (plist-put live-result key value))
-  (with-temp-file (getenv "BAI_RESULT")
-    (insert (json-encode live-result))))
-
-(defun live-wait (pred timeout)
-  "Process events until PRED is non-nil or TIMEOUT seconds passed; return PRED."
-  (let ((deadline (+ (float-time) timeout)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (funcall pred)))
+  (driver-write-result live-result))
 
 (advice-add 'message :after
             (lambda (fmt &rest args)
               (when fmt
                 (let ((text (apply #'format fmt args)))
-                  (live-log "MESSAGE %s" text)
+                  (driver-log "MESSAGE %s" text)
                   (setq live-result (plist-put live-result :messages
                                                (append (plist-get live-result :messages)
                                                        (list text))))))))
@@ -58,7 +43,7 @@
     (goto-char (point-min))
     (forward-line (1- n))
     (call-interactively #'backendai-run-line)
-    (live-wait (lambda () (> (length live-finished) runs)) 120)
+    (driver-wait (lambda () (> (length live-finished) runs)) 120)
     (nth runs live-finished)))
 
 (defun live-capf-candidates ()
@@ -94,7 +79,7 @@
         (live-put :at_json (live-capf-candidates))
         ;; M-x backendai-variables
         (call-interactively #'backendai-variables)
-        (live-wait (lambda () (let ((b (get-buffer "*backendai-variables*")))
+        (driver-wait (lambda () (let ((b (get-buffer "*backendai-variables*")))
                                 (and b (with-current-buffer b tabulated-list-entries))))
                    30)
         (with-current-buffer "*backendai-variables*"
@@ -105,7 +90,7 @@
         (with-current-buffer buffer
           (live-put :frame_run (live-run-line 4))
           (backendai-inspect "df"))
-        (live-wait (lambda () (let ((b (get-buffer "*backendai-inspect: df*")))
+        (driver-wait (lambda () (let ((b (get-buffer "*backendai-inspect: df*")))
                                 (and b (with-current-buffer b header-line-format))))
                    30)
         (with-current-buffer "*backendai-inspect: df*"
@@ -113,13 +98,13 @@
           (live-put :first_rows (length tabulated-list-entries))
           (live-put :columns (vconcat (mapcar #'car tabulated-list-format)))
           (backendai-inspect-next-page)
-          (live-wait (lambda () (string-match-p "rows 51" (or header-line-format ""))) 30)
+          (driver-wait (lambda () (string-match-p "rows 51" (or header-line-format ""))) 30)
           (live-put :second_header header-line-format)
           (live-put :second_first_row (cadr (car tabulated-list-entries))))
         ;; M-x backendai-export
         (with-current-buffer buffer
           (backendai-export (getenv "BAI_EXPORT")))
-        (live-wait (lambda () (cl-some (lambda (m) (string-match-p "exported" m))
+        (driver-wait (lambda () (cl-some (lambda (m) (string-match-p "exported" m))
                                        (plist-get live-result :messages)))
                    30))
     (error (setq ok nil)

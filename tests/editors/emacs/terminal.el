@@ -10,33 +10,18 @@
 
 ;;; Code:
 
-(require 'json)
-(require 'cl-lib)
-(add-to-list 'load-path (getenv "BAI_PACKAGE"))
-(require 'backendai)
+(load (expand-file-name "driver-common" (file-name-directory load-file-name)) nil t)
 
 (defvar term-result (list :steps nil :messages nil))
 
-(defun term-log (fmt &rest args)
-  "Print FMT with ARGS to stderr."
-  (princ (concat (apply #'format fmt args) "\n") #'external-debugging-output))
-
 (defun term-save ()
   "Write the result file."
-  (with-temp-file (getenv "BAI_RESULT")
-    (insert (json-encode term-result))))
+  (driver-write-result term-result))
 
 (defun term-put (key value)
   "Record VALUE under KEY."
   (setq term-result (plist-put term-result key value))
   (term-save))
-
-(defun term-wait (pred timeout)
-  "Process events until PRED is non-nil or TIMEOUT seconds passed; return PRED."
-  (let ((deadline (+ (float-time) timeout)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (funcall pred)))
 
 (defun term-text (buffer)
   "BUFFER's text."
@@ -51,7 +36,7 @@
 
 (defun term-expect (buffer regexp)
   "Wait until BUFFER matches REGEXP; return the first group or the match."
-  (unless (term-wait (lambda () (string-match regexp (term-text buffer))) 30)
+  (unless (driver-wait (lambda () (string-match regexp (term-text buffer))) 30)
     (error "%S never appeared in:\n%s" regexp (term-text buffer)))
   (let ((text (term-text buffer)))
     (string-match regexp text)
@@ -75,7 +60,7 @@
 (condition-case err
     (let* ((demo (find-file (getenv "BAI_DEMO")))
            (buffer (with-current-buffer demo (backendai-terminal))))
-      (unless (term-wait (lambda () (buffer-local-value 'backendai-terminal-id buffer)) 120)
+      (unless (driver-wait (lambda () (buffer-local-value 'backendai-terminal-id buffer)) 120)
         (error "The terminal did not open: %s" (term-text buffer)))
       (term-put :mode (symbol-name (buffer-local-value 'major-mode buffer)))
       (term-put :buffer (buffer-name buffer))
@@ -86,7 +71,7 @@
       (term-type buffer "stty size")
       (term-put :stty (term-expect buffer "^\\(30 100\\)$"))
       (term-type buffer "exit")
-      (unless (term-wait (lambda () (buffer-local-value 'backendai-terminal-closed buffer)) 30)
+      (unless (driver-wait (lambda () (buffer-local-value 'backendai-terminal-closed buffer)) 30)
         (error "The terminal did not close: %s" (term-text buffer)))
       (term-put :closed (buffer-local-value 'backendai-terminal-closed buffer))
       (term-put :text (term-text buffer))
@@ -94,7 +79,7 @@
       (let (finished opened)
         (add-hook 'backendai-run-finished-functions (lambda (p) (setq finished p)))
         (with-current-buffer demo (backendai-run-file))
-        (unless (term-wait (lambda () finished) 120)
+        (unless (driver-wait (lambda () finished) 120)
           (error "The server run did not finish"))
         (term-put :serveRun (plist-get finished :status))
         (setq browse-url-browser-function (lambda (url &rest _) (setq opened url)))
@@ -103,7 +88,7 @@
                 (term-put :offered (vconcat collection))
                 (car collection)))
         (with-current-buffer demo (backendai-open-app))
-        (unless (term-wait (lambda () opened) 60)
+        (unless (driver-wait (lambda () opened) 60)
           (error "No URL was opened"))
         (term-put :url opened)
         (term-put :page (with-temp-buffer
@@ -114,7 +99,7 @@
       (term-put :ok t))
   (error (term-put :ok :json-false)
          (term-put :error (format "%S" err))
-         (term-log "ERROR %S" err)))
+         (driver-log "ERROR %S" err)))
 
 (dolist (server (hash-table-values eglot--servers-by-project))
   (dolist (s server) (ignore-errors (eglot-shutdown s))))

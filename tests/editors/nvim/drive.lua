@@ -6,29 +6,13 @@
 -- Env: BAI_PLUGIN (editor-clients/neovim), BAI_LSP (server), BAI_DEMO (demo.py),
 --      BAI_RESULT (output JSON), BAI_MEDIA (media folder), BAI_NAME / BAI_PASSWORD (answers),
 --      BAI_LINES (JSON of the demo's line numbers).
+local common = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/common.lua')
 local env = vim.env
 local result = { scenarios = {}, notifications = {}, statuses = {} }
 local lines = vim.json.decode(env.BAI_LINES)
 
-local function save()
-  local f = assert(io.open(env.BAI_RESULT, 'w'))
-  f:write(vim.json.encode(result))
-  f:close()
-end
-
-local function log(...)
-  io.stderr:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n')
-end
-
-vim.opt.runtimepath:prepend(env.BAI_PLUGIN)
-vim.cmd('runtime plugin/backendai.lua')
-vim.cmd('filetype on')
-
-local orig_notify = vim.notify
-vim.notify = function(msg, level)
-  table.insert(result.notifications, { msg = msg, level = level })
-  log('NOTIFY', level, msg)
-end
+local save, orig_notify = common.start(result)
+local log = common.log
 
 local bai = require('backendai')
 assert(bai.setup({

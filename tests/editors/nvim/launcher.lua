@@ -4,27 +4,13 @@
 -- Env: BAI_PLUGIN, BAI_LSP, BAI_DEMO (read.py), BAI_RESULT, BAI_ENDPOINT, BAI_AK, BAI_SK,
 -- BAI_UPLOAD (a local file), BAI_DOWNLOAD (a local path that does not exist yet).
 -- Run with `nvim --headless -u NONE -c 'luafile launcher.lua'`.
+local common = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/common.lua')
 local env = vim.env
 local api = vim.api
 local result = { notifications = {}, steps = {} }
 
-local function save()
-  local f = assert(io.open(env.BAI_RESULT, 'w'))
-  f:write(vim.json.encode(result))
-  f:close()
-end
-
-local function log(...)
-  io.stderr:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n')
-end
-
-vim.opt.runtimepath:prepend(env.BAI_PLUGIN)
-vim.cmd('runtime plugin/backendai.lua')
-vim.cmd('filetype on')
-vim.notify = function(msg, level)
-  table.insert(result.notifications, { msg = msg, level = level })
-  log('NOTIFY', level, msg)
-end
+local save = common.start(result)
+local log = common.log
 
 local bai = require('backendai')
 assert(bai.setup({

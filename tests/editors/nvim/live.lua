@@ -5,27 +5,12 @@
 -- Env: BAI_PLUGIN, BAI_LSP, BAI_DEMO (live.py), BAI_RESULT, BAI_PYTHON, BAI_OTHER
 -- (the second server), BAI_EXPORT (the notebook path).
 -- Run with `nvim --headless -u NONE -l live.lua`.
+local common = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/common.lua')
 local env = vim.env
 local api = vim.api
 local result = { notifications = {} }
 
-local function save()
-  local f = assert(io.open(env.BAI_RESULT, 'w'))
-  f:write(vim.json.encode(result))
-  f:close()
-end
-
-local function log(...)
-  io.stderr:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n')
-end
-
-vim.opt.runtimepath:prepend(env.BAI_PLUGIN)
-vim.cmd('runtime plugin/backendai.lua')
-vim.cmd('filetype on')
-vim.notify = function(msg, level)
-  table.insert(result.notifications, { msg = msg, level = level })
-  log('NOTIFY', level, msg)
-end
+local save = common.start(result)
 
 local bai = require('backendai')
 assert(bai.setup({ cmd = { env.BAI_LSP }, settings = { onExit = 'destroy' } }))

@@ -5,27 +5,13 @@
 -- Env: BAI_PLUGIN, BAI_LSP, BAI_DEMO (serve.py), BAI_RESULT, BAI_APP_PORT.
 -- Run with `nvim --headless -u NONE -c 'luafile terminal.lua'` (not `-l`): terminal mode
 -- needs Neovim's main loop, so the steps run in a coroutine that yields to it.
+local common = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/common.lua')
 local env = vim.env
 local api = vim.api
 local result = { notifications = {}, steps = {} }
 
-local function save()
-  local f = assert(io.open(env.BAI_RESULT, 'w'))
-  f:write(vim.json.encode(result))
-  f:close()
-end
-
-local function log(...)
-  io.stderr:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n')
-end
-
-vim.opt.runtimepath:prepend(env.BAI_PLUGIN)
-vim.cmd('runtime plugin/backendai.lua')
-vim.cmd('filetype on')
-vim.notify = function(msg, level)
-  table.insert(result.notifications, { msg = msg, level = level })
-  log('NOTIFY', level, msg)
-end
+local save = common.start(result)
+local log = common.log
 
 local bai = require('backendai')
 assert(bai.setup({
