@@ -196,7 +196,11 @@ class LauncherCalls:
         key = await self._key(name)
         answer = (await self._t.request("POST", f"/folders/{key}/{route}", json_body=body)).json()
         if not isinstance(answer, dict) or not answer.get("url") or not answer.get("token"):
-            raise ProtocolError(f"{route} answered {answer!r}.")
+            # Named, not echoed: the answer may hold a transfer token (a credential).
+            missing = [
+                k for k in ("url", "token") if not isinstance(answer, dict) or not answer.get(k)
+            ]
+            raise ProtocolError(f"{route} answered without a transfer {' and '.join(missing)}.")
         url = URL(str(answer["url"]))
         if url.scheme not in ("http", "https"):
             raise ProtocolError(f"{route} gave a transfer URL that is not http(s): {url}")

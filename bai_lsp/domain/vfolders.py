@@ -71,17 +71,16 @@ class VFolders:
         return conn.launcher()
 
     def _fail(self, exc: BaseException, conn: Backend, name: str | None) -> DomainError:
-        errors = client_errors
         if isinstance(exc, DomainError):
             return exc
-        if isinstance(exc, errors.InvalidRequestError):
+        if isinstance(exc, client_errors.InvalidRequestError):
             return InvalidParamsError(exc.user_message)
-        if name is not None and isinstance(exc, errors.NotFoundError):
+        if name is not None and isinstance(exc, client_errors.NotFoundError):
             return UnknownVFolderError(
                 f"Backend.AI has no vfolder {name!r} for you, or no such path in it "
                 f"({exc.user_message})"
             )
-        if isinstance(exc, errors.BadRequestError):
+        if isinstance(exc, client_errors.BadRequestError):
             return InvalidParamsError(exc.user_message)
         return translate(exc, conn.endpoint)
 
@@ -123,7 +122,7 @@ class VFolders:
             "files": [
                 {
                     "name": e.name,
-                    "type": "directory" if e.type == "directory" else e.type,
+                    "type": e.type,
                     "size": e.size,
                     "modified": e.modified,
                     "uri": vfolder_uri(name, f"{base}/{e.name}" if base else e.name),

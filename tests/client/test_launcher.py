@@ -7,13 +7,16 @@ import os
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from support.gateway import GatewayInfo
 
 from bai_lsp.backendai import BackendAIClient
-from bai_lsp.backendai.errors import InvalidRequestError, NotFoundError
+from bai_lsp.backendai.errors import InvalidRequestError, NotFoundError, ProtocolError
 from bai_lsp.backendai.launcher import LauncherCalls
 
 from .conftest import GATEWAY_API, unique_name
+from .recorder import Server, hello
+from .test_transport import config_for
 
 
 async def test_presets_groups_and_images(client: BackendAIClient) -> None:
@@ -54,3 +57,19 @@ async def test_vfolder_round_trip_with_progress(
     assert name not in [f["name"] for f in await calls.list_vfolders()]
     with pytest.raises(NotFoundError):
         await calls.vfolder_files(name)
+
+
+async def test_a_transfer_answer_without_url_names_what_is_missing_not_the_token(
+    server: Server,
+) -> None:
+    async def storage(request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/request-download"):
+            return web.json_response({"token": "tok-SECRET-1234", "url": ""})
+        return hello()
+
+    srv = await server(storage)
+    async with BackendAIClient(config_for(srv.url)) as client:
+        with pytest.raises(ProtocolError) as refused:
+            await LauncherCalls(client).read("data", "a.txt", 1024)
+    assert "request-download answered without a transfer url" in str(refused.value)
+    assert "tok-SECRET" not in str(refused.value)
