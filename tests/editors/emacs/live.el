@@ -80,8 +80,8 @@
         ;; M-x backendai-variables
         (call-interactively #'backendai-variables)
         (driver-wait (lambda () (let ((b (get-buffer "*backendai-variables*")))
-                                (and b (with-current-buffer b tabulated-list-entries))))
-                   30)
+                                  (and b (with-current-buffer b tabulated-list-entries))))
+                     30)
         (with-current-buffer "*backendai-variables*"
           (live-put :variables_mode (symbol-name major-mode))
           (live-put :variables (vconcat (mapcar (lambda (e) (cadr e)) tabulated-list-entries)))
@@ -91,8 +91,8 @@
           (live-put :frame_run (live-run-line 4))
           (backendai-inspect "df"))
         (driver-wait (lambda () (let ((b (get-buffer "*backendai-inspect: df*")))
-                                (and b (with-current-buffer b header-line-format))))
-                   30)
+                                  (and b (with-current-buffer b header-line-format))))
+                     30)
         (with-current-buffer "*backendai-inspect: df*"
           (live-put :first_header header-line-format)
           (live-put :first_rows (length tabulated-list-entries))
@@ -105,8 +105,8 @@
         (with-current-buffer buffer
           (backendai-export (getenv "BAI_EXPORT")))
         (driver-wait (lambda () (cl-some (lambda (m) (string-match-p "exported" m))
-                                       (plist-get live-result :messages)))
-                   30))
+                                         (plist-get live-result :messages)))
+                     30))
     (error (setq ok nil)
            (live-put :error (format "%S" err))))
   (live-put :ok (if ok t :json-false))
