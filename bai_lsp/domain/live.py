@@ -13,6 +13,7 @@ it takes. The embedded gateway executes it silently; a manager counts it as a qu
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -121,7 +122,9 @@ def _column(line: str, index: int, encoding: str) -> int:
     return len(head.encode("utf-16-le")) // 2
 
 
+@functools.cache
 def _helper_source() -> str:
+    """Read once: every hover and variables request sends it, from the event loop."""
     return resources.files("bai_lsp.domain").joinpath("live_kernel.py").read_text("utf-8")
 
 
