@@ -28,7 +28,14 @@ import bai_lsp.gateway.state as state
 from bai_lsp.gateway.auth import access_key_of, public
 from bai_lsp.gateway.errors import GatewayError, file_not_found, invalid_params
 from bai_lsp.gateway.validation import read_json, to_bool
-from bai_lsp.gateway.vfolders import HOST, TransferTokens, VFolder, VFolderStore, file_items
+from bai_lsp.gateway.vfolders import (
+    HOST,
+    Transfer,
+    TransferTokens,
+    VFolder,
+    VFolderStore,
+    file_items,
+)
 
 T = TypeVar("T")
 
@@ -288,6 +295,14 @@ async def upload_patch(request: web.Request) -> web.Response:
             "Invalid API parameters.",
             "an upload chunk needs Content-Type application/offset+octet-stream",
         )
+    if transfer.receiving:
+        raise GatewayError(
+            409,
+            "invalid-api-params",
+            "Invalid API parameters.",
+            "another chunk of this upload is still arriving; send the next one when it is "
+            "answered (HEAD gives the offset)",
+        )
     try:
         offset = int(request.headers.get("Upload-Offset", ""))
     except ValueError:
@@ -299,6 +314,19 @@ async def upload_patch(request: web.Request) -> web.Response:
             "Invalid API parameters.",
             f"Upload-Offset {offset} does not match the {transfer.offset} bytes received",
         )
+    transfer.receiving = True
+    try:
+        await _receive(request, transfer)
+    finally:
+        transfer.receiving = False
+    if transfer.offset == transfer.size:
+        await _disk(_complete, transfer)
+        tokens_of(request).finish(token or "")
+    return web.Response(status=204, headers=_tus_headers(transfer.offset, transfer.size))
+
+
+async def _receive(request: web.Request, transfer: Transfer) -> None:
+    """Append the request's bytes at ``transfer.offset``; refused past the announced size."""
     assert transfer.part is not None
     # Opened, written and closed (which flushes) in a thread: none of it on the loop.
     out = await _disk(transfer.part.open, "r+b")
@@ -320,10 +348,6 @@ async def upload_patch(request: web.Request) -> web.Response:
             transfer.offset += len(buffered)
     finally:
         await _disk(out.close)
-    if transfer.offset == transfer.size:
-        await _disk(_complete, transfer)
-        tokens_of(request).finish(token or "")
-    return web.Response(status=204, headers=_tus_headers(transfer.offset, transfer.size))
 
 
 def _complete(transfer: Any) -> None:

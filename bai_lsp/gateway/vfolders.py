@@ -218,6 +218,8 @@ class Transfer:
     #: Upload: the partial file and how much of it has arrived.
     part: Path | None = None
     offset: int = 0
+    #: A PATCH is receiving a chunk: a second one at the same time would write over it.
+    receiving: bool = False
 
 
 class TransferTokens:

@@ -6,6 +6,7 @@ tests/sdk/test_launcher_apis.py; here the refusals, the tus details and the conf
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ async def _folder(client: SignedClient) -> str:
     return name
 
 
-async def _patch(url: str, data: bytes, offset: int, **headers: str) -> tuple[int, Any]:
+async def _patch(url: str, data: Any, offset: int, **headers: str) -> tuple[int, Any]:
     hdrs = {
         "Tus-Resumable": "1.0.0",
         "Upload-Offset": str(offset),
@@ -124,6 +125,43 @@ async def test_tus_upload_resumes_at_the_offset_and_refuses_a_wrong_one(
     # The token is spent: a late retry is told so.
     status, (_, raw) = await _patch(url, b"x", len(payload))
     assert status == 401 and b"unknown or has expired" in raw
+
+
+async def test_a_second_chunk_while_one_arrives_is_refused_and_nothing_is_garbled(
+    client: SignedClient, gateway: GatewayInfo
+) -> None:
+    name = await _folder(client)
+    first = 1024 * 1024
+    payload = os.urandom(3 * first)
+    status, ticket = await client.call(
+        "POST",
+        f"/folders/{name}/request-upload",
+        json_body={"path": "big.bin", "size": len(payload)},
+    )
+    assert status == 200, ticket
+    url = f"{ticket['url']}?token={ticket['token']}"
+    release = asyncio.Event()
+
+    async def slow_body() -> Any:
+        yield payload[:first]  # written at once: HEAD then shows the chunk arriving
+        await release.wait()
+        yield payload[first : 2 * first]
+
+    slow = asyncio.ensure_future(_patch(url, slow_body(), 0))
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            async with http.head(url) as r:
+                if r.headers["Upload-Offset"] == str(first):
+                    break
+            await asyncio.sleep(0.05)
+    status, (_, raw) = await _patch(url, payload[first:], first)
+    assert status == 409 and b"another chunk of this upload is still arriving" in raw
+    release.set()
+    status, (offset, _) = await slow
+    assert (status, offset) == (204, str(2 * first))
+    status, (offset, _) = await _patch(url, payload[2 * first :], 2 * first)
+    assert (status, offset) == (204, str(len(payload)))
+    assert (gateway.data_dir / "vfolders" / name / "big.bin").read_bytes() == payload
 
 
 async def test_download_honours_range_and_a_bad_token_is_refused(client: SignedClient) -> None:
