@@ -28,4 +28,39 @@ function M.start(result)
   return save, orig_notify
 end
 
+--- Give the main loop `ms` (the driver runs in a coroutine).
+function M.sleep(ms)
+  local co = coroutine.running()
+  vim.defer_fn(function()
+    assert(coroutine.resume(co))
+  end, ms)
+  coroutine.yield()
+end
+
+--- Poll `cond` while the main loop runs; true once it holds, false after `timeout` ms.
+function M.wait_until(timeout, cond)
+  local deadline = vim.uv.now() + timeout
+  while vim.uv.now() < deadline do
+    if cond() then
+      return true
+    end
+    M.sleep(50)
+  end
+  return cond() and true or false
+end
+
+--- A `step(name, fn)` that runs `fn`, records it in `result.steps` and saves; a failing
+--- step is recorded with its traceback and ends the driver.
+function M.stepper(result, save)
+  return function(name, fn)
+    local ok, err = xpcall(fn, debug.traceback)
+    result.steps[#result.steps + 1] = { name = name, ok = ok, error = (not ok) and tostring(err) or nil }
+    M.log(('step %s: %s'):format(name, ok and 'ok' or ('ERROR ' .. tostring(err))))
+    save()
+    if not ok then
+      error(err)
+    end
+  end
+end
+
 return M

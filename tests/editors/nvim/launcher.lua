@@ -10,7 +10,6 @@ local api = vim.api
 local result = { notifications = {}, steps = {} }
 
 local save = common.start(result)
-local log = common.log
 
 local bai = require('backendai')
 assert(bai.setup({
@@ -26,34 +25,8 @@ assert(bai.setup({
 vim.cmd('edit ' .. vim.fn.fnameescape(env.BAI_DEMO))
 local demo_buf = api.nvim_get_current_buf()
 
-local function sleep(ms)
-  local co = coroutine.running()
-  vim.defer_fn(function()
-    assert(coroutine.resume(co))
-  end, ms)
-  coroutine.yield()
-end
-
-local function wait_until(timeout, cond)
-  local deadline = vim.uv.now() + timeout
-  while vim.uv.now() < deadline do
-    if cond() then
-      return true
-    end
-    sleep(50)
-  end
-  return cond() and true or false
-end
-
-local function step(name, fn)
-  local ok, err = xpcall(fn, debug.traceback)
-  result.steps[#result.steps + 1] = { name = name, ok = ok, error = (not ok) and tostring(err) or nil }
-  log(('step %s: %s'):format(name, ok and 'ok' or ('ERROR ' .. tostring(err))))
-  save()
-  if not ok then
-    error(err)
-  end
-end
+local sleep, wait_until = common.sleep, common.wait_until
+local step = common.stepper(result, save)
 
 local function lines(buf)
   return api.nvim_buf_get_lines(buf, 0, -1, false)

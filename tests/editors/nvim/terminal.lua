@@ -11,7 +11,6 @@ local api = vim.api
 local result = { notifications = {}, steps = {} }
 
 local save = common.start(result)
-local log = common.log
 
 local bai = require('backendai')
 assert(bai.setup({
@@ -26,36 +25,8 @@ local function screen(buf)
   return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
 end
 
---- Give the main loop `ms` (the driver runs in a coroutine).
-local function sleep(ms)
-  local co = coroutine.running()
-  vim.defer_fn(function()
-    assert(coroutine.resume(co))
-  end, ms)
-  coroutine.yield()
-end
-
---- Poll `cond` while the main loop runs; true once it holds, false after `timeout` ms.
-local function wait_until(timeout, cond)
-  local deadline = vim.uv.now() + timeout
-  while vim.uv.now() < deadline do
-    if cond() then
-      return true
-    end
-    sleep(50)
-  end
-  return cond() and true or false
-end
-
-local function step(name, fn)
-  local ok, err = xpcall(fn, debug.traceback)
-  result.steps[#result.steps + 1] = { name = name, ok = ok, error = (not ok) and tostring(err) or nil }
-  log(('step %s: %s'):format(name, ok and 'ok' or ('ERROR ' .. tostring(err))))
-  save()
-  if not ok then
-    error(err)
-  end
-end
+local sleep, wait_until = common.sleep, common.wait_until
+local step = common.stepper(result, save)
 
 --- Type keys as a user does: into the terminal window, in terminal mode.
 local function type_keys(term, keys)
