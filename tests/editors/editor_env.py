@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,51 @@ def drive_editor(
     keep_artifact(f"{artifact}.json", json.dumps(result, indent=2, ensure_ascii=False))
     assert result["ok"] is True, result.get("error")
     return result
+
+
+def launcher_run(
+    base: Path, editor: str, args: list[str], plugin: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    """One run of ``<editor>``'s launcher driver (issue 18) against a gateway with a 200 s
+    idle timeout (so countdowns show and the 5-minute warning fires) holding the vfolder
+    ``launcher-data``; the result also says what was downloaded and uploaded."""
+    from support.gateway import start_gateway, stop_gateway_process
+
+    gateway = start_gateway(base / "gateway", args=["--idle-timeout", "200"])
+    try:
+        data = gateway.data_dir / "vfolders" / "launcher-data"
+        data.mkdir(parents=True)
+        (data / "hello.txt").write_text("hello from the vfolder\n")
+        project = new_project(base)
+        demo = project / "read.py"
+        demo.write_text("print(open('launcher-data/hello.txt').read().strip())\n")
+        upload = base / "up.txt"
+        upload.write_text(f"uploaded by {editor}\n")
+        result_file = base / "result.json"
+        env = clean_env(
+            base / "home",
+            {
+                **plugin,
+                "BAI_LSP": str(SERVER),
+                "BAI_DEMO": str(demo),
+                "BAI_RESULT": str(result_file),
+                "BAI_ENDPOINT": gateway.endpoint,
+                "BAI_AK": gateway.access_key,
+                "BAI_SK": gateway.secret_key,
+                "BAI_UPLOAD": str(upload),
+                "BAI_DOWNLOAD": str(base / "downloaded.txt"),
+            },
+        )
+        result = drive_editor(
+            args,
+            env=env,
+            cwd=project,
+            timeout=240,
+            artifact=f"{editor}/launcher",
+            result_file=result_file,
+        )
+        result["downloaded"] = (base / "downloaded.txt").read_text()
+        result["uploaded"] = (data / "up.txt").read_text()
+        yield result
+    finally:
+        stop_gateway_process(gateway.process)

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import EMACS_PACKAGE, SERVER, SETUP_HINT, clean_env, drive_editor, new_project
-from support.gateway import start_gateway, stop_gateway_process
+from editor_env import EMACS_PACKAGE, SETUP_HINT, launcher_run
 
 pytestmark = [pytest.mark.editor]
 
@@ -27,46 +26,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     emacs = shutil.which("emacs")
     if not emacs:
         pytest.fail(f"emacs is not installed: {SETUP_HINT}")
-    base = tmp_path_factory.mktemp("emacs-launcher")
-    gateway = start_gateway(base / "gateway", args=["--idle-timeout", "200"])
-    try:
-        data = gateway.data_dir / "vfolders" / "launcher-data"
-        data.mkdir(parents=True)
-        (data / "hello.txt").write_text("hello from the vfolder\n")
-        project = new_project(base)
-        demo = project / "read.py"
-        demo.write_text("print(open('launcher-data/hello.txt').read().strip())\n")
-        upload = base / "up.txt"
-        upload.write_text("uploaded by emacs\n")
-        result_file = base / "result.json"
-        env = clean_env(
-            base / "home",
-            {
-                "BAI_PACKAGE": str(EMACS_PACKAGE),
-                "BAI_LSP": str(SERVER),
-                "BAI_DEMO": str(demo),
-                "BAI_RESULT": str(result_file),
-                "BAI_ENDPOINT": gateway.endpoint,
-                "BAI_AK": gateway.access_key,
-                "BAI_SK": gateway.secret_key,
-                "BAI_UPLOAD": str(upload),
-                "BAI_DOWNLOAD": str(base / "downloaded.txt"),
-            },
-        )
-        driver = Path(__file__).parent / "emacs" / "launcher.el"
-        result = drive_editor(
-            [emacs, "--batch", "-l", str(driver)],
-            env=env,
-            cwd=project,
-            timeout=240,
-            artifact="emacs/launcher",
-            result_file=result_file,
-        )
-        result["downloaded"] = (base / "downloaded.txt").read_text()
-        result["uploaded"] = (data / "up.txt").read_text()
-        yield result
-    finally:
-        stop_gateway_process(gateway.process)
+    yield from launcher_run(
+        tmp_path_factory.mktemp("emacs-launcher"),
+        "emacs",
+        [emacs, "--batch", "-l", str(Path(__file__).parent / "emacs" / "launcher.el")],
+        {"BAI_PACKAGE": str(EMACS_PACKAGE)},
+    )
 
 
 def test_configure_offers_images_presets_and_vfolders(run: dict[str, Any]) -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import NEOVIM_PLUGIN, NVIM, SERVER, SETUP_HINT, clean_env, drive_editor, new_project
-from support.gateway import start_gateway, stop_gateway_process
+from editor_env import NEOVIM_PLUGIN, NVIM, SETUP_HINT, launcher_run
 
 pytestmark = [pytest.mark.editor]
 
@@ -25,46 +24,19 @@ pytestmark = [pytest.mark.editor]
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not NVIM.exists():
         pytest.fail(f"Neovim is not installed at {NVIM}: {SETUP_HINT}")
-    base = tmp_path_factory.mktemp("nvim-launcher")
-    gateway = start_gateway(base / "gateway", args=["--idle-timeout", "200"])
-    try:
-        data = gateway.data_dir / "vfolders" / "launcher-data"
-        data.mkdir(parents=True)
-        (data / "hello.txt").write_text("hello from the vfolder\n")
-        project = new_project(base)
-        demo = project / "read.py"
-        demo.write_text("print(open('launcher-data/hello.txt').read().strip())\n")
-        upload = base / "up.txt"
-        upload.write_text("uploaded by neovim\n")
-        result_file = base / "result.json"
-        env = clean_env(
-            base / "home",
-            {
-                "BAI_PLUGIN": str(NEOVIM_PLUGIN),
-                "BAI_LSP": str(SERVER),
-                "BAI_DEMO": str(demo),
-                "BAI_RESULT": str(result_file),
-                "BAI_ENDPOINT": gateway.endpoint,
-                "BAI_AK": gateway.access_key,
-                "BAI_SK": gateway.secret_key,
-                "BAI_UPLOAD": str(upload),
-                "BAI_DOWNLOAD": str(base / "downloaded.txt"),
-            },
-        )
-        driver = Path(__file__).parent / "nvim" / "launcher.lua"
-        result = drive_editor(
-            [str(NVIM), "--headless", "-u", "NONE", "-c", f"luafile {driver}"],
-            env=env,
-            cwd=project,
-            timeout=240,
-            artifact="neovim/launcher",
-            result_file=result_file,
-        )
-        result["downloaded"] = (base / "downloaded.txt").read_text()
-        result["uploaded"] = (data / "up.txt").read_text()
-        yield result
-    finally:
-        stop_gateway_process(gateway.process)
+    yield from launcher_run(
+        tmp_path_factory.mktemp("nvim-launcher"),
+        "neovim",
+        [
+            str(NVIM),
+            "--headless",
+            "-u",
+            "NONE",
+            "-c",
+            f"luafile {Path(__file__).parent / 'nvim' / 'launcher.lua'}",
+        ],
+        {"BAI_PLUGIN": str(NEOVIM_PLUGIN)},
+    )
 
 
 def test_configure_offers_images_presets_and_vfolders(run: dict[str, Any]) -> None:
