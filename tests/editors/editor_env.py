@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,44 @@ def drive_editor(
     result: dict[str, Any] = json.loads(result_file.read_text())
     keep_artifact(f"{artifact}.json", json.dumps(result, indent=2, ensure_ascii=False))
     assert result["ok"] is True, result.get("error")
+    return result
+
+
+#: The live-session demo (issue 17): completion after ``xs.`` and ``json.du``, a DataFrame
+#: to inspect.
+LIVE_DEMO = (
+    "import json; xs = [3, 1, 2]\n"
+    "xs.\n"
+    "json.du\n"
+    "import pandas as pd; df = pd.DataFrame({'n': range(120), 'sq': [i * i for i in range(120)]})\n"
+)
+
+
+def live_run(base: Path, editor: str, args: list[str], plugin: dict[str, str]) -> dict[str, Any]:
+    """One run of ``<editor>``'s live-session driver (issue 17) on ``LIVE_DEMO``, next to a
+    second language server (``emacs/other_server.py``); ``export_path`` is where its
+    ``export`` wrote the notebook."""
+    project = new_project(base)
+    demo = project / "live.py"
+    demo.write_text(LIVE_DEMO)
+    result_file = base / "result.json"
+    export = base / "runs.ipynb"
+    env = clean_env(
+        base / "home",
+        {
+            **plugin,
+            "BAI_LSP": str(SERVER),
+            "BAI_DEMO": str(demo),
+            "BAI_RESULT": str(result_file),
+            "BAI_PYTHON": sys.executable,
+            "BAI_OTHER_SERVER": str(Path(__file__).resolve().parent / "emacs" / "other_server.py"),
+            "BAI_EXPORT": str(export),
+        },
+    )
+    result = drive_editor(
+        args, env=env, cwd=project, timeout=240, artifact=f"{editor}/live", result_file=result_file
+    )
+    result["export_path"] = str(export)
     return result
 
 

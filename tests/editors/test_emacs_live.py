@@ -8,63 +8,27 @@ writes a notebook nbformat validates. One run of ``emacs/live.el``; logs in
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import (
-    EMACS,
-    EMACS_PACKAGE,
-    SERVER,
-    SETUP_HINT,
-    clean_env,
-    drive_editor,
-    new_project,
-)
+from editor_env import EMACS, EMACS_PACKAGE, SETUP_HINT, live_run
 
 pytestmark = [pytest.mark.editor]
 
 HERE = Path(__file__).resolve().parent
-DEMO = (
-    "import json; xs = [3, 1, 2]\n"
-    "xs.\n"
-    "json.du\n"
-    "import pandas as pd; df = pd.DataFrame({'n': range(120), 'sq': [i * i for i in range(120)]})\n"
-)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not EMACS:
         pytest.fail(f"emacs is not installed: {SETUP_HINT}")
-    base = tmp_path_factory.mktemp("emacs-live")
-    project = new_project(base)
-    demo = project / "live.py"
-    demo.write_text(DEMO)
-    result_file = base / "result.json"
-    env = clean_env(
-        base / "home",
-        {
-            "BAI_PACKAGE": str(EMACS_PACKAGE),
-            "BAI_LSP": str(SERVER),
-            "BAI_DEMO": str(demo),
-            "BAI_RESULT": str(result_file),
-            "BAI_PYTHON": sys.executable,
-            "BAI_OTHER_SERVER": str(HERE / "emacs" / "other_server.py"),
-            "BAI_EXPORT": str(base / "runs.ipynb"),
-        },
-    )
-    result = drive_editor(
+    return live_run(
+        tmp_path_factory.mktemp("emacs-live"),
+        "emacs",
         [EMACS, "--batch", "-l", str(HERE / "emacs" / "live.el")],
-        env=env,
-        cwd=project,
-        timeout=240,
-        artifact="emacs/live",
-        result_file=result_file,
+        {"BAI_PACKAGE": str(EMACS_PACKAGE)},
     )
-    result["export_path"] = env["BAI_EXPORT"]
-    return result
 
 
 def offered(answers: list[dict[str, Any]], fn: str) -> list[str]:

@@ -7,55 +7,27 @@ nbformat validates. One run of ``nvim/live.lua``; logs in ``test-artifacts/neovi
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_env import NEOVIM_PLUGIN, NVIM, SERVER, SETUP_HINT, clean_env, drive_editor, new_project
+from editor_env import NEOVIM_PLUGIN, NVIM, SETUP_HINT, live_run
 
 pytestmark = [pytest.mark.editor]
 
 HERE = Path(__file__).resolve().parent
-DEMO = (
-    "import json; xs = [3, 1, 2]\n"
-    "xs.\n"
-    "json.du\n"
-    "import pandas as pd; df = pd.DataFrame({'n': range(120), 'sq': [i * i for i in range(120)]})\n"
-)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not NVIM.exists():
         pytest.fail(f"Neovim is not installed at {NVIM}: {SETUP_HINT}")
-    base = tmp_path_factory.mktemp("nvim-live")
-    project = new_project(base)
-    demo = project / "live.py"
-    demo.write_text(DEMO)
-    result_file = base / "result.json"
-    env = clean_env(
-        base / "home",
-        {
-            "BAI_PLUGIN": str(NEOVIM_PLUGIN),
-            "BAI_LSP": str(SERVER),
-            "BAI_DEMO": str(demo),
-            "BAI_RESULT": str(result_file),
-            "BAI_PYTHON": sys.executable,
-            "BAI_OTHER": str(HERE / "emacs" / "other_server.py"),
-            "BAI_EXPORT": str(base / "runs.ipynb"),
-        },
-    )
-    result = drive_editor(
+    return live_run(
+        tmp_path_factory.mktemp("nvim-live"),
+        "neovim",
         [str(NVIM), "--headless", "-u", "NONE", "-l", str(HERE / "nvim" / "live.lua")],
-        env=env,
-        cwd=project,
-        timeout=240,
-        artifact="neovim/live",
-        result_file=result_file,
+        {"BAI_PLUGIN": str(NEOVIM_PLUGIN)},
     )
-    result["export_path"] = env["BAI_EXPORT"]
-    return result
 
 
 def test_completion_comes_from_the_session_next_to_the_other_server(run: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 -- real bai-lsp (embedded gateway), with a second language server attached to the same
 -- buffer: completion through the built-in client from both servers, :BackendAI vars,
 -- :BackendAI inspect with paging, :BackendAI export. Writes what happened to $BAI_RESULT.
--- Env: BAI_PLUGIN, BAI_LSP, BAI_DEMO (live.py), BAI_RESULT, BAI_PYTHON, BAI_OTHER
+-- Env: BAI_PLUGIN, BAI_LSP, BAI_DEMO (live.py), BAI_RESULT, BAI_PYTHON, BAI_OTHER_SERVER
 -- (the second server), BAI_EXPORT (the notebook path).
 -- Run with `nvim --headless -u NONE -l live.lua`.
 local common = dofile(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)) .. '/common.lua')
@@ -20,7 +20,7 @@ local buf = api.nvim_get_current_buf()
 local root = vim.fs.dirname(env.BAI_DEMO)
 
 -- the user's other language server on the same buffer
-local other = vim.lsp.start({ name = 'other', cmd = { env.BAI_PYTHON, env.BAI_OTHER }, root_dir = root }, { bufnr = buf })
+local other = vim.lsp.start({ name = 'other', cmd = { env.BAI_PYTHON, env.BAI_OTHER_SERVER }, root_dir = root }, { bufnr = buf })
 
 --- Call `fn(done)` and wait until it calls `done(...)`; returns what it was given.
 local function await(timeout, fn)
