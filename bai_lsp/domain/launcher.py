@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from bai_lsp.domain.backend import Backend, translate
-from bai_lsp.domain.errors import InvalidParamsError
+from bai_lsp.domain.errors import InvalidParamsError, InvalidSettingsError
 from bai_lsp.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,19 +112,34 @@ class LaunchChoices:
         return choice.layer() if choice is not None else None
 
     async def set(self, folder: str, choice: LaunchChoice) -> None:
-        """Keep ``choice`` and save every choice, the file written in a worker thread."""
+        """Keep ``choice`` and save every choice, the file written in a worker thread. A
+        choice that cannot be saved is not kept either (the user is told why)."""
+        earlier = self._choices.get(folder)
         self._choices[folder] = choice
         async with self._saving:
             data = {f: c.to_json() for f, c in self._choices.items()}
-            await asyncio.to_thread(self._write, data)
+            try:
+                await asyncio.to_thread(self._write, data)
+            except OSError as exc:
+                if earlier is None:
+                    self._choices.pop(folder, None)
+                else:
+                    self._choices[folder] = earlier
+                raise InvalidSettingsError(
+                    f"Cannot save the launcher choice in {self._path}: "
+                    f"{exc.strerror or exc}; nothing was changed."
+                ) from None
 
     def _write(self, data: dict[str, Any]) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_name(f".{STATE_FILE}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=1)
-        os.replace(tmp, self._path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=1)
+            os.replace(tmp, self._path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- options

@@ -137,6 +137,24 @@ async def test_a_50_mb_upload_reports_progress_and_loses_nothing(
     assert on_disk.stat().st_size == len(payload)
 
 
+async def test_a_choice_that_cannot_be_saved_is_refused_and_nothing_changes(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    blocked = state_dir / "launcher.json"
+    blocked.mkdir(parents=True)  # a folder where the file should go: the save fails
+    folder = uri(tmp_path)
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        error = await _refused(
+            h, "backendai.session.configure", {"uri": folder, "preset": "cpu02-medium"}
+        )
+        assert error.code == -32057
+        assert f"Cannot save the launcher choice in {blocked}: Is a directory" in error.message
+        assert "nothing was changed" in error.message
+        options = await h.command("backendai.session.options", {"uri": folder})
+        assert options["current"]["choice"] is None
+    assert [p.name for p in state_dir.iterdir() if p.name.startswith(".launcher")] == []
+
+
 async def test_bad_arguments_unknown_folders_and_traversal_say_what_is_wrong(
     tmp_path: Path, state_dir: Path
 ) -> None:
