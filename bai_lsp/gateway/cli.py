@@ -21,6 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from bai_lsp.gateway.config import (
     DEFAULT_USER,
@@ -172,6 +175,21 @@ def parent_alive(pid: int) -> bool:
     return True
 
 
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Request lines without their query string: storage transfer URLs carry a token there
+    (a credential for that file), and logs must hold no credential."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %.3fs',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time,
+        )
+
+
 async def serve(
     config: GatewayConfig,
     *,
@@ -188,7 +206,11 @@ async def serve(
     guard = start_guard()  # kills our kernels if we die, even by SIGKILL (guard.py)
     app = build_app(config)
     runner = web.AppRunner(
-        app, access_log=log if access_log else None, handle_signals=False, shutdown_timeout=5.0
+        app,
+        access_log=log if access_log else None,
+        access_log_class=PathOnlyAccessLogger,
+        handle_signals=False,
+        shutdown_timeout=5.0,
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from support.gateway import GatewayInfo
+from support.gateway import GatewayInfo, running_gateway
 from support.signed import SignedClient
 
 from .conftest import assert_problem, unique_name
@@ -229,3 +229,19 @@ async def test_check_presets_in_the_newest_dialect_needs_the_project(client: Sig
     )
     assert_problem(status, answer, 400, "invalid-api-params")
     assert "Unknown scaling group 'gpu'" in answer["msg"]
+
+
+async def test_the_access_log_never_holds_a_transfer_token(tmp_path: Path) -> None:
+    """``--access-log`` lines name the path only: a transfer URL's query is its credential."""
+    with running_gateway(tmp_path / "gw", args=["--access-log"]) as gw:
+        async with SignedClient(gw.endpoint, gw.access_key, gw.secret_key) as client:
+            name = await _folder(client)
+            status, ticket = await client.call(
+                "POST", f"/folders/{name}/request-upload", json_body={"path": "a.bin", "size": 3}
+            )
+            assert status == 200, ticket
+            status, _ = await _patch(f"{ticket['url']}?token={ticket['token']}", b"abc", 0)
+            assert status == 204
+        log = (tmp_path / "gw" / "gateway.log").read_text()
+    assert '"PATCH /storage/upload" 204' in log  # the request was logged ...
+    assert ticket["token"] not in log  # ... without its token
