@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 COMPLETE_TIMEOUT_S = 2.0
 #: How long hover, variables and inspect wait for their snippet.
 HELPER_TIMEOUT_S = 10.0
+#: How long a helper waits for a finished run to let go of its session (its wrap-up).
+WRAP_UP_WAIT_S = 5.0
 #: A backend that failed a completion is not asked again for this long (a 23.09 manager
 #: answers 500 after a 10 s agent timeout every time).
 COMPLETE_BACKOFF_S = 60.0
@@ -159,7 +161,9 @@ class Live:
 
     @staticmethod
     def _is_busy(session: ComputeSession) -> bool:
-        return session.run_lock.locked() or session.status in BUSY_STATUSES
+        # The status, not the run lock: a finished run still holds the lock for its wrap-up
+        # after the editor heard runFinished, and the kernel is idle by then.
+        return session.status in BUSY_STATUSES
 
     def _discover(self, session: ComputeSession, settings: Settings) -> None:
         """Look the session up by name in the background (a restarted editor's kept one)."""
@@ -246,12 +250,19 @@ class Live:
     async def _ask(
         self, session: ComputeSession, settings: Settings, request: dict[str, Any]
     ) -> dict[str, Any]:
+        busy = SessionBusyError(
+            f"Session {session.name} is running code; this is available again when it is idle."
+        )
         if self._is_busy(session):
-            raise SessionBusyError(
-                f"Session {session.name} is running code; this is available again when it is idle."
-            )
+            raise busy
         conn = await self._workspaces.connection(settings)
-        async with session.run_lock:
+        # The editor asks as soon as it hears runFinished, while the run may still hold the
+        # lock for its wrap-up (diagnostics): wait that out, but not a queued run.
+        try:
+            await asyncio.wait_for(session.run_lock.acquire(), WRAP_UP_WAIT_S)
+        except TimeoutError:
+            raise busy from None
+        try:
             mark = f"bai-lsp-helper-{secrets.token_hex(8)}:"
             try:
                 code = helper_code(request, mark)
@@ -268,6 +279,8 @@ class Live:
                 raise
             except Exception as exc:
                 raise translate(exc, conn.endpoint) from None
+        finally:
+            session.run_lock.release()
         for line in out.splitlines():
             if line.startswith(mark):
                 answer = json.loads(line[len(mark) :])
