@@ -73,7 +73,21 @@ class SpareSockets:
             return
         task = asyncio.get_running_loop().create_task(self._open(path, open_socket))
         self._opening[path] = task
-        task.add_done_callback(lambda _t: self._opening.pop(path, None))
+        task.add_done_callback(
+            lambda t: self._opening.pop(path, None) if self._opening.get(path) is t else None
+        )
+
+    def discard(self, path: str) -> None:
+        """Forget the spare of ``path``: its session ended, and the backend's last frame may
+        still sit unread on the spare, where the next run would take it for its own."""
+        opening = self._opening.pop(path, None)
+        if opening is not None:
+            opening.cancel()
+        spare = self._spares.pop(path, None)
+        if spare is not None:
+            if spare.watch is not None:
+                spare.watch.cancel()
+            self._close_later(spare.ws)
 
     async def _open(self, path: str, open_socket: Opener) -> None:
         try:

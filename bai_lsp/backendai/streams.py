@@ -188,6 +188,10 @@ class ExecutionStream(_Socket):
                 spares = self._transport.spares
                 spares.enabled = spares.enabled or isinstance(result.seq, int)
                 spares.refill(self._path, self._connect)
+            if result.status == "error":
+                # The session failed or ended: its spare holds the same news, not a socket
+                # the next run can use (spare.py).
+                self._transport.spares.discard(self._path)
             if result.status == "finished":
                 self._done = True
             yield result
