@@ -152,6 +152,11 @@ class RunJournal:
         self.owner = owner
         self.taken.clear()
 
+    def release_owner(self, owner: object) -> None:
+        """``owner``'s stream has stopped delivering this run (ended, failed or left)."""
+        if self.owner is owner:
+            self.owner = None
+
     def take_over(self) -> None:
         """A REST request follows the run from now on: its stream (if any) stops
         forwarding, and a detached run is not interrupted any more."""

@@ -189,10 +189,16 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
         elif not registry.config.resumable_runs:
             req = attrs.evolve(req, run_id=None)  # a manager ignores the extension's keys
         inbox = _Inbox(ws)
+        owner = object()
         try:
-            await _run(registry, session, ws, inbox, req, journal)
+            await _run(registry, session, ws, inbox, req, journal, owner)
         finally:
             await inbox.close()
+            if journal is not None:
+                # Done delivering (a detached run keeps its grace): an owned journal is
+                # never freed nor forgotten, so every streamed run of a session would stay
+                # on its board, and each new run sorted them all.
+                journal.release_owner(owner)
     finally:
         if started:
             session.busy -= 1
@@ -210,10 +216,10 @@ async def _run(
     inbox: _Inbox,
     req: _Request,
     journal: journals.RunJournal | None,
+    me: object,
 ) -> None:
     run_id = req.run_id
     step_mode, payload, step_options = req.mode, req.code, req.options
-    me = object()
     if journal is not None:
         journal.attach(me)
     while True:

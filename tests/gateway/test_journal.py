@@ -264,6 +264,28 @@ async def test_output_the_journal_could_not_keep_is_reported_lost_once(
     assert ExecutionResult.from_json(replay).lost == replay["lost"]
 
 
+async def test_a_finished_streamed_run_is_freed_when_the_next_run_starts(
+    jc: SignedClient,
+) -> None:
+    """A stream that ended its run stops owning the journal: the session's next run frees
+    the answers nobody acknowledged, as for REST runs, so neither the gateway's memory nor
+    the cost of starting a run grows with every run a session ever streamed."""
+    name = await _session(jc)
+    first = uuid.uuid4().hex
+    runs = [(first, "head -c 2000 /dev/zero | tr '\\0' a; echo\n")]
+    runs += [(uuid.uuid4().hex, "echo next\n") for _ in range(3)]
+    for run_id, code in runs:
+        async with jc.ws(f"/stream/session/{name}/execute") as ws:
+            await ws.send_str(
+                json.dumps({"mode": "query", "code": code, "runId": run_id, "resumable": True})
+            )
+            frames = await _stream_frames(ws)
+        assert frames[-1]["status"] == "finished", frames
+    replay = await _execute(jc, name, mode="continue", runId=first, code="", ack=0)
+    assert "aaa" not in _stdout(replay), replay
+    assert replay.get("lost", 0) >= 2000, replay
+
+
 async def test_the_extension_can_be_turned_off(tmp_path: Path) -> None:
     with running_gateway(tmp_path, args=["--no-resumable-runs"]) as info:
         async with SignedClient(info.endpoint, info.access_key, info.secret_key) as c:
