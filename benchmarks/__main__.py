@@ -3,7 +3,10 @@
 Runs, one after another on this machine: (a) jupyter_client straight against ipykernel (with
 the gateway's flush interval, and with ipykernel's default for context), (b) the official SDK
 from its own venv against one embedded gateway, (c) bai-lsp over stdio against the same
-gateway. Prints the tables and the PASS/FAIL targets. Exit status: 0 whatever the verdicts
+gateway. With ``--phases realmgr`` (or ``--real-manager``, which brings one up) it also runs
+the real-manager scenario (benchmarks/realmgr.py): the official SDKs 23.9.10 and 26.9.6,
+bai-lsp's client and bai-lsp over stdio against a real Backend.AI manager. Prints the tables
+and the PASS/FAIL targets. Exit status: 0 whatever the verdicts
 (a stack that misbehaves is listed as "not measured"), 1 when the benchmark itself could not
 run a scenario (a stack did not start, an unexpected exception), 2 on bad usage.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,20 +28,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import config, docs, scenarios
+from benchmarks import config, docs, real_report, realmgr, scenarios
 from benchmarks.client_stack import ClientStack
 from benchmarks.e2e import LspStack
-from benchmarks.gateway import Gateway, clean_env, start_gateway, stop_gateway
+from benchmarks.gateway import Gateway, start_gateway, stop_gateway
 from benchmarks.raw_kernel import RawStack, gateway_flush_interval
 from benchmarks.report import render
+from benchmarks.sdk_run import SDK26_PYTHON, SDK_PYTHON, SdkRun, log, sdk_version
+
+ALL_PHASES = (*scenarios.PHASES, "realmgr")
 
 REPO = Path(__file__).resolve().parents[1]
-SDK_PYTHON = REPO / ".venv-sdk" / "bin" / "python"
-SDK_DRIVER = Path(__file__).with_name("sdk_driver.py")
-
-
-def log(line: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
 
 def _version(package: str) -> str:
@@ -45,22 +46,6 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "not installed"
-
-
-def _sdk_version() -> str:
-    if not SDK_PYTHON.exists():
-        return "missing (.venv-sdk)"
-    done = subprocess.run(
-        [
-            str(SDK_PYTHON),
-            "-c",
-            "from importlib.metadata import version; print(version('backend.ai-client'))",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() or "unknown"
 
 
 def machine() -> dict[str, Any]:
@@ -98,82 +83,9 @@ def machine() -> dict[str, Any]:
             "pyzmq": _version("pyzmq"),
             "pygls": _version("pygls"),
             "aiohttp": _version("aiohttp"),
-            "backend.ai-client": _sdk_version(),
+            "backend.ai-client": sdk_version(),
         },
     }
-
-
-class SdkRun:
-    """Stack (b): one SDK driver process, told which phase to run next over its stdin."""
-
-    def __init__(self, gateway: Gateway, sizes: config.Sizes, home: Path) -> None:
-        self.gateway = gateway
-        self.sizes = sizes
-        self.home = home
-        self.result: dict[str, Any] = {"stack": "b", "errors": []}
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        if not SDK_PYTHON.exists():
-            raise RuntimeError(f"{SDK_PYTHON} is missing: run scripts/setup/20-sdk.sh")
-        env = clean_env()
-        for name in list(env):
-            if name.startswith(("VIRTUAL_ENV", "PYTHON")):
-                del env[name]
-        env.update(
-            BACKEND_ENDPOINT=self.gateway.endpoint,
-            BACKEND_ACCESS_KEY=self.gateway.access_key,
-            BACKEND_SECRET_KEY=self.gateway.secret_key,
-            BENCH_GATEWAY_PID=str(self.gateway.pid),
-            HOME=str(self.home),  # the SDK keeps state under HOME
-        )
-        await asyncio.to_thread(self.home.mkdir, parents=True, exist_ok=True)
-        self.process = await asyncio.create_subprocess_exec(
-            str(SDK_PYTHON),
-            str(SDK_DRIVER),
-            json.dumps(dataclasses.asdict(self.sizes)),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=None,  # the driver's progress lines go straight to ours
-            env=env,
-            cwd=str(REPO),
-            start_new_session=True,
-            limit=64 * 1024 * 1024,
-        )
-
-    async def _ask(self, command: str) -> None:
-        process = self.process
-        if process is None or process.stdin is None or process.stdout is None:
-            raise RuntimeError("the SDK driver is not running")
-        process.stdin.write(command.encode() + b"\n")
-        await process.stdin.drain()
-        line = await process.stdout.readline()
-        if not line:
-            code = await process.wait()
-            raise RuntimeError(f"the SDK driver exited with {code}")
-        self.result = json.loads(line)
-
-    async def run_phase(self, phase: str) -> None:
-        try:
-            await self._ask(phase)
-        except Exception as exc:
-            log(f"[b] {phase} FAILED: {exc!r}")
-            self.result["errors"].append(f"{phase}: {exc!r}")
-
-    async def close(self) -> None:
-        """Let the driver destroy its main session and exit."""
-        if self.process is None:
-            return
-        try:
-            await asyncio.wait_for(self._ask("close"), 300)
-        except Exception as exc:
-            self.result["errors"].append(f"close: {exc!r}")
-        try:
-            await asyncio.wait_for(self.process.wait(), 60)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-        self.process = None
 
 
 async def _phase_all(runs: list[Any], phase: str) -> None:
@@ -272,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument(
         "--only",
-        default="a,a-default,b,c0,c",
-        help="comma-separated stacks to run (a, a-default, b, c0, c); default all",
+        default="a,a-default,b,b26,c0,c",
+        help="comma-separated stacks to run (a, a-default, b, b26, c0, c); default all; b26 "
+        "(the official SDK 26.9.6) runs in the realmgr phase only",
     )
     parser.add_argument(
         "--workspaces",
@@ -285,11 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--phases",
         default=",".join(scenarios.PHASES),
-        help=f"comma-separated phases to run ({', '.join(scenarios.PHASES)}); default all",
+        help=f"comma-separated phases to run ({', '.join(ALL_PHASES)}); default "
+        f"{', '.join(scenarios.PHASES)}; realmgr runs against the real manager that BACKEND_* "
+        "in the environment point at, or the one --real-manager brings up",
+    )
+    parser.add_argument(
+        "--real-manager",
+        action="store_true",
+        help="bring the real manager up (scripts/real-backendai.sh up; down after, unless it "
+        "was up already) and run the realmgr phase against it",
     )
     args = parser.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"a", "a-default", "b", "c0", "c"}
+    unknown = only - {"a", "a-default", "b", "b26", "c0", "c"}
     if unknown:
         parser.error(f"unknown stacks: {', '.join(sorted(unknown))}")
     sizes = config.SMOKE if args.smoke else config.FULL
@@ -307,33 +228,92 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, latency_runs=args.runs)
     if args.loop_seconds is not None:
         sizes = dataclasses.replace(sizes, loop_seconds=args.loop_seconds)
+    real_sizes = config.REAL_SMOKE if args.smoke else config.REAL_FULL
+    if args.runs is not None:
+        real_sizes = dataclasses.replace(real_sizes, latency_runs=args.runs)
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    if not phases or set(phases) - set(ALL_PHASES):
+        parser.error(f"--phases takes some of {', '.join(ALL_PHASES)}: {args.phases}")
+    if args.real_manager and "realmgr" not in phases:
+        phases = (*phases, "realmgr")
+    manager = realmgr.RealManager.from_environment()
+    if "realmgr" in phases and not args.real_manager and manager is None:
+        parser.error(
+            "the realmgr phase needs a real manager: pass --real-manager (brings one up with "
+            "scripts/real-backendai.sh), or export BACKEND_ENDPOINT, BACKEND_ACCESS_KEY and "
+            'BACKEND_SECRET_KEY of a running one (eval "$(bash scripts/real-backendai.sh up)")'
+        )
+    gateway_phases = tuple(p for p in phases if p != "realmgr")
     info = machine()
     log(
         f"benchmark ({'smoke' if args.smoke else 'full'}) on {info['nproc']} CPUs, load "
         f"{info['load_before'][0]:.2f}"
     )
     began = time.perf_counter()
-    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
-    if not phases or set(phases) - set(scenarios.PHASES):
-        parser.error(f"--phases takes some of {', '.join(scenarios.PHASES)}: {args.phases}")
-    results = asyncio.run(benchmark(sizes, only, phases))
+    results = asyncio.run(benchmark(sizes, only, gateway_phases)) if gateway_phases else {}
+    real_results: dict[str, Any] = {}
+    if "realmgr" in phases:
+        try:
+            real_results = _real(args.real_manager, manager, sizes, real_sizes, only, info)
+        except Exception as exc:
+            print(f"\nERROR: the real-manager phase could not run: {exc}", file=sys.stderr)
+            return 1
     info["load_after"] = os.getloadavg()
     info["minutes"] = (time.perf_counter() - began) / 60
-    table = render(results, sizes.workspace_counts)
-    print(docs.machine_block(info, sizes, smoke=args.smoke))
-    print()
-    print(table)
-    errors = [(name, e) for name, r in results.items() for e in r.get("errors", [])]
+    table = render(results, sizes.workspace_counts) if gateway_phases else ""
+    real_table = real_report.render(real_results, info.get("real_versions", {}))
+    if gateway_phases:
+        print(docs.machine_block(info, sizes, smoke=args.smoke))
+        print()
+        print(table)
+    if "realmgr" in phases:
+        print()
+        print(docs.real_block(info, real_sizes, smoke=args.smoke))
+        print()
+        print(real_table)
+    everything = [*results.items(), *((f"real {n}", r) for n, r in real_results.items())]
+    errors = [(name, e) for name, r in everything for e in r.get("errors", [])]
     for name, error in errors:
         print(f"\nERROR in ({name}): {error}", file=sys.stderr)
-    for name, finding in ((n, f) for n, r in results.items() for f in r.get("findings", [])):
+    for name, finding in ((n, f) for n, r in everything for f in r.get("findings", [])):
         print(f"\nnot measured ({name}): {finding}", file=sys.stderr)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps({"machine": info, "results": results, "realmgr": real_results}, indent=1)
+        )
     if args.write_docs:
-        docs.write(REPO / "docs" / "performance.md", info, sizes, table, smoke=args.smoke)
+        path = REPO / "docs" / "performance.md"
+        if gateway_phases:
+            docs.write(path, info, sizes, table, smoke=args.smoke)
+        if "realmgr" in phases:
+            docs.write_real(path, info, real_sizes, real_table, smoke=args.smoke)
         log("wrote docs/performance.md")
-    return 1 if errors or not results else 0
+    return 1 if errors or not (results or real_results) else 0
+
+
+def _real(
+    bring_up: bool,
+    manager: realmgr.RealManager | None,
+    sizes: config.Sizes,
+    real_sizes: config.RealSizes,
+    only: set[str],
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    info["real_versions"] = {"b": sdk_version(SDK_PYTHON), "b26": sdk_version(SDK26_PYTHON)}
+    with (
+        tempfile.TemporaryDirectory(prefix="bai-lsp-bench-real-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        if bring_up:
+            manager = stack.enter_context(realmgr.cluster())
+        assert manager is not None
+        info["real_manager"] = manager.version()
+        info["real_load_before"] = os.getloadavg()
+        began = time.perf_counter()
+        results = realmgr.run(manager, sizes, real_sizes, only, Path(tmp))
+        info["real_minutes"] = (time.perf_counter() - began) / 60
+        info["real_load_after"] = os.getloadavg()
+        return results
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 from bai_lsp.backendai.client import BackendAIClient
 from bai_lsp.backendai.config import APIConfig
 from bai_lsp.backendai.types import SessionSpec
-from benchmarks.gateway import Gateway
+from benchmarks.gateway import Backend
 from benchmarks.scenarios import BenchmarkBroken, FirstOutput, RunTiming
 
 IMAGE = "python"
@@ -45,6 +45,11 @@ class ClientWorkspace:
                     raise BenchmarkBroken(f"stream result with status {result.status!r}")
         return RunTiming(first, time.perf_counter() - start, received, frames)
 
+    async def status(self) -> str:
+        """``GET /session/{ref}`` through the client (what ``backendai.session.status`` sends)."""
+        info = await self.client.session_info(self.ref)
+        return str(info.get("status", ""))
+
     async def close(self) -> None:
         await self.client.destroy(self.ref)
 
@@ -52,7 +57,7 @@ class ClientWorkspace:
 class ClientStack:
     name = "c0"
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Backend) -> None:
         self.gateway = gateway
         self.client = BackendAIClient(
             APIConfig(

@@ -51,6 +51,25 @@ SMOKE = Sizes(
     probes=3,
 )
 
+
+@dataclass(frozen=True)
+class RealSizes:
+    """The real-manager scenario (``--phases realmgr``, benchmarks/realmgr.py)."""
+
+    #: Sessions created one after another (request → first ``pass`` run done), each then
+    #: destroyed; the main session's creation is one more sample.
+    creations: int
+    #: ``GET /session/{id}`` round trips (status requests) on the main session.
+    status_probes: int
+    #: Warm-up runs before timing ``print(1)``.
+    warmup: int
+    #: ``print(1)`` runs through the manager.
+    latency_runs: int
+
+
+REAL_FULL = RealSizes(creations=4, status_probes=100, warmup=5, latency_runs=100)
+REAL_SMOKE = RealSizes(creations=0, status_probes=3, warmup=1, latency_runs=3)
+
 #: How long the "running cell" keeps running after its first print (longer than ipykernel's
 #: default 0.2 s flush interval, so that the default shows).
 RUNNING_SLEEP = 0.3

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gateway import Gateway, clean_env
+from benchmarks.gateway import Backend, clean_env
 from benchmarks.lspclient import LspClient
 from benchmarks.scenarios import BenchmarkBroken, FirstOutput, RunTiming
 
@@ -69,6 +69,19 @@ class LspWorkspace:
         done = max(answered, pending.finished_at)
         return RunTiming(pending.first, done - pending.start, pending.bytes, pending.messages)
 
+    async def status(self) -> str:
+        """``backendai.session.status``: the server asks the backend (``GET /session/{id}``)."""
+        answer = await self.stack.client.execute_command(
+            "backendai.session.status", {"uri": self.folder.as_uri()}
+        )
+        if not isinstance(answer, dict):
+            raise BenchmarkBroken(f"backendai.session.status answered {answer!r}")
+        if answer.get("message"):
+            # e.g. the backend did not answer within 3 s: the last known status is not a
+            # round trip, so it must not count as one
+            raise BenchmarkBroken(f"backendai.session.status: {answer['message']}")
+        return str(answer.get("status", ""))
+
     async def close(self) -> None:
         """Destroy the workspace's session (frees its kernel)."""
         await self.stack.client.execute_command(
@@ -81,7 +94,7 @@ class LspStack:
 
     name = "c"
 
-    def __init__(self, gateway: Gateway, root: Path, folders: int) -> None:
+    def __init__(self, gateway: Backend, root: Path, folders: int) -> None:
         self.gateway = gateway
         self.root = root
         self.client = LspClient(self._notified)

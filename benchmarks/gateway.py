@@ -15,6 +15,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 READY_TIMEOUT = 120.0
 
@@ -34,6 +35,22 @@ class Gateway:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+class Backend(Protocol):
+    """Where stacks (c0) and (c) point: the benchmark's gateway or a real manager."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def access_key(self) -> str: ...
+
+    @property
+    def secret_key(self) -> str: ...
+
+    @property
+    def pid(self) -> int: ...
 
 
 def clean_env() -> dict[str, str]:
