@@ -66,11 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.ws:
         server.start_ws(args.host, args.port)
     else:
-        from bai_lsp.lsp.stdin import GuardedStdin
+        from bai_lsp.lsp.stdin import serve_stdio
         from bai_lsp.lsp.stdout import make_stdout
 
-        server.start_io(
-            stdin=GuardedStdin(sys.stdin.buffer),  # type: ignore[arg-type]
-            stdout=make_stdout(sys.stdout.buffer),  # type: ignore[arg-type]
-        )
+        serve_stdio(server, sys.stdin.buffer, make_stdout(sys.stdout.buffer))  # type: ignore[arg-type]
     return 0

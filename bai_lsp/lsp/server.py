@@ -19,7 +19,7 @@ from typing import Any
 from lsprotocol import types
 from pygls import uris
 from pygls.capabilities import get_capability
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -181,7 +181,15 @@ class BaiProtocol(LanguageServerProtocol):
         progress (LSP "client-initiated progress"); the command's task inherits it."""
         token = params.work_done_token
         CLIENT_PROGRESS_TOKEN.set([token] if token is not None else None)
-        result = yield from super().lsp_workspace__execute_command(params)
+        handler = self.fm.commands.get(params.command)
+        if handler is None:
+            raise JsonRpcInvalidParams.of(
+                ValueError(f"Command name {params.command!r} is not defined")
+            )
+        # Every command handler takes ``(ls, *args)`` and reads its arguments itself
+        # (handlers.py): pygls would resolve the handler's type hints on every call to map
+        # them (``typing.get_type_hints``, a tenth of a millisecond per run).
+        result = yield handler, tuple(params.arguments or ()), {}
         return result
 
     @lsp_method(types.INITIALIZE)

@@ -61,6 +61,9 @@ async def test_errors_before_any_backend_is_needed(tmp_path: Path, state_dir: Pa
         message = await expect_error(h, "backendai.interrupt", {"uri": doc}, -32052)
         assert "nothing to interrupt" in message
 
+        message = await expect_error(h, "backendai.runEverything", {"uri": doc}, -32602)
+        assert "'backendai.runEverything' is not defined" in message
+
         # the server is still fine: a valid error-free request still answers
         message = await expect_error(h, "backendai.runFile", {"uri": missing}, -32050)
         assert "nowhere.py" in message
