@@ -31,6 +31,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bai_lsp.gateway import journal as journals
 from bai_lsp.gateway.errors import GatewayError, invalid_params
 from bai_lsp.gateway.runtimes import STREAM_FLUSH_TIMEOUT, ExecutionRequestError, Pty
+from bai_lsp.gateway.runtimes.runs import PolledResult, frame_text
 from bai_lsp.gateway.session_api import registry_of, run_poll, session_of
 from bai_lsp.gateway.sessions import SERVER_SHUTDOWN, Session, SessionRegistry
 from bai_lsp.wire.execute import RunStatus
@@ -259,10 +260,12 @@ async def _run(
             await _leave(registry, session, run_id, result.status, journal, me)
             return
         try:
-            await ws.send_json(result.to_json(with_run_id=journal is not None))
+            await ws.send_str(frame_text(result, with_run_id=journal is not None))
         except ConnectionResetError:
             await _leave(registry, session, run_id, result.status, journal, me)
             return
+        if isinstance(result, PolledResult):
+            result.console_json = None  # sent; a journal keeps the text only
         if result.status in (RunStatus.FINISHED, RunStatus.EXEC_TIMEOUT):
             return
         step_options = None

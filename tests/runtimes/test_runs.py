@@ -130,13 +130,61 @@ async def test_a_finished_run_id_can_be_used_again() -> None:
 
 
 async def _collect(run: Run) -> list[dict[str, object]]:
-    """Every answer of ``run`` as the JSON frame a stream client receives."""
+    """Every answer of ``run`` as the JSON frame a stream client receives (the text the
+    stream sends, which reuses the poll's encoding, decodes to the answer itself)."""
     frames = []
     while True:
         result = await run.poll(1.0)
-        frames.append(result.to_json(with_run_id=False))
+        sent = runs.frame_text(result, with_run_id=False)
+        assert len(sent.encode()) < 4 * 1024 * 1024
+        assert json.loads(sent) == result.to_json(with_run_id=False)
+        frames.append(json.loads(sent))
         if result.status == "finished":
             return frames
+
+
+async def test_the_sent_frame_is_the_answer_whatever_it_holds() -> None:
+    """Merged stdout, stderr between, media, html, escapes and astral text: the frame
+    written from the poll's own encoding is exactly the answer's JSON."""
+    board = RunBoard()
+
+    async def driver(run: Run) -> None:
+        await run.stdout('a "quoted" \\ line\n')
+        await run.emit(ConsoleRecord.media("image/png", "iVBORw0KGgo="))
+        await run.stdout("\x1b[1m\U0001f600 é\n")
+        await run.stdout("x" * MAX_RECORD_CHARS)  # not merged with the line before
+        await run.stdout("tail\n")
+        await run.stderr("\x00err\n")
+        await run.emit(ConsoleRecord("html", "<b>\u2028</b>"))
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    frames = await _collect(run)
+    console = [item for frame in frames for item in frame["console"]]  # type: ignore[attr-defined]
+    assert ["media", ["image/png", "iVBORw0KGgo="]] in console
+    assert ["html", "<b>\u2028</b>"] in console
+    stdout = "".join(data for kind, data in console if kind == "stdout")
+    assert stdout == 'a "quoted" \\ line\n\x1b[1m\U0001f600 é\n' + "x" * MAX_RECORD_CHARS + "tail\n"
+    assert "".join(data for kind, data in console if kind == "stderr") == "\x00err\n"
+
+
+async def test_a_block_flood_comes_in_order_in_frames_the_sdk_accepts() -> None:
+    """A 10 MiB write (kernel_output.py hands it over in 1 MiB slices) reaches the client
+    whole and in order, each frame under the SDK's 4 MiB, and with more than one slice per
+    frame (not one frame per slice)."""
+    board = RunBoard()
+    text = "".join(f"{i:07d}" + "y" * 92 + "\n" for i in range(100_000))  # 10 MB
+
+    async def driver(run: Run) -> None:
+        for start in range(0, len(text), MAX_RECORD_CHARS):
+            await run.stdout(text[start : start + MAX_RECORD_CHARS])
+        await run.control(RunStatus.FINISHED, 0)
+
+    run = await board.start("query", None, driver)
+    frames = await _collect(run)
+    console = [item for frame in frames for item in frame["console"]]  # type: ignore[attr-defined]
+    assert "".join(data for _, data in console) == text
+    assert len([f for f in frames if f["console"]]) < len(text) // MAX_RECORD_CHARS
 
 
 async def test_every_answer_fits_the_sdks_4_mib_frame_once_escaped() -> None:
