@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,16 @@ class LspStack:
 
     name = "c"
 
-    def __init__(self, gateway: Backend, root: Path, folders: int) -> None:
+    def __init__(
+        self,
+        gateway: Backend,
+        root: Path,
+        folders: int,
+        launcher: Sequence[str] = ("-m", "bai_lsp"),
+    ) -> None:
         self.gateway = gateway
+        #: How Python starts ``bai-lsp`` (``benchmarks.hops``: through ``hop_marks``).
+        self.launcher = tuple(launcher)
         self.root = root
         self.client = LspClient(self._notified)
         self.by_uri: dict[str, _Pending] = {}
@@ -115,7 +124,7 @@ class LspStack:
         env["BAI_LSP_STATE_DIR"] = str(self.root / "state")
         began = time.perf_counter()
         with (self.root / "bai-lsp.log").open("ab") as log:
-            await self.client.start([sys.executable, "-m", "bai_lsp"], env, log)
+            await self.client.start([sys.executable, *self.launcher], env, log)
         await self.client.initialize(
             self._folders,
             {

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -57,7 +58,9 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("BACKEND_", "SORNA_"))}
 
 
-async def start_gateway(workdir: Path) -> Gateway:
+async def start_gateway(workdir: Path, launcher: Sequence[str] = ("-m", "bai_lsp")) -> Gateway:
+    """``launcher``: how Python starts the ``bai-lsp`` command line (``benchmarks.hops``
+    starts it through ``benchmarks.hop_marks``)."""
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     ready = workdir / "ready.json"
     log_path = workdir / "gateway.log"
@@ -68,8 +71,7 @@ async def start_gateway(workdir: Path) -> Gateway:
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "bai_lsp",
+            *launcher,
             "gateway",
             "--port",
             "0",

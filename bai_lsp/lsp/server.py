@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from lsprotocol import types
 from pygls import uris
 from pygls.capabilities import get_capability
@@ -160,6 +161,12 @@ class LspFrontend:
 _ANSWERED = SimpleNamespace(jsonrpc="answered")
 
 
+_CONTENT_TYPE = (
+    f"Content-Type: {LanguageServerProtocol.CONTENT_TYPE}; "
+    f"charset={LanguageServerProtocol.CHARSET}\r\n\r\n"
+).encode()
+
+
 class BaiProtocol(LanguageServerProtocol):
     """pygls runs a command as an inner task of the ``executeCommand`` request, and its
     ``$/cancelRequest`` only cancels the outer future; this also cancels the command's task
@@ -168,6 +175,22 @@ class BaiProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.command_tasks: dict[Any, asyncio.Task[Any]] = {}
+
+    def _send_data(self, data: Any) -> None:
+        """pygls' framing with orjson: the standard library's ``json.dumps`` encoded output
+        notifications at 0.45 GB/s, nearly half of bai-lsp's CPU in a block flood (orjson:
+        over 10 GB/s). The body is UTF-8 and ``Content-Length`` counts its bytes (LSP's
+        default charset). What orjson refuses (a lone surrogate in output text, an integer
+        past 64 bits) goes pygls' way, ASCII-escaped."""
+        if not data or self.writer is None or not self._include_headers:
+            super()._send_data(data)  # the WebSocket transport's writer is pygls' own
+            return
+        try:
+            body = orjson.dumps(data, default=self._serialize_message)
+        except (TypeError, orjson.JSONEncodeError):
+            super()._send_data(data)
+            return
+        self.writer.write(b"Content-Length: %d\r\n%s" % (len(body), _CONTENT_TYPE) + body)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)

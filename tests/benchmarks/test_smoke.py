@@ -7,6 +7,7 @@ with a verdict, never that a target passes.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -58,3 +59,24 @@ def test_smoke_command_prints_every_metric_and_verdict(tmp_path: Path) -> None:
     assert "n/a" not in first_output, first_output
     assert "SMOKE sizes" in report and "CPUs" in report
     assert out_json.exists()
+
+
+def test_hops_command_times_every_hop_of_a_run(tmp_path: Path) -> None:
+    """``python -m benchmarks.hops`` finds every hop's marks in every run it times."""
+    from benchmarks.hops import HOPS
+
+    out_json = tmp_path / "hops.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKEND_", "SORNA_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.hops", "--runs", "5", "--json", str(out_json)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for label, *_ in HOPS:
+        assert f"| {label} |" in done.stdout, done.stdout
+    hops = json.loads(out_json.read_text())["hops"]
+    assert {label: len(hops[label]) for label, *_ in HOPS} == {label: 5 for label, *_ in HOPS}

@@ -10,7 +10,7 @@ from pathlib import Path
 DEMO = """\
 # %% Greeting
 print("hello from backend.ai")
-print("second line")
+print("second line · é漢😀")
 import sys; _ = sys.stderr.write("this is stderr\\n")
 # %% Ask
 name = input("Your name: ")

@@ -126,7 +126,7 @@ def test_region_fills_the_output_buffer(session: dict[str, Any]) -> None:
     assert s["run"]["exitCode"] == 0
     out = s["output"]
     assert re.match(r"^▶ demo\.py · bai-proj-[0-9a-f]{8} · ", out[0]), out
-    assert out[1:4] == ["hello from backend.ai", "second line", "this is stderr"], out
+    assert out[1:4] == ["hello from backend.ai", "second line · é漢😀", "this is stderr"], out
     assert re.match(r"^■ finished · exit 0 · ", out[4]), out
     assert {"line": "this is stderr", "group": "BackendAIStderr"} in s["highlights"]
     # the output split opened next to the source, and the cursor stayed in the source

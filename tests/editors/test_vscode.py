@@ -64,7 +64,7 @@ for p in range(0, 101, 25):
     print(f"\\rprogress {p:3d}%", end="", flush=True)
     time.sleep(0.15)
 print()
-print("done")
+print("done · é漢😀")
 # %% Ask
 name = input("Your name: ")
 import getpass
@@ -145,7 +145,7 @@ def _past_end_keybindings(demo: Path) -> list[dict[str, Any]]:
     """Two key bindings that run the server command ``backendai.runSelection`` (registered by
     vscode-languageclient from the server's ``executeCommandProvider``) with ranges past the
     end: one ending at column 2^31 - 1 of its line, one ending 9000 lines past the last."""
-    done = _line_of('print("done")')
+    done = _line_of('print("done')
     svg = _line_of("from IPython.display import SVG")
 
     def binding(key: str, start: tuple[int, int], end: tuple[int, int]) -> dict[str, Any]:
@@ -393,7 +393,7 @@ def test_run_selection_streams_output_into_the_view(vscode: dict[str, Any]) -> N
     assert d["streamedBeforeEnd"], "the first line only appeared after the run had ended"
     for i in range(3):
         assert f"hello from backend.ai {i}" in d["text"]
-    assert "done" in d["text"]
+    assert "done · é漢😀" in d["text"]
     assert d["status"] == "finished", d["footer"]
     assert d["footer"].startswith("✔ finished")
 
@@ -496,7 +496,7 @@ def test_keypair_secret_asked_once_refused_then_fixed(vscode: dict[str, Any]) ->
     assert d["refusalToasts"] == 1, "the user should read the refusal once"
     # with the right secret the current line (nothing selected) runs on that endpoint
     assert d["status"] == "finished"
-    assert d["text"].strip() == "done"
+    assert d["text"].strip() == "done · é漢😀"
     assert d["finalStatus"].endswith(": idle")
     assert vscode["_leaks"] == [], "the secret key leaked into these artifacts"
 
@@ -516,7 +516,7 @@ def test_ranges_past_the_end_run_the_clamped_text(vscode: dict[str, Any]) -> Non
     d = scenario(vscode, "pastEnd")
     # through vscode-languageclient's command: an end column of 2^31 - 1 is the line's end
     assert d["pastLine"]["status"] == "finished", d["pastLine"]
-    assert d["pastLine"]["text"] == "done"
+    assert d["pastLine"]["text"] == "done · é漢😀"
     # and an end 9000 lines past the last is the end of the document: the SVG cell's tail runs
     assert d["pastDocument"]["status"] == "finished", d["pastDocument"]
     assert "image/svg+xml" in d["pastDocument"]["text"], d["pastDocument"]

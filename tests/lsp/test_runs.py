@@ -52,6 +52,16 @@ async def test_hello_world(tmp_path: Path, state_dir: Path) -> None:
         assert statuses[-1] == "idle"
 
 
+async def test_non_ascii_output_reaches_the_editor_intact(tmp_path: Path, state_dir: Path) -> None:
+    """Output notifications are UTF-8 with a byte ``Content-Length`` (LSP's default)."""
+    code = "print('é漢😀 ' * 30000)\nprint('after')\n"
+    async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:
+        doc = open_doc(h, tmp_path / "text.py", code)
+        result = await h.command("backendai.runFile", {"uri": doc})
+        assert result["status"] == "finished", result
+        assert h.output_text(result["runId"]) == "é漢😀 " * 30000 + "\nafter\n"
+
+
 async def test_selection_keeps_state_between_runs(tmp_path: Path, state_dir: Path) -> None:
     code = "x = 40\ny = 2\nprint(x + y)\n"
     async with start_server([tmp_path], state_dir=state_dir, init_options=PRIVATE) as h:

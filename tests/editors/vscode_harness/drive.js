@@ -243,7 +243,7 @@ const scenarios = {
 
   async selection(page, ctx) {
     const first = lineOf(ctx.source, 'import sys, time');
-    const last = lineOf(ctx.source, 'print("done")');
+    const last = lineOf(ctx.source, 'print("done');
     await selectLines(page, first, last);
     const before = await runIds(page);
     const seen = new Set();
@@ -569,7 +569,7 @@ const scenarios = {
     await page.keyboard.press('Enter');
     await page.waitForTimeout(1500);
     // run the current line: no selection
-    await gotoLine(page, lineOf(ctx.source, 'print("done")'));
+    await gotoLine(page, lineOf(ctx.source, 'print("done'));
     await page.keyboard.press('Control+Shift+Enter');
     const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'Backend.AI' });
     const refusal = await poll('the refused-credentials message', async () => {
@@ -595,7 +595,7 @@ const scenarios = {
     await page.waitForTimeout(1500);
     await palette(page, 'Notifications: Clear All Notifications');
     await page.locator('.monaco-editor .view-lines').first().click();
-    await gotoLine(page, lineOf(ctx.source, 'print("done")'));
+    await gotoLine(page, lineOf(ctx.source, 'print("done'));
     const before = await runIds(page);
     await page.keyboard.press('Control+Shift+Enter');
     const run = await waitRun(page, before, 90000);
