@@ -65,10 +65,13 @@ class RealSizes:
     warmup: int
     #: ``print(1)`` runs through the manager.
     latency_runs: int
+    #: The status requests and the runs are taken in this many rounds, each round on every
+    #: stack in turn, so that a shared machine's changing load falls on every stack alike.
+    rounds: int
 
 
-REAL_FULL = RealSizes(creations=4, status_probes=100, warmup=5, latency_runs=100)
-REAL_SMOKE = RealSizes(creations=0, status_probes=3, warmup=1, latency_runs=3)
+REAL_FULL = RealSizes(creations=4, status_probes=100, warmup=5, latency_runs=100, rounds=10)
+REAL_SMOKE = RealSizes(creations=0, status_probes=3, warmup=1, latency_runs=3, rounds=2)
 
 #: How long the "running cell" keeps running after its first print (longer than ipykernel's
 #: default 0.2 s flush interval, so that the default shows).

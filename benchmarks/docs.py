@@ -78,7 +78,8 @@ def real_block(info: dict[str, Any], sizes: config.RealSizes, *, smoke: bool) ->
             ),
             f"**Sizes:** {sizes.creations + 1} session creations per stack (the main session's "
             f"included), {sizes.status_probes} status requests, {sizes.latency_runs} "
-            f"`print(1)` runs after {sizes.warmup} warm-up.",
+            f"`print(1)` runs after {sizes.warmup} warm-up, the last two in {sizes.rounds} "
+            "rounds (each round on every stack in turn).",
         ]
     )
 

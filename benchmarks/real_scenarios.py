@@ -4,12 +4,15 @@ Standard library only, like ``scenarios``: the SDK driver runs them inside the S
 A stack creates workspaces (a session that has run ``pass``), runs code in them and asks for
 their status (one ``GET /session/{id}`` through whatever the stack uses for it).
 
-The phases, each run on every stack before the next (so the stacks compared are measured
-minutes apart on the same cluster):
+The steps (``schedule``), each run on every stack before the next, so that the stacks
+compared share the cluster and the machine's load alike:
 
-* ``real-create``: request a new session → its first run (``pass``) done, in a row;
-* ``real-status``: status round trips on the main session;
-* ``real-latency``: ``print(1)``, run → first output and run → finished.
+* ``real-create`` (once per creation): request a new session → its first run (``pass``)
+  done, then destroy it;
+* ``real-main``: the same for the session the next steps use (one more creation sample);
+* ``real-status`` (once per round): status round trips on the main session;
+* ``real-latency`` (once per round; warm-up in the first): ``print(1)``, run → first output
+  and run → finished.
 """
 
 from __future__ import annotations
@@ -29,7 +32,24 @@ CREATE_TIMEOUT = 300.0
 #: One status request; bai-lsp itself answers with the last known status after 3 s.
 STATUS_TIMEOUT = 30.0
 
-PHASES = ("real-create", "real-status", "real-latency")
+PHASES = ("real-create", "real-main", "real-status", "real-latency")
+
+
+def schedule(sizes: config.RealSizes) -> list[str]:
+    """The steps in order; each is sent to every stack before the next."""
+    rounds = max(1, sizes.rounds)
+    return [
+        *["real-create"] * sizes.creations,
+        "real-main",
+        *["real-status"] * rounds,
+        *["real-latency"] * rounds,
+    ]
+
+
+def _share(total: int, rounds: int, done_rounds: int) -> int:
+    """How many of ``total`` samples round ``done_rounds`` (0-based) takes."""
+    rounds = max(1, rounds)
+    return total * (done_rounds + 1) // rounds - total * done_rounds // rounds
 
 
 class RealWorkspace(Workspace, Protocol):
@@ -83,6 +103,9 @@ class RealRun:
         self.result: dict[str, Any] = {"stack": stack.name, "errors": [], "findings": []}
         self._main: RealWorkspace | None = None
         self._main_tried = False
+        #: Rounds of each step done so far, and the steps that failed (not retried).
+        self._rounds: dict[str, int] = {}
+        self._failed: set[str] = set()
 
     async def attempt(self, name: str, body: Callable[[], Awaitable[Any]]) -> Any:
         self.log(f"[{self.stack.name}] {name} ...")
@@ -111,44 +134,59 @@ class RealRun:
                 self.result["create_s"] = [*self.result.get("create_s", []), seconds]
         return self._main
 
-    async def _creations(self) -> list[float]:
-        samples = []
-        for i in range(self.sizes.creations):
-            ws, seconds = await _create(self.stack, f"create{i}")
-            samples.append(seconds)
-            await ws.close()
-        return samples
+    async def _creation(self, label: str) -> float:
+        ws, seconds = await _create(self.stack, label)
+        await ws.close()
+        return seconds
 
     async def run_phase(self, phase: str) -> None:
-        result = self.result
-        if phase == "real-create":
-            samples = await self.attempt("session creations", self._creations)
-            result["create_s"] = [*result.get("create_s", []), *(samples or [])]
-            await self.main()
-        elif phase == "real-status":
-            main = await self.main()
-            if main is None:
-                return
-            ws = main
-            samples = await self.attempt(
-                "status latency", lambda: status_latency(ws, self.sizes.status_probes)
-            )
-            if samples:
-                result["status_s"] = samples
-        elif phase == "real-latency":
-            main = await self.main()
-            if main is None:
-                return
-            target: Workspace = main
-            timings = await self.attempt(
-                "print(1) latency",
-                lambda: latency(target, config.PRINT_1, self.sizes.latency_runs, self.sizes.warmup),
-            )
-            if timings:
-                result["first_output_s"] = [t.first_output for t in timings]
-                result["finished_s"] = [t.finished for t in timings]
-        else:
+        if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}")
+        if phase in self._failed:
+            return
+        done = self._rounds.get(phase, 0)
+        self._rounds[phase] = done + 1
+        result, sizes = self.result, self.sizes
+        if phase == "real-create":
+            value = await self.attempt(
+                f"session creation {done + 1}", lambda: self._creation(f"create{done}")
+            )
+            if value is None:
+                self._failed.add(phase)
+            else:
+                result["create_s"] = [*result.get("create_s", []), value]
+            return
+        main = await self.main()
+        if main is None or phase == "real-main":
+            return
+        ws = main
+        if phase == "real-status":
+            count = _share(sizes.status_probes, sizes.rounds, done)
+            samples = await self.attempt(
+                f"status latency, round {done + 1}", lambda: status_latency(ws, count)
+            )
+            if samples is None:
+                self._failed.add(phase)
+            else:
+                result["status_s"] = [*result.get("status_s", []), *samples]
+        else:
+            count = _share(sizes.latency_runs, sizes.rounds, done)
+            warmup = sizes.warmup if done == 0 else 0
+            timings = await self.attempt(
+                f"print(1) latency, round {done + 1}",
+                lambda: latency(ws, config.PRINT_1, count, warmup),
+            )
+            if timings is None:
+                self._failed.add(phase)
+            else:
+                result["first_output_s"] = [
+                    *result.get("first_output_s", []),
+                    *(t.first_output for t in timings),
+                ]
+                result["finished_s"] = [
+                    *result.get("finished_s", []),
+                    *(t.finished for t in timings),
+                ]
 
     async def close(self) -> None:
         if self._main is not None:

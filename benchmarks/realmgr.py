@@ -143,8 +143,8 @@ async def benchmark(
             except Exception as exc:
                 log(f"[c] bai-lsp did not start: {exc!r}")
                 broken.append({"stack": "c", "errors": [f"start: {exc!r}"], "findings": []})
-        for phase in real_scenarios.PHASES:
-            log(f"=== phase: {phase} (real manager)")
+        for step, phase in enumerate(real_scenarios.schedule(real), 1):
+            log(f"=== step {step}: {phase} (real manager)")
             for r in runs:
                 await r.run_phase(phase)
         for r in runs:

@@ -19,7 +19,7 @@ from support.realbackendai.cluster import Cluster
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks import real_report  # noqa: E402
+from benchmarks import config, real_report  # noqa: E402
 
 SMOKE_TIMEOUT = 600
 
@@ -62,6 +62,12 @@ def test_smoke_real_manager_phase_prints_every_row_for_every_stack(
     results = json.loads(out_json.read_text())["realmgr"]
     assert set(results) == {"b", "b26", "c0", "c"}
     assert not any(r.get("findings") or r.get("errors") for r in results.values()), results
+    # the samples, taken in rounds (each round on every stack in turn), are all there
+    smoke = config.REAL_SMOKE
+    for name, result in results.items():
+        assert len(result["create_s"]) == smoke.creations + 1, name
+        assert len(result["status_s"]) == smoke.status_probes, name
+        assert len(result["first_output_s"]) == smoke.latency_runs, name
     # the gateway stacks did not run: no gateway table
     assert "(a) raw ipykernel" not in report
 
