@@ -29,6 +29,13 @@ from bai_lsp.wire.execute import ConsoleRecord, ExecutionResult, RunStatus, aggr
 
 #: Characters of unacknowledged answers kept per run.
 JOURNAL_CHARS = 16 * 1024 * 1024
+#: ... and by all runs of the gateway together: past this, a journal holding more than
+#: ``MIN_JOURNAL_SHARE`` drops its oldest answers too. A stream does not acknowledge its
+#: frames, so each busy streamed run kept its last 16 Mi characters (10 busy workspaces:
+#: 170 of the gateway's 477 MB); what a resuming client needs is what was in flight when
+#: its socket dropped, and anything dropped before it is reported as ``lost``.
+JOURNAL_CHARS_ALL = 32 * 1024 * 1024
+MIN_JOURNAL_SHARE = 1024 * 1024
 #: Seconds a streamed run whose socket dropped is kept for a REST ``continue`` to re-attach
 #: before it is interrupted as Backend.AI would at once.
 DETACH_GRACE = 300.0
@@ -45,12 +52,15 @@ def answer_chars(result: ExecutionResult) -> int:
 class RunJournal:
     """The numbered answers of one run that its client has not acknowledged yet."""
 
+    #: Characters kept by every journal of this process.
+    total_chars = 0
+
     def __init__(self, run_id: str, limit: int = JOURNAL_CHARS) -> None:
         self.run_id = run_id
         self.limit = limit
         self.seq = 0
         self._entries: collections.deque[tuple[int, ExecutionResult, int]] = collections.deque()
-        self.chars = 0
+        self._chars = 0
         #: ``(seq, chars)`` of answers dropped by the bound before they were acknowledged.
         self._dropped: collections.deque[tuple[int, int]] = collections.deque()
         self._lost = 0
@@ -69,6 +79,26 @@ class RunJournal:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+    @chars.setter
+    def chars(self, value: int) -> None:
+        RunJournal.total_chars += value - self._chars
+        self._chars = value
+
+    def __del__(self) -> None:
+        # A forgotten journal no longer counts against the process.
+        RunJournal.total_chars -= self._chars
+
+    def _over_bound(self) -> bool:
+        return (
+            self.chars > self.limit
+            or len(self._entries) > JOURNAL_ENTRIES
+            or (RunJournal.total_chars > JOURNAL_CHARS_ALL and self.chars > MIN_JOURNAL_SHARE)
+        )
 
     @property
     def detached(self) -> bool:
@@ -91,7 +121,7 @@ class RunJournal:
             return result  # nothing to lose: an empty poll of a quiet run
         self._entries.append((self.seq, result, size))
         self.chars += size
-        while (self.chars > self.limit or len(self._entries) > JOURNAL_ENTRIES) and self._entries:
+        while self._entries and self._over_bound():
             seq, _, chars = self._entries.popleft()
             self.chars -= chars
             if chars:

@@ -342,3 +342,33 @@ def test_answers_freed_before_they_were_acknowledged_are_reported_lost() -> None
     assert journal.take_lost() == 8 and journal.take_lost() is None
     journal.release()  # a new run started on the session
     assert journal.replay(1) is None and journal.take_lost() == 8
+
+
+def test_many_busy_journals_share_a_process_wide_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams do not acknowledge their frames: past the process-wide total, journals holding
+    more than their share drop their oldest answers (a resuming client is told how much is
+    lost), while a quiet run's journal keeps all of its few answers."""
+    import gc
+
+    from bai_lsp.gateway import journal as journals
+
+    monkeypatch.setattr(journals, "JOURNAL_CHARS_ALL", 100)
+    monkeypatch.setattr(journals, "MIN_JOURNAL_SHARE", 20)
+    before = RunJournal.total_chars
+    floods = [RunJournal(f"flood{i}", limit=1000) for i in range(3)]
+    quiet = RunJournal("quiet", limit=1000)
+    for n in range(10):
+        for i, flood in enumerate(floods):
+            flood.record(_answer("continued", f"{i}" * 10))
+        if n % 5 == 0:
+            quiet.record(_answer("continued", "q" * 8))
+    # each flood is well within its own limit (100 of 1000), together past the total
+    assert RunJournal.total_chars - before <= 100 + 3 * 10
+    assert all(flood.chars <= 40 for flood in floods)
+    assert [r.text for r in (quiet.replay(0) or _answer("x")).console] == ["q" * 16]
+    replay = floods[0].replay(0)
+    assert replay is not None and replay.console[0].text.startswith("0")
+    assert (floods[0].take_lost() or 0) >= 60  # what it could not keep, reported
+    del floods, flood, quiet, replay
+    gc.collect()
+    assert RunJournal.total_chars == before  # forgotten journals no longer count

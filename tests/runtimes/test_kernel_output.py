@@ -158,3 +158,29 @@ async def test_a_reader_that_does_not_poll_holds_a_large_write_back(
         received += sum(len(r.text) for r in result.console if r.type == "stdout")
     assert received == total
     assert (workdir / "written").exists()
+
+
+async def test_small_writes_nobody_reads_are_held_back_and_none_is_lost(
+    python_rt: SessionRuntime, workdir: Path
+) -> None:
+    """A loop of small writes is paced too: while nobody polls, the kernel waits instead of
+    piling its output up in the gateway (or having ZeroMQ drop it); once polled, every line
+    arrives, in order."""
+    lines = 400_000
+    code = (
+        "import sys\n"
+        f"for i in range(0, {lines}, 100):\n"
+        "    sys.stdout.write(''.join(f'{j:08d}' + 'y' * 91 + '\\n' for j in range(i, i + 100)))\n"
+        "sys.stdout.flush()\n"
+        "open('written', 'w').close()\n"
+    )
+    first = await python_rt.execute("query", None, code, None, 0.05)
+    await asyncio.sleep(3)  # nobody polls: the kernel must still be writing
+    assert not (workdir / "written").exists(), "the kernel wrote 40 MB nobody read"
+    out = [r.text for r in first.console if r.type == "stdout"]
+    result = first
+    while result.status != "finished":
+        result = await python_rt.execute("continue", first.run_id, "", None, 2.0)
+        out.extend(r.text for r in result.console if r.type == "stdout")
+    assert result.exit_code == 0
+    assert "".join(out) == "".join(f"{j:08d}" + "y" * 91 + "\n" for j in range(lines))

@@ -74,11 +74,11 @@ def kernel_startup_lines(
     return [_FLUSH_SNIPPET.format(flush_interval), _CHUNK_SNIPPET.format(chunk)]
 
 
-def _is_slice(msg: dict[str, Any]) -> bool:
-    """A stream message as large as one slice of a large write (it earns a credit)."""
+def _stream_chars(msg: dict[str, Any]) -> int:
+    """Characters of a stream message (what the kernel counts against its credits)."""
     if msg.get("header", {}).get("msg_type") != "stream":
-        return False
-    return len(msg.get("content", {}).get("text", "")) >= KERNEL_WRITE_CHUNK
+        return 0
+    return len(msg.get("content", {}).get("text", ""))
 
 
 class _KernelDied(RuntimeFailure):
@@ -163,6 +163,8 @@ class JupyterEngine:
         self._shell_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         #: Write end of the kernel's credit FIFO (kernel_output.py): one byte per slice taken.
         self._credits: int | None = None
+        #: Stream characters taken but not yet credited (less than one credit's worth).
+        self._uncredited = 0
 
     @property
     def kernel_pid(self) -> int | None:
@@ -207,11 +209,15 @@ class JupyterEngine:
         self.env[kernel_output.CREDITS_ENV] = str(path)
         return fd
 
-    def _credit(self) -> None:
-        if self._credits is None:
+    def _credit(self, chars: int) -> None:
+        """Credit the kernel for ``chars`` characters of stream output taken."""
+        if self._credits is None or not chars:
             return
-        with contextlib.suppress(OSError):  # a full FIFO: the kernel has credit enough
-            os.write(self._credits, b"\x01")
+        self._uncredited += chars
+        units, self._uncredited = divmod(self._uncredited, kernel_output.CREDIT_CHARS)
+        if units:
+            with contextlib.suppress(OSError):  # a full FIFO: the kernel has credit enough
+                os.write(self._credits, b"\x01" * units)
 
     async def _start_once(self) -> None:
         km = AsyncKernelManager(
@@ -287,8 +293,7 @@ class JupyterEngine:
             msg = await kc.get_iopub_msg()
             cell = self._cell
             if cell is None or msg.get("parent_header", {}).get("msg_id") != cell.msg_id:
-                if _is_slice(msg):
-                    self._credit()
+                self._credit(_stream_chars(msg))
                 continue
             cell.last_output = loop.time()
             kind = msg["header"]["msg_type"]
@@ -299,8 +304,7 @@ class JupyterEngine:
                     await cell.run.stderr(text)
                 else:
                     await cell.run.stdout(text)
-                if len(text) >= KERNEL_WRITE_CHUNK:
-                    self._credit()  # taken into the run's bounded buffer: the next may come
+                self._credit(len(text))  # taken into the run's bounded buffer: more may come
             elif kind == "error":
                 traceback = "\n".join(content.get("traceback") or [])
                 if not traceback:

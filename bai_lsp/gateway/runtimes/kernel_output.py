@@ -6,17 +6,18 @@ message, so ``sys.stdout.write('x' * 100_000_000)`` becomes one 100 MB message t
 gateway's jupyter_client must receive and decode whole (about three times its size in
 memory at once). Here a large write is handed to ipykernel in slices of ``chunk``
 characters, each flushed as its own message: the gateway then holds a slice at a time, and
-the output starts flowing while the rest is still being sent. Small writes are untouched
-(ipykernel's own flush interval batches them).
+the output starts flowing while the rest is still being sent. Small writes go to
+ipykernel as they are (its flush interval batches them).
 
 Slicing alone would only move the backlog: the kernel sends far faster than an editor
-reads, and the slices would pile up in the gateway's ZeroMQ queue. So the slices are
-paced by credits: the gateway writes one byte to a FIFO (``CREDITS_ENV`` names it) for
-each slice-sized message it has taken into its bounded run buffer, and a writer with
-``WINDOW`` slices not yet credited waits for one — the kernel waits while the reader is
-slow, as a program writing to a full terminal does. Without the FIFO (or after
-``CREDIT_TIMEOUT`` without a credit) writing goes on unpaced, so a gateway problem can
-slow output but never stop it.
+reads, and the output would pile up in the gateway's ZeroMQ queue (a kernel printing lines
+in a loop too: ten of them grew the gateway to 480 MB, all of it ZeroMQ's). So every write
+is paced by credits: the gateway writes one byte to a FIFO (``CREDITS_ENV`` names it) for
+each ``CREDIT_CHARS`` characters of stream output it has taken into its bounded run buffer,
+and a writer with more than ``WINDOW_CHARS`` characters not yet credited waits — the kernel
+waits while the reader is slow, as a program writing to a full terminal does. Without the
+FIFO (or after ``CREDIT_TIMEOUT`` without a credit) writing goes on unpaced, so a gateway
+problem can slow output but never stop it.
 
 It must not import anything of bai-lsp (it runs in the user's kernel) and must leave no
 names in the user's namespace: the startup line calls :func:`install` through
@@ -34,8 +35,11 @@ from typing import Any
 DEFAULT_CHUNK = 1024 * 1024
 #: The environment variable with the credit FIFO's path.
 CREDITS_ENV = "BAI_LSP_KERNEL_CREDITS"
-#: Slices a writer may have sent that the gateway has not credited yet.
-WINDOW = 8
+#: Characters one credit (one byte in the FIFO) stands for.
+CREDIT_CHARS = 64 * 1024
+#: Characters a writer may have written that the gateway has not credited yet (a block
+#: flood's 1 MiB slices need a few in flight to keep the gateway busy).
+WINDOW_CHARS = 4 * 1024 * 1024
 #: A writer waits at most this long for one credit, then goes on unpaced.
 CREDIT_TIMEOUT = 30.0
 
@@ -48,18 +52,20 @@ class _Credits:
         self.fd: int | None = None
         self.outstanding = 0
 
-    def sent_slice(self) -> None:
+    def wrote(self, chars: int) -> None:
+        """``chars`` more were written: wait while too many are not credited yet."""
         if self.path is None:
             return
-        self.outstanding += 1
-        if self.outstanding <= WINDOW:
-            self._take(0)
+        self.outstanding += chars
+        if self.outstanding <= WINDOW_CHARS:
             return
-        self._take(CREDIT_TIMEOUT)
-        if self.outstanding > WINDOW:
-            self.outstanding = 0  # no credit came: stop pacing this burst
+        self._take(0)
+        while self.outstanding > WINDOW_CHARS:
+            if not self._take(CREDIT_TIMEOUT):
+                self.outstanding = 0  # no credit came: stop pacing this burst
+                return
 
-    def _take(self, timeout: float) -> None:
+    def _take(self, timeout: float) -> bool:
         """Count the credits that arrived (waiting up to ``timeout`` for a first one)."""
         try:
             if self.fd is None:
@@ -67,9 +73,11 @@ class _Credits:
             ready, _, _ = select.select([self.fd], [], [], timeout)
             if ready:
                 got = len(os.read(self.fd, 4096))
-                self.outstanding = max(0, self.outstanding - got)
+                self.outstanding = max(0, self.outstanding - got * CREDIT_CHARS)
+                return True
         except OSError:
             self.path = None  # no FIFO (gateway gone or an old one): unpaced from now on
+        return False
 
 
 def install(chunk: int = DEFAULT_CHUNK) -> None:
@@ -107,14 +115,17 @@ def _wrap_streams(chunk: int, credits: _Credits) -> None:
 
 def _sliced(stream: Any, write: Any, chunk: int, credits: _Credits) -> Any:
     def sliced_write(text: str) -> Any:
-        if not isinstance(text, str) or len(text) <= chunk:
+        if not isinstance(text, str):
             return write(text)
+        if len(text) <= chunk:
+            written = write(text)
+            credits.wrote(len(text))
+            return written
         for start in range(0, len(text), chunk):
             piece = text[start : start + chunk]
             write(piece)
             stream.flush()  # one message per slice; waits until the IO thread sent it
-            if len(piece) == chunk:
-                credits.sent_slice()
+            credits.wrote(len(piece))
         return len(text)
 
     sliced_write._bai_lsp_sliced = True  # type: ignore[attr-defined]
