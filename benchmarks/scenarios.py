@@ -24,6 +24,8 @@ from benchmarks.procmon import PeakRss
 #: Upper bounds so that a broken stack fails the benchmark instead of hanging it.
 SMALL_RUN_TIMEOUT = 120.0
 FLOOD_TIMEOUT = 1200.0
+#: A workspace (its session) must be closed within this many seconds.
+CLOSE_TIMEOUT = 120.0
 #: At most this many workspaces are being created at the same time.
 CREATE_PARALLELISM = 4
 #: Every loop must have printed within this many seconds of being started.
@@ -73,6 +75,14 @@ def _check_output(timing: RunTiming, expected: int, what: str) -> None:
         raise BenchmarkBroken(
             f"{what}: received {timing.stdout_bytes} stdout bytes, expected {expected}"
         )
+
+
+async def _closed(ws: Workspace) -> None:
+    """Close ``ws``, or report (not hang) when its stack cannot within ``CLOSE_TIMEOUT``."""
+    try:
+        await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
+    except TimeoutError:
+        raise BenchmarkBroken(f"not closed within {CLOSE_TIMEOUT:.0f} s") from None
 
 
 async def _timed(awaitable: Awaitable[RunTiming], limit: float, what: str) -> RunTiming:
@@ -188,19 +198,28 @@ async def load(
                     f"only {sum(e.is_set() for e in busy)} of {n} loops printed {why}"
                 )
             window = time.perf_counter()
-            while not any(task.done() for task in tasks):
-                elapsed = time.perf_counter() - window
-                if elapsed >= sizes.loop_seconds * PROBE_WINDOW_LIMIT:
-                    break
-                if elapsed >= sizes.loop_seconds and len(probes) >= sizes.probes:
-                    break
-                timing = await _timed(probe.run(config.PROBE), SMALL_RUN_TIMEOUT, "probe")
-                if timing.first_output is None:
-                    raise BenchmarkBroken("the probe's print(1) printed nothing")
-                probes.append(timing.first_output)
-            stop_file.touch()
-            timings = await asyncio.gather(*tasks)
+            try:
+                while not any(task.done() for task in tasks):
+                    elapsed = time.perf_counter() - window
+                    if elapsed >= sizes.loop_seconds * PROBE_WINDOW_LIMIT:
+                        break
+                    if elapsed >= sizes.loop_seconds and len(probes) >= sizes.probes:
+                        break
+                    timing = await _timed(probe.run(config.PROBE), SMALL_RUN_TIMEOUT, "probe")
+                    if timing.first_output is None:
+                        raise BenchmarkBroken("the probe's print(1) printed nothing")
+                    probes.append(timing.first_output)
+            finally:
+                # Whatever ended the window (a probe that failed too), the loops are stopped
+                # and waited for (each within FLOOD_TIMEOUT): none is left running behind.
+                stop_file.touch()
+                ended = await asyncio.gather(*tasks, return_exceptions=True)
             elapsed = time.perf_counter() - start
+            failed = [(i, t) for i, t in enumerate(ended) if isinstance(t, BaseException)]
+            if failed:
+                i, exc = failed[0]
+                raise BenchmarkBroken(f"{len(failed)} of {n} loops failed; loop {i}: {exc!r:.300}")
+            timings = [t for t in ended if isinstance(t, RunTiming)]
     finally:
         stop_file.touch()
         shutil.rmtree(stop_dir, ignore_errors=True)
@@ -346,9 +365,9 @@ class StackRun:
                         self.result["load"][str(n)] = value
         finally:
             if probe is not None:
-                await self.attempt("closing the probe", probe.close)
+                await self.attempt("closing the probe", lambda: _closed(probe))
             for ws in created:
-                await self.attempt("closing a loop workspace", ws.close)
+                await self.attempt("closing a loop workspace", lambda ws=ws: _closed(ws))  # type: ignore[misc]
 
     async def close(self) -> None:
         if self._main is not None:
