@@ -6,6 +6,12 @@ large writes sliced into 1 MiB messages), or as plain ipykernel (0.2 s flush, on
 per flush whatever its size) for context. A run's first output is the first ``stream``
 message on iopub; it is finished when the kernel reports ``idle`` for it (both replies
 have then been sent).
+
+iopub is PUB/SUB: a reader that falls behind (50 busy kernels, nothing paces them) has
+messages dropped once ZeroMQ's queues are full, the ``idle`` one too. So the shell's
+``execute_reply`` (never dropped) is read as well: once it came, a run whose iopub has been
+silent for ``IOPUB_QUIET_AFTER_REPLY`` without ``idle`` fails as a finding (the engine lost
+output) instead of waiting for ever (the 50-workspace phase hung that way).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
 from bai_lsp.gateway.runtimes.jupyter import KERNEL_FLUSH_INTERVAL, kernel_startup_lines
-from benchmarks.scenarios import FirstOutput, RunTiming
+from benchmarks.scenarios import BenchmarkBroken, FirstOutput, RunTiming
 
 READY_TIMEOUT = 120.0
+#: After the execute reply, a run whose iopub stays silent this long without ``idle``
+#: has lost messages.
+IOPUB_QUIET_AFTER_REPLY = 20.0
 START_ATTEMPTS = 3
 
 
@@ -42,6 +51,8 @@ class _Pending:
         self.bytes = 0
         self.messages = 0
         self.idle = asyncio.Event()
+        self.replied = asyncio.Event()
+        self.last_iopub = time.perf_counter()
         self.on_first_output = on_first_output
 
 
@@ -55,6 +66,7 @@ class RawKernel:
         self.kc: AsyncKernelClient | None = None
         self._pending: dict[str, _Pending] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._shell_reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +91,14 @@ class RawKernel:
         await kc.wait_for_ready(timeout=READY_TIMEOUT)
         self.kc = kc
         self._reader = asyncio.create_task(self._read_iopub(kc))
+        self._shell_reader = asyncio.create_task(self._read_shell(kc))
+
+    async def _read_shell(self, kc: AsyncKernelClient) -> None:
+        while True:
+            msg: dict[str, Any] = await kc.get_shell_msg()
+            pending = self._pending.get(msg.get("parent_header", {}).get("msg_id", ""))
+            if pending is not None:
+                pending.replied.set()
 
     async def _read_iopub(self, kc: AsyncKernelClient) -> None:
         while True:
@@ -86,6 +106,7 @@ class RawKernel:
             pending = self._pending.get(msg.get("parent_header", {}).get("msg_id", ""))
             if pending is None:
                 continue
+            pending.last_iopub = time.perf_counter()
             kind = msg["header"]["msg_type"]
             if kind == "stream":
                 now = time.perf_counter()
@@ -107,7 +128,15 @@ class RawKernel:
         pending = _Pending(start, on_first_output)
         self._pending[msg_id] = pending
         try:
-            await pending.idle.wait()
+            while not pending.idle.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pending.idle.wait(), 1.0)
+                quiet = time.perf_counter() - pending.last_iopub
+                if pending.replied.is_set() and quiet > IOPUB_QUIET_AFTER_REPLY:
+                    raise BenchmarkBroken(
+                        f"the kernel replied but its iopub went silent for {quiet:.0f} s "
+                        "without 'idle': ZeroMQ dropped messages of a reader that fell behind"
+                    )
         finally:
             del self._pending[msg_id]
         return RunTiming(
@@ -115,10 +144,11 @@ class RawKernel:
         )
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for reader in (self._reader, self._shell_reader):
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
         if self.kc is not None:
             self.kc.stop_channels()
         with contextlib.suppress(Exception):
