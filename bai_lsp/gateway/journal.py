@@ -34,8 +34,8 @@ JOURNAL_CHARS = 16 * 1024 * 1024
 #: frames, so each busy streamed run kept its last 16 Mi characters (10 busy workspaces:
 #: 170 of the gateway's 477 MB); what a resuming client needs is what was in flight when
 #: its socket dropped, and anything dropped before it is reported as ``lost``.
-JOURNAL_CHARS_ALL = 32 * 1024 * 1024
-MIN_JOURNAL_SHARE = 1024 * 1024
+JOURNAL_CHARS_ALL = 16 * 1024 * 1024
+MIN_JOURNAL_SHARE = 512 * 1024
 #: Seconds a streamed run whose socket dropped is kept for a REST ``continue`` to re-attach
 #: before it is interrupted as Backend.AI would at once.
 DETACH_GRACE = 300.0

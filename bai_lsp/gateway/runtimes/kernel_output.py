@@ -37,9 +37,10 @@ DEFAULT_CHUNK = 1024 * 1024
 CREDITS_ENV = "BAI_LSP_KERNEL_CREDITS"
 #: Characters one credit (one byte in the FIFO) stands for.
 CREDIT_CHARS = 64 * 1024
-#: Characters a writer may have written that the gateway has not credited yet (a block
-#: flood's 1 MiB slices need a few in flight to keep the gateway busy).
-WINDOW_CHARS = 4 * 1024 * 1024
+#: Characters a writer may have written that the gateway has not credited yet: two of a
+#: block flood's 1 MiB slices (one being taken while the next travels; 4 Mi measured no
+#: faster), and what 50 busy kernels can have in flight at once (50 x 2 Mi).
+WINDOW_CHARS = 2 * 1024 * 1024
 #: A writer waits at most this long for one credit, then goes on unpaced.
 CREDIT_TIMEOUT = 30.0
 
