@@ -31,7 +31,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bai_lsp.gateway import journal as journals
 from bai_lsp.gateway.errors import GatewayError, invalid_params
 from bai_lsp.gateway.runtimes import STREAM_FLUSH_TIMEOUT, ExecutionRequestError, Pty
-from bai_lsp.gateway.runtimes.runs import PolledResult, frame_text
+from bai_lsp.gateway.runtimes.runs import PolledResult, frame_bytes
 from bai_lsp.gateway.session_api import registry_of, run_poll, session_of
 from bai_lsp.gateway.sessions import SERVER_SHUTDOWN, Session, SessionRegistry
 from bai_lsp.wire.execute import RunStatus
@@ -260,7 +260,8 @@ async def _run(
             await _leave(registry, session, run_id, result.status, journal, me)
             return
         try:
-            await ws.send_str(frame_text(result, with_run_id=journal is not None))
+            frame = frame_bytes(result, with_run_id=journal is not None)
+            await ws.send_frame(frame, WSMsgType.TEXT)
         except ConnectionResetError:
             await _leave(registry, session, run_id, result.status, journal, me)
             return

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 
+import orjson
 import pytest
 
 from bai_lsp.gateway.runtimes import runs
@@ -135,8 +136,8 @@ async def _collect(run: Run) -> list[dict[str, object]]:
     frames = []
     while True:
         result = await run.poll(1.0)
-        sent = runs.frame_text(result, with_run_id=False)
-        assert len(sent.encode()) < 4 * 1024 * 1024
+        sent = runs.frame_bytes(result, with_run_id=False)
+        assert len(sent) < 4 * 1024 * 1024
         assert json.loads(sent) == result.to_json(with_run_id=False)
         frames.append(json.loads(sent))
         if result.status == "finished":
@@ -200,7 +201,7 @@ async def test_every_answer_fits_the_sdks_4_mib_frame_once_escaped() -> None:
 
     run = await board.start("query", None, driver)
     frames = await _collect(run)
-    sizes = [len(json.dumps(frame).encode()) for frame in frames]
+    sizes = [len(orjson.dumps(frame)) for frame in frames]  # UTF-8, as sent
     assert max(sizes) < 4 * 1024 * 1024, sizes
     assert len(frames) > 6  # really split, not one giant answer
     console = [item for frame in frames for item in frame["console"]]  # type: ignore[attr-defined]
