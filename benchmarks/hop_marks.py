@@ -98,7 +98,7 @@ def _gateway() -> None:
     _wrap(streams, "_parse_first_frame", None, "gateway.request-parsed")
     _wrap(jupyter.JupyterEngine, "run", "gateway.kernel-execute")
     _wrap(runs.Run, "stdout", "gateway.stdout-taken")
-    for name in ("send_json", "send_str"):
+    for name in ("send_json", "send_str", "send_frame"):
         _wrap(web.WebSocketResponse, name, "gateway.frame-writing")
     deserialize = jsession.Session.deserialize
 

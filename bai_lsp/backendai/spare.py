@@ -4,7 +4,10 @@ Backend.AI's streaming execute is one socket per run, and opening it (TCP connec
 upgrade, request signing, the backend's middleware) was the largest share of the language
 server's own time before a ``print(1)`` reached the kernel (docs/performance.md §9). So once
 a run's socket is open, one more is opened for the same session in the background and kept
-idle; the next run takes it and only sends its request frame.
+idle; the next run takes it and only sends its request frame. A backend that says so in a
+run's last frame (``"next": true``, our gateway's extension, docs/gateway.md) keeps the
+finished run's socket open for the next request: that socket is then the spare, and none is
+opened ahead at all (no connection, upgrade or signing per run on either side).
 
 Only for a backend that numbers its frames (our gateway, which does not count an idle
 socket as activity): a real manager counts every execute socket it accepts as a query of
@@ -44,6 +47,9 @@ class SpareSockets:
     def __init__(self) -> None:
         #: Set once the backend showed it numbers its frames (our gateway).
         self.enabled = False
+        #: Set once the backend said a finished run's socket takes the next run (``"next"``
+        #: in its last frame): that socket becomes the spare, and none is opened ahead.
+        self.reuse = False
         self._spares: dict[str, _Spare] = {}
         self._opening: dict[str, asyncio.Task[None]] = {}
 
@@ -68,8 +74,9 @@ class SpareSockets:
         return spare.ws
 
     def refill(self, path: str, open_socket: Opener) -> None:
-        """Open the next spare of ``path`` in the background (no-op if one exists)."""
-        if not self.enabled or path in self._spares or path in self._opening:
+        """Open the next spare of ``path`` in the background (no-op if one exists, or if the
+        running run's socket will be handed back)."""
+        if not self.enabled or self.reuse or path in self._spares or path in self._opening:
             return
         task = asyncio.get_running_loop().create_task(self._open(path, open_socket))
         self._opening[path] = task
@@ -89,12 +96,23 @@ class SpareSockets:
                 spare.watch.cancel()
             self._close_later(spare.ws)
 
+    def give_back(self, path: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """A finished run's socket that the backend keeps for the next run: the spare of
+        ``path`` (closed instead if there is one already)."""
+        if ws.closed or path in self._spares:
+            self._close_later(ws)
+            return
+        self._keep(path, ws)
+
     async def _open(self, path: str, open_socket: Opener) -> None:
         try:
             ws = await open_socket()
         except Exception as exc:  # the run that needs it will connect (and report) itself
             log.debug("spare socket for %s not opened: %s", path, exc)
             return
+        self._keep(path, ws)
+
+    def _keep(self, path: str, ws: aiohttp.ClientWebSocketResponse) -> None:
         spare = _Spare(ws)
         self._spares[path] = spare
         spare.watch = asyncio.get_running_loop().create_task(self._watch(path, spare))

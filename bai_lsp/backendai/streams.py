@@ -133,6 +133,8 @@ class ExecutionStream(_Socket):
             self._first["runId"] = run_id
             self._first["resumable"] = True
         self._done = False
+        #: The last frame said the socket takes the next run's request (``spare.py``).
+        self._next = False
         #: The socket was a warm spare and no frame came on it yet (``spare.py``).
         self._warm = False
         self._answered = False
@@ -143,7 +145,12 @@ class ExecutionStream(_Socket):
         self._warm = self._ws is not None
         if self._ws is None:
             await self._open()
-        await self.ws.send_str(json.dumps(self._first))
+        try:
+            await self.ws.send_str(json.dumps(self._first))
+        except (ConnectionError, aiohttp.ClientConnectionError):
+            if not self._warm:
+                raise
+            await self._reopen()  # the backend went away since (e.g. it restarted)
         return self
 
     def _connect(self) -> Awaitable[aiohttp.ClientWebSocketResponse]:
@@ -156,6 +163,18 @@ class ExecutionStream(_Socket):
         await self.close()
         await self._open()
         await self.ws.send_str(json.dumps(self._first))
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._next and exc_type is None and self._ws is not None and not self._ws.closed:
+            self._transport.spares.give_back(self._path, self._ws)  # the next run's socket
+            self._ws = None
+            return
+        await self.close()
 
     def __aiter__(self) -> AsyncIterator[ExecutionResult]:
         return self._frames()
@@ -175,7 +194,8 @@ class ExecutionStream(_Socket):
                 return
             self._warm = False
             try:
-                result = ExecutionResult.from_json(json.loads(text))
+                body = json.loads(text)
+                result = ExecutionResult.from_json(body)
             except ValueError:
                 raise ProtocolError(
                     f"Backend.AI sent a stream frame that is not an execution result: "
@@ -194,6 +214,8 @@ class ExecutionStream(_Socket):
                 self._transport.spares.discard(self._path)
             if result.status == "finished":
                 self._done = True
+                self._next = body.get("next") is True
+                self._transport.spares.reuse |= self._next
             yield result
 
     async def send_input(self, text: str) -> None:

@@ -152,6 +152,10 @@ class _Inbox:
     async def next_text(self) -> str | None:
         return await _unless(self.texts.get(), self.gone)
 
+    def leftover(self) -> str | None:
+        """A frame read but not used by the run (once it is over: the next request)."""
+        return None if self.texts.empty() else self.texts.get_nowait()
+
     async def close(self) -> None:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -164,26 +168,48 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=STREAM_HEARTBEAT)
     await ws.prepare(request)
     closer = _track(session, ws, execute=True)
-    started = False
     try:
-        try:
-            first = await ws.receive(timeout=FIRST_FRAME_TIMEOUT)
-        except TimeoutError:
+        first = await _request_frame(ws, announce_timeout=True)
+        while first is not None and not ws.closed:
+            after = await _one_run(registry, session, ws, first)
+            if after is None or ws.closed:
+                break
+            first = after or await _request_frame(ws, announce_timeout=False)
+    finally:
+        session.closers.discard(closer)
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _request_frame(ws: web.WebSocketResponse, *, announce_timeout: bool) -> str | None:
+    """The next request frame's text; ``None`` if the client closed or sent none in time."""
+    try:
+        msg = await ws.receive(timeout=FIRST_FRAME_TIMEOUT)
+    except TimeoutError:
+        if announce_timeout:
             await ws.send_json(
                 _error_frame(invalid_params("no request frame within 60 s of connecting"))
             )
-            return ws
-        if first.type != WSMsgType.TEXT:
-            return ws
-        # Busy (and touched at the end) only once a request came: a client may open its
-        # next run's socket ahead of time, and an idle socket is not activity.
-        session.busy += 1
-        started = True
+        return None
+    return str(msg.data) if msg.type == WSMsgType.TEXT else None
+
+
+async def _one_run(
+    registry: SessionRegistry, session: Session, ws: web.WebSocketResponse, first: str
+) -> str | None:
+    """Run the request ``first``. Returns ``None`` when the socket is done, or, after a
+    resumable run finished (its last frame said ``next``), ``""`` or the next request
+    frame if it came already: the extension's socket takes the next run (docs/gateway.md)."""
+    # Busy (and touched at the end) only once a request came: a client may open its next
+    # run's socket ahead of time, and an idle socket is not activity.
+    session.busy += 1
+    try:
         try:
-            req = _parse_first_frame(first.data)
+            req = _parse_first_frame(first)
         except GatewayError as exc:
             await ws.send_json(_error_frame(exc))
-            return ws
+            return None
         journal: journals.RunJournal | None = None
         if req.resumable and req.run_id and registry.config.resumable_runs:
             journal = journals.open_journal(session, req.run_id, registry.config.journal_chars)
@@ -191,8 +217,10 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
             req = attrs.evolve(req, run_id=None)  # a manager ignores the extension's keys
         inbox = _Inbox(ws)
         owner = object()
+        reusable = False
         try:
-            await _run(registry, session, ws, inbox, req, journal, owner)
+            reusable = await _run(registry, session, ws, inbox, req, journal, owner)
+            reusable = reusable and not inbox.gone.is_set()  # (closing the inbox sets it)
         finally:
             await inbox.close()
             if journal is not None:
@@ -200,14 +228,13 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
                 # never freed nor forgotten, so every streamed run of a session would stay
                 # on its board, and each new run sorted them all.
                 journal.release_owner(owner)
+        if not reusable:
+            return None
+        # A request the client sent right after ``finished`` may have reached the inbox.
+        return inbox.leftover() or ""
     finally:
-        if started:
-            session.busy -= 1
-            session.touch()
-        session.closers.discard(closer)
-        if not ws.closed:
-            await ws.close()
-    return ws
+        session.busy -= 1
+        session.touch()
 
 
 async def _run(
@@ -218,7 +245,9 @@ async def _run(
     req: _Request,
     journal: journals.RunJournal | None,
     me: object,
-) -> None:
+) -> bool:
+    """Stream the run to its end; True when it finished and its socket may take the next
+    run (a resumable run: its ``finished`` frame said ``next``)."""
     run_id = req.run_id
     step_mode, payload, step_options = req.mode, req.code, req.options
     if journal is not None:
@@ -241,42 +270,44 @@ async def _run(
                 async with journal.lock:
                     if journal.owner is not me:
                         session.log(f"run {run_id}: followed by REST now; the stream stops")
-                        return
+                        return False
                     result = await poll()
                     journal.record(result)
         except GatewayError as exc:
             if not ws.closed:
                 await ws.send_json(_error_frame(exc))
-            return
+            return False
         except Exception:
             log.exception("streamed execution in %s failed", session.name)
             if not ws.closed:
                 await ws.send_json(
                     {"status": "error", "msg": "BackendError: internal error (see the gateway log)"}
                 )
-            return
+            return False
         run_id = result.run_id or run_id
         if inbox.gone.is_set() or ws.closed:
             await _leave(registry, session, run_id, result.status, journal, me)
-            return
+            return False
+        final = result.status in (RunStatus.FINISHED, RunStatus.EXEC_TIMEOUT)
+        reusable = final and journal is not None
         try:
-            frame = frame_bytes(result, with_run_id=journal is not None)
+            frame = frame_bytes(result, with_run_id=journal is not None, next_run=reusable)
             await ws.send_frame(frame, WSMsgType.TEXT)
         except ConnectionResetError:
             await _leave(registry, session, run_id, result.status, journal, me)
-            return
+            return False
         if isinstance(result, PolledResult):
             result.console_json = None  # sent; a journal keeps the text only
-        if result.status in (RunStatus.FINISHED, RunStatus.EXEC_TIMEOUT):
-            return
+        if final:
+            return reusable
         step_options = None
         if result.status == RunStatus.WAITING_INPUT:
             text = await _next_input(inbox, journal)
             if text is None:
                 if journal is not None and journal.owner is not me:
-                    return  # REST took the run over; it answers the prompt
+                    return False  # REST took the run over; it answers the prompt
                 await _leave(registry, session, run_id, result.status, journal, me)
-                return
+                return False
             if journal is not None and result.seq is not None:
                 journal.answered.add(result.seq)
             step_mode, payload = "input", text

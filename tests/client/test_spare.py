@@ -67,3 +67,20 @@ async def test_a_warm_socket_does_not_keep_a_session_from_its_idle_timeout(
                 await asyncio.sleep(0.1)
             else:
                 pytest.fail("the session outlived its 1.5 s idle timeout")
+
+
+async def test_runs_in_a_row_reuse_one_connection(tmp_path: Path) -> None:
+    """The gateway keeps a finished resumable run's socket for the next request (``next``),
+    so runs in a row open no connection each (no TCP connect, upgrade or signing on either
+    side), and each still gets exactly its own output."""
+    with running_gateway(tmp_path / "gw", args=["--access-log"]) as info:
+        async with BackendAIClient(config_for(info)) as client:
+            name = unique_name("reuse")
+            ref = (await client.get_or_create(SessionSpec(image="python", name=name))).ref
+            outputs = [await run_print(client, ref, f"x = {i}\nprint(x * 2)") for i in range(6)]
+            assert outputs == [f"{i * 2}\n" for i in range(6)]
+            assert await run_print(client, ref, "print(x)") == "5\n"  # one kernel, state kept
+            await client.destroy(ref)
+    log = (tmp_path / "gw" / "gateway.log").read_text()
+    # The first run's own socket and the one opened ahead while it ran; no more.
+    assert log.count(f"/stream/session/{ref}/execute") <= 2, log

@@ -120,7 +120,47 @@ async def test_sdk_shaped_requests_are_unchanged(jc: SignedClient) -> None:
     async with jc.ws(f"/stream/session/{name}/execute") as ws:
         await ws.send_str(json.dumps({"mode": "query", "code": "echo s\n", "options": {}}))
         frames = await _stream_frames(ws)
-    assert frames and all("seq" not in f and "runId" not in f for f in frames), frames
+        assert frames and all(
+            "seq" not in f and "runId" not in f and "next" not in f for f in frames
+        ), frames
+        # ... and the socket ends with its run, as a manager's does
+        assert (await ws.receive(timeout=10)).type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.CLOSED,
+        )
+
+
+async def test_a_finished_resumable_run_leaves_its_socket_to_the_next_request(
+    jc: SignedClient,
+) -> None:
+    name = await _session(jc)
+    async with jc.ws(f"/stream/session/{name}/execute") as ws:
+        seen = []
+        for code in ("x=4\n", "echo $((x * 2))\n", "read y; echo got $y\n"):
+            await ws.send_str(
+                json.dumps(
+                    {"mode": "query", "code": code, "runId": uuid.uuid4().hex, "resumable": True}
+                )
+            )
+            frames: list[dict[str, Any]] = []
+            while not frames or frames[-1]["status"] != "finished":
+                frames.append(json.loads((await ws.receive(timeout=30)).data))
+                if frames[-1]["status"] == "waiting-input":
+                    await ws.send_str("typed")
+            assert frames[-1]["status"] == "finished" and frames[-1]["next"] is True, frames
+            assert all("next" not in f for f in frames[:-1]), frames
+            seen.append("".join(_stdout(f) for f in frames))
+        assert seen == ["", "8\n", "got typed\n"]
+        # a bad request on the kept socket is answered like a first one, then it closes
+        await ws.send_str("not json")
+        error = json.loads((await ws.receive(timeout=30)).data)
+        assert error["status"] == "error" and "JSON object" in error["msg"], error
+        assert (await ws.receive(timeout=10)).type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.CLOSED,
+        )
 
 
 @pytest.mark.parametrize("ack", [-1, "3", True, 1.5, [1]])

@@ -324,10 +324,12 @@ def fit_encoded(text: str, room: int) -> tuple[int, bytes]:
     return fits, b'"' + b"".join(pieces) + b'"'
 
 
-def frame_bytes(result: ExecutionResult, *, with_run_id: bool) -> bytes:
+def frame_bytes(result: ExecutionResult, *, with_run_id: bool, next_run: bool = False) -> bytes:
     """``result.to_json(...)`` as the UTF-8 JSON a stream sends, reusing the console a poll
-    has encoded."""
+    has encoded; ``next_run``: the socket takes the next run's request (``"next": true``)."""
     body = result.to_json(with_run_id=with_run_id)
+    if next_run:
+        body["next"] = True
     encoded = result.console_json if isinstance(result, PolledResult) else None
     if encoded is None:
         return _dumps(body)
