@@ -46,13 +46,18 @@ MIN_INTERVAL_S = 1 / 60
 #: Full notifications one tick may send when that much is queued: with a one-block write
 #: the queue is always full, and one notification per tick capped it at 15 MB/s while the
 #: kernel writes 100 MB/s and the LSP pipe carries 270 MB/s (docs/performance.md).
-MAX_NOTIFICATIONS_PER_FLUSH = 8
+MAX_NOTIFICATIONS_PER_FLUSH = 16
 #: Characters queued for the editor (per run) above which ``feed`` waits for them to drain.
 MAX_PENDING_CHARS = 2 * 1024 * 1024
 #: What was shown is kept (for the spill file, should the run pass its budget) in memory up
 #: to this many characters, then on disk: a large ``output.maxBytesPerRun`` must not mean
 #: as much memory.
 MAX_SHOWN_IN_MEMORY = 2 * 1024 * 1024
+#: ... and at all only up to this many: a run shown in full past it (a budget raised that
+#: high) keeps no copy, and should it pass its budget after all, its file says the first
+#: part was shown and holds the rest. Copying every shown byte to disk took more of
+#: bai-lsp's time than anything else in a block flood (docs/performance.md §14).
+MAX_SHOWN_COPY = 64 * 1024 * 1024
 #: Process-wide bounds (all runs of this server together; 50 busy workspaces must not mean
 #: 50 times the per-run bounds): characters queued for the editor, above which a run with
 #: more than ``MIN_PENDING_SHARE`` queued waits too; and what was shown kept in memory,
@@ -158,6 +163,8 @@ class RunOutput:
         self._shown_chars = 0
         #: What was shown goes to the spill file as it comes (it outgrew memory).
         self._shown_on_disk = False
+        #: Past ``MAX_SHOWN_COPY``: what was shown is no longer copied.
+        self._no_copy = False
         self._over = False
         self._spill: IO[str] | None = None
         self._spill_path: Path | None = None
@@ -201,6 +208,12 @@ class RunOutput:
             if size <= room:
                 self._enqueue(record)
                 self._accounted += size
+                if self._no_copy:
+                    continue
+                if self._accounted > MAX_SHOWN_COPY:
+                    await self._drop_copy()
+                    spill = []
+                    continue
                 shown = _as_log_text(record)
                 if self._shown_on_disk:
                     spill.append(shown)
@@ -214,19 +227,25 @@ class RunOutput:
                 head, _ = split_text(record.text or "", room)
                 if head:
                     self._enqueue(Record(record.type, text=head))
+            if self._no_copy:
+                spill.append(
+                    f"[bai-lsp] The first {self._accounted} bytes of this run's output were "
+                    "shown in the editor and are not repeated here; the rest follows.\n"
+                )
             spill.extend(self._shown)
             self._shown = []
             self._forget_shown()
             spill.append(_as_log_text(record))
             if self._spill_path is None:
                 self._spill_path = self._new_spill_path()
+            where = "The rest of the output" if self._no_copy else "The full output"
             self._enqueue(
                 Record(
                     "stderr",
                     text=(
                         f"\n[bai-lsp] This run's output passed output.maxBytesPerRun "
                         f"({self._budget} bytes); the rest is not shown here. "
-                        f"The full output is in {self._spill_path}\n"
+                        f"{where} is in {self._spill_path}\n"
                     ),
                 )
             )
@@ -251,6 +270,19 @@ class RunOutput:
         ):
             self._room.clear()
             await self._room.wait()
+
+    async def _drop_copy(self) -> None:
+        """Stop copying what is shown (``MAX_SHOWN_COPY``): the copy so far goes too."""
+        self._no_copy = True
+        self._shown = []
+        self._forget_shown()
+        self._shown_on_disk = False
+        spill, path = self._spill, self._spill_path
+        self._spill = self._spill_path = None
+        if spill is not None:
+            await asyncio.to_thread(spill.close)
+        if path is not None:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
 
     def _forget_shown(self) -> None:
         TOTALS.shown -= self._shown_chars

@@ -14,7 +14,7 @@ as "server exited"). A wrong header also leaves pygls out of step for good when 
 :class:`AsyncGuardedStdin` reads the same way on the event loop (a pipe or socket through
 ``connect_read_pipe``): pygls' own reader hands every ``readline``/``read`` to a worker
 thread, three thread hand-offs per message, about 1 ms of each run's first output at p50
-on this machine (docs/performance.md §12). :class:`GuardedStdin` stays for input the
+on this machine (docs/performance.md §14). :class:`GuardedStdin` stays for input the
 event loop cannot watch (a regular file).
 """
 

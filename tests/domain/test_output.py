@@ -198,6 +198,35 @@ async def test_a_large_budget_keeps_what_was_shown_on_disk_not_in_memory(
     assert Path(summary.output_file).read_text() == "".join(blocks)
 
 
+async def test_a_run_shown_past_the_copy_bound_keeps_no_copy_and_its_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``MAX_SHOWN_COPY`` shown characters (a budget raised that high), what is shown is
+    no longer copied to disk; if the run passes its budget after all, the editor is told the
+    file holds the rest, and the file says what was shown and holds everything after it."""
+    monkeypatch.setattr(output, "MAX_SHOWN_COPY", 3 * 1024 * 1024)
+    budget = 6 * 1024 * 1024
+    out, sent = collect(tmp_path, max_bytes_per_run=budget)
+    blocks = [f"{i:04d}".ljust(1024 * 1024, "w") for i in range(8)]
+    for block in blocks[:4]:
+        await out.feed([Record("stdout", text=block)])
+    assert list(tmp_path.iterdir()) == []  # past 3 MiB shown: no copy on disk any more
+    for block in blocks[4:]:
+        await out.feed([Record("stdout", text=block)])
+    summary = await out.close()
+    assert text_of(sent) == "".join(blocks)[:budget]
+    notice = text_of(sent, "stderr")
+    assert f"The rest of the output is in {summary.output_file}" in notice
+    assert summary.output_file is not None
+    file_text = Path(summary.output_file).read_text()
+    head, rest = file_text.split("\n", 1)
+    assert head == (
+        f"[bai-lsp] The first {budget} bytes of this run's output were shown in the editor "
+        "and are not repeated here; the rest follows."
+    )
+    assert rest == "".join(blocks)[budget:]
+
+
 async def test_a_run_within_a_large_budget_leaves_no_file(tmp_path: Path) -> None:
     out, sent = collect(tmp_path, max_bytes_per_run=1 << 40)
     blocks = ["z" * 1024 * 1024 for _ in range(10)]
