@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -162,9 +163,7 @@ def _per_run(marks: list[tuple[int, str]], runs: list[tuple[int, int]]) -> dict[
 async def _measure(runs: int, root: Path) -> dict[str, object]:
     folder = root / "marks"
     folder.mkdir(parents=True)
-    import os
-
-    os.environ["BAI_HOP_MARKS"] = str(folder)
+    os.environ["BAI_HOP_MARKS"] = str(folder)  # inherited by bai-lsp and the gateway
     gateway = await start_gateway(root / "gateway", LAUNCHER)
     stack = LspStack(gateway, root / "c", 1, LAUNCHER)
     timed: list[tuple[int, int]] = []

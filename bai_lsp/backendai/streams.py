@@ -46,8 +46,11 @@ class _Socket:
     def closed(self) -> bool:
         return self._ws is None or self._ws.closed
 
+    def _connect(self) -> Awaitable[aiohttp.ClientWebSocketResponse]:
+        return self._transport.ws_connect(self._path, heartbeat=self._heartbeat)
+
     async def _open(self) -> None:
-        self._ws = await self._transport.ws_connect(self._path, heartbeat=self._heartbeat)
+        self._ws = await self._connect()
 
     async def close(self) -> None:
         if self._ws is not None and not self._ws.closed:
@@ -152,9 +155,6 @@ class ExecutionStream(_Socket):
                 raise
             await self._reopen()  # the backend went away since (e.g. it restarted)
         return self
-
-    def _connect(self) -> Awaitable[aiohttp.ClientWebSocketResponse]:
-        return self._transport.ws_connect(self._path, heartbeat=self._heartbeat)
 
     async def _reopen(self) -> None:
         """A warm socket closed before answering (e.g. its session ended meanwhile): send

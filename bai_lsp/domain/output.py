@@ -38,8 +38,9 @@ from bai_lsp.wire.execute import ConsoleRecord
 log = logging.getLogger(__name__)
 
 #: Text bytes per notification; a single media record may exceed it (it cannot be split).
-#: At 60 notifications a second this forwards up to 15 MB/s, above what a kernel's line-wise
-#: printing produces (~9 MB/s), while no message is large enough to stall an editor.
+#: Line output coalesces into one notification per tick, up to 15 MB/s at 60 ticks a second,
+#: above what a kernel's line-wise printing produces (~9 MB/s), while no message is large
+#: enough to stall an editor.
 MAX_NOTIFICATION_BYTES = 256 * 1024
 #: The fastest a run may notify: 60 ticks a second.
 MIN_INTERVAL_S = 1 / 60

@@ -172,7 +172,7 @@ async def stream_execute(request: web.Request) -> web.StreamResponse:
         first = await _request_frame(ws, announce_timeout=True)
         while first is not None and not ws.closed:
             after = await _one_run(registry, session, ws, first)
-            if after is None or ws.closed:
+            if after is None:
                 break
             first = after or await _request_frame(ws, announce_timeout=False)
     finally:

@@ -274,9 +274,14 @@ def _item_json(record: ConsoleRecord, encoded_text: bytes | None = None) -> byte
     return b"[" + _encode(record.type) + _SEPARATOR + encoded_text + b"]"
 
 
+def _quoted_text_json(item_json: bytes) -> bytes:
+    """The encoded text (quotes included) of a stdout/stderr item's JSON."""
+    return item_json[item_json.index(_SEPARATOR) + len(_SEPARATOR) : -1]
+
+
 def _text_json(item_json: bytes) -> bytes:
     """The encoded text (without its quotes) of a stdout/stderr item's JSON."""
-    return item_json[item_json.index(_SEPARATOR) + len(_SEPARATOR) + 1 : -2]
+    return _quoted_text_json(item_json)[1:-1]
 
 
 def merged(records: list[ConsoleRecord], items: list[bytes]) -> tuple[list[ConsoleRecord], bytes]:
@@ -417,7 +422,7 @@ class Run:
 
     async def poll(self, flush_timeout: float) -> ExecutionResult:
         if self.final is not None and not len(self.channel):
-            return self._result(self.final, [])
+            return self._result(self.final, [], [])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(flush_timeout, 0.0)
         records: list[ConsoleRecord] = []
@@ -474,7 +479,7 @@ class Run:
         ):
             return record, item_json, False
         if have_some:
-            self.channel.unget(record, encoded=item_json[item_json.index(_SEPARATOR) + 1 : -1])
+            self.channel.unget(record, encoded=_quoted_text_json(item_json))
             return None
         fits, head = fit_encoded(record.text, room - RECORD_OVERHEAD)
         if fits == 0:  # cannot happen with MAX_POLL_BYTES >> one escaped character
@@ -496,11 +501,11 @@ class Run:
         self,
         control: Control,
         records: list[ConsoleRecord],
-        items: list[bytes] | None = None,
+        items: list[bytes],
     ) -> ExecutionResult:
         if records:
             self.last_answered = asyncio.get_running_loop().time()
-        console, encoded = merged(records, items or [])
+        console, encoded = merged(records, items)
         return PolledResult(
             status=control.status,
             console=console,
