@@ -279,11 +279,6 @@ def _quoted_text_json(item_json: bytes) -> bytes:
     return item_json[item_json.index(_SEPARATOR) + len(_SEPARATOR) : -1]
 
 
-def _text_json(item_json: bytes) -> bytes:
-    """The encoded text (without its quotes) of a stdout/stderr item's JSON."""
-    return _quoted_text_json(item_json)[1:-1]
-
-
 def merged(records: list[ConsoleRecord], items: list[bytes]) -> tuple[list[ConsoleRecord], bytes]:
     """An answer's console and its JSON (``items[i]`` is ``records[i]``'s): consecutive
     stdout (or stderr) records merged up to ``MAX_RECORD_CHARS`` as the buffer merges them
@@ -299,7 +294,7 @@ def merged(records: list[ConsoleRecord], items: list[bytes]) -> tuple[list[Conso
             and len(last.text) + len(record.text) <= MAX_RECORD_CHARS
         ):
             out[-1] = ConsoleRecord(record.type, last.text + record.text)
-            out_items[-1] = out_items[-1][:-2] + _text_json(item) + b'"]'
+            out_items[-1] = out_items[-1][:-2] + _quoted_text_json(item)[1:] + b"]"
         else:
             out.append(record)
             out_items.append(item)
